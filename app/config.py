@@ -1,0 +1,54 @@
+"""Settings from the environment (pydantic-settings).
+
+Plain ``DATABASE_URL`` / ``REDIS_URL`` as every deployment tool expects; everything else is
+``SHARPEYES_*``. Without ``DATABASE_URL`` the embedded PostgreSQL cluster under ``data_dir`` is used.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-demo-only"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHARPEYES_", extra="forbid")
+
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+
+    data_dir: Path = Path("var")
+    embedded_port: int = 54329
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    demo_mode: bool = False
+    secret_key: str = DEFAULT_SECRET
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    play_url_minutes: int = Field(default=10, ge=1, le=24 * 60)
+
+    # Limits enforced by the API (tipg habit: limits live in settings).
+    max_page_size: int = Field(default=5000, ge=1)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    position_retention_days: int = Field(default=90, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if not self.demo_mode and self.secret_key == DEFAULT_SECRET:
+            # A production deployment must not sign tokens with a key printed in the source.
+            raise ValueError(
+                "SHARPEYES_SECRET_KEY must be set outside demo mode (SHARPEYES_DEMO_MODE=1 for the demo)"
+            )
+        if len(self.secret_key) < 16:
+            raise ValueError("SHARPEYES_SECRET_KEY must be at least 16 characters")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
