@@ -1,0 +1,55 @@
+"""Domain exceptions → HTTP statuses, in one table (services never raise HTTPException)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+
+from app.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from app.services.security import AuthError, Locked
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    AuthError: 401,
+    Locked: 423,
+}
+
+
+def _body(code: str, message: str, field: str | None = None) -> dict:
+    return {"error": {"code": code, "message": message, **({"field": field} if field else {})}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError):
+        status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return ORJSONResponse(_body(exc.code, exc.message, exc.field), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg"))} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        msg = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        return ORJSONResponse({"error": {"code": "invalid_input", "message": msg, "details": errors}},
+                              status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError):
+        # A unique or foreign-key violation the service did not pre-check (e.g. a race): a conflict.
+        log.info("integrity error: %s", exc.orig)
+        return ORJSONResponse(_body("conflict", "conflicts with existing data"), status_code=409)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError):
+        log.info("data error: %s", exc.orig)
+        return ORJSONResponse(_body("invalid_input", "value out of range for the database"), status_code=422)

@@ -1,0 +1,58 @@
+"""The FastAPI application: wiring only (routers, error table, middleware, lifespan)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.api import errors
+from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.routes import auth, cameras, divisions, health, key_areas
+from app.config import Settings
+from app.db.engine import make_engine
+from app.db.partitions import ensure_partitions
+
+WEB = Path(__file__).resolve().parents[1] / "web"
+PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = make_engine(database_url)
+        async with app.state.engine.begin() as conn:
+            await ensure_partitions(conn)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    app.state.settings = settings
+    errors.install(app)
+    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router):
+        app.include_router(r)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    _mount_web(app)
+    return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    dist = WEB / "dist"
+    root = dist if (dist / "index.html").exists() else WEB
+    if (root / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=root / "assets"), name="assets")
+
+    async def page() -> FileResponse:
+        return FileResponse(root / "index.html")
+
+    app.add_api_route("/", page, include_in_schema=False)
+    for name in PAGES:
+        app.add_api_route(f"/{name}", page, include_in_schema=False)

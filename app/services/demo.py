@@ -1,0 +1,37 @@
+"""The demo city: divisions + Helsinki OSM + demo accounts, loaded idempotently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.models import AppUser
+from app.services.loaders.files import load_divisions
+from app.services.loaders.osm import load_osm
+from app.services.loaders.report import LoadReport
+from app.services.users import create_user, ensure_roles
+
+GISDATA = Path(__file__).resolve().parents[2] / "gisdata"
+DEMO_PASSWORD = "sharpeyes-demo"
+DEMO_USERS = [  # username, role, division
+    ("admin", "admin", "000000"),
+    ("commander", "commander", "990100"),
+    ("dispatcher", "dispatcher", "990100"),
+    ("planner", "planner", "990100"),
+    ("planner_nw", "planner", "990101"),
+    ("officer", "officer", "990100"),
+    ("auditor", "auditor", "000000"),
+]
+
+
+async def load_demo(conn: AsyncConnection) -> list[LoadReport]:
+    reports = [await load_divisions(conn, GISDATA / "demo_divisions.geojson"),
+               await load_osm(conn, GISDATA / "helsinki.osm.pbf")]
+    await ensure_roles(conn)
+    existing = set((await conn.execute(select(AppUser.username))).scalars())
+    for username, role, division in DEMO_USERS:
+        if username not in existing:
+            await create_user(conn, username, DEMO_PASSWORD, role, division)
+    return reports
