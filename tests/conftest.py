@@ -62,3 +62,36 @@ def db_url(template_db: str):
 def shared_data() -> Path:
     assert SHARED.is_dir(), f"tests need ../shared/data next to the repository ({SHARED})"
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def demo_template(template_db: str) -> str:
+    """A migrated database with the demo city loaded once per session (loading takes ~15 s)."""
+    import asyncio
+
+    from app.db.engine import make_engine
+    from app.services.demo import load_demo
+
+    name = fresh_db(template_db)
+
+    async def _load() -> None:
+        engine = make_engine(_url(name))
+        async with engine.begin() as conn:
+            await load_demo(conn)
+        await engine.dispose()
+
+    try:
+        asyncio.run(_load())
+        yield name
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def demo_db_url(demo_template: str):
+    """URL of a fresh copy of the demo city for this test module."""
+    name = fresh_db(demo_template)
+    try:
+        yield _url(name)
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

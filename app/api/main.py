@@ -12,10 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.api import errors
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import auth, cameras, divisions, health, key_areas
+from app.api.routes import auth, cameras, divisions, health, key_areas, kpi, tiles, ws
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
+from app.realtime.bus import make_bus
+from app.realtime.hub import Hub
+from app.services.tiles import TileCache
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
@@ -27,16 +30,26 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.engine = make_engine(database_url)
         async with app.state.engine.begin() as conn:
             await ensure_partitions(conn)
+        app.state.tiles = TileCache()
+        app.state.bus = make_bus(settings.redis_url)
+        await app.state.bus.start()
+        # Writes announced by any process (Redis) drop this process's cached tiles of that table.
+        app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))
+        app.state.hub = Hub(app.state.bus, kpi=lambda scope: ws.kpi_for(app, scope))
+        await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.hub.stop()
+            await app.state.bus.stop()
             await app.state.engine.dispose()
 
     app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan,
                   default_response_class=ORJSONResponse)
     app.state.settings = settings
     errors.install(app)
-    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router):
+    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, kpi.router,
+              tiles.router, ws.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Authorized, BBoxDep, ConnDep, SettingsDep, client_ip, require
+from app.api.events import announce
 from app.api.schemas import CameraCreate, CameraStatus, CameraUpdate, Created, Feature, FeatureCollection
 from app.domain import division_code
 from app.domain.access import Perm
-from app.services import audit, cameras
+from app.services import audit, cameras, live
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 DivisionQ = Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
@@ -35,7 +36,9 @@ async def create_camera(body: CameraCreate, request: Request, conn: ConnDep,
     cam_id = await cameras.create(conn, auth.scope, cameras.CameraInput(**body.model_dump()))
     await audit.record(conn, "camera_create", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(cam_id), client_ip=client_ip(request))
+    message = await live.camera_message(conn, cam_id)
     await conn.commit()
+    await announce(request, "cameras", message, table="cameras")
     return {"id": cam_id}
 
 
@@ -47,13 +50,17 @@ async def update_camera(camera_id: int, body: CameraUpdate, request: Request, co
     await audit.record(conn, "camera_update", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), detail={"fields": sorted(changes)},
                        client_ip=client_ip(request))
+    message = await live.camera_message(conn, camera_id)
     await conn.commit()
+    await announce(request, "cameras", message, table="cameras")
 
 
 @router.delete("/{camera_id}", operation_id="delete_camera", status_code=204)
 async def delete_camera(camera_id: int, request: Request, conn: ConnDep,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
-    await cameras.delete_camera(conn, auth.scope, camera_id)
+    gone = await live.camera_message(conn, camera_id, op="delete")  # routing fields, read before deleting
+    await cameras.delete_camera(conn, auth.scope, camera_id)  # checks scope first (404 if not visible)
     await audit.record(conn, "camera_delete", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), client_ip=client_ip(request))
     await conn.commit()
+    await announce(request, "cameras", gone, table="cameras")
