@@ -163,8 +163,7 @@ class Hub:
                 # Re-check at the earliest grant end: other grants may still hold, possibly narrower.
                 c.scope = c.principal.scope_for(Perm.VIEW_MAP, now)
                 if c.scope.empty:
-                    c.push(orjson.dumps({"type": "error", "code": "grant_expired"}))
-                    c.cut("grant_expired")
+                    c.cut("grant_expired")  # serve() tells the client why, then closes
 
     async def _send_kpis(self) -> None:
         dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers]
@@ -199,6 +198,9 @@ class Hub:
                 self.cut_count += client.cut_reason == "slow_consumer"
                 code = CLOSE_SLOW if client.cut_reason == "slow_consumer" else CLOSE_EXPIRED
                 with contextlib.suppress(Exception):
+                    if code == CLOSE_EXPIRED:  # a slow client would not read it anyway
+                        await asyncio.wait_for(ws.send_bytes(orjson.dumps(
+                            {"type": "error", "code": "grant_expired"})), 1.0)
                     await asyncio.wait_for(ws.close(code=code, reason=client.cut_reason), 1.0)
         return client.cut_reason or "closed"
 
