@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     position_retention_days: int = Field(default=90, ge=1)
+    # Live map: websocket frames queued per client before a slow client is cut off; tile cache size.
+    ws_queue_frames: int = Field(default=256, ge=4, le=100_000)
+    ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
+    tile_cache_mb: int = Field(default=64, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -71,3 +71,64 @@ def recv_until(ws, kind: str, timeout: float = 5.0) -> dict:
         frame = orjson.loads(ws.recv(timeout=left))
         if frame["type"] == kind:
             return frame
+
+
+class StalledClient:
+    """A websocket client on a raw socket with a tiny receive buffer, so it can stop reading for real
+    (client libraries keep reading in the background)."""
+
+    def __init__(self, base: str, tok: str) -> None:
+        import base64
+        import os as _os
+
+        host, port = base.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        key = base64.b64encode(_os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws?access_token={tok} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(4096)
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+
+    def send_text(self, text: str) -> None:
+        import os as _os
+
+        data = text.encode()
+        mask = _os.urandom(4)
+        assert len(data) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + masked)
+
+    def read_all(self, timeout: float) -> tuple[list[tuple[int, bytes]], bool]:
+        """Read frames until the server closes the TCP connection (True) or ``timeout`` passes (False)."""
+        self.sock.settimeout(timeout)
+        closed = False
+        try:
+            while True:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    closed = True
+                    break
+                self.buf += chunk
+        except (TimeoutError, ConnectionResetError):
+            closed = isinstance(sys.exc_info()[1], ConnectionResetError)
+        frames, b = [], self.buf
+        while len(b) >= 2:
+            op, n, i = b[0] & 0x0F, b[1] & 0x7F, 2
+            if n == 126:
+                n, i = int.from_bytes(b[2:4], "big"), 4
+            elif n == 127:
+                n, i = int.from_bytes(b[2:10], "big"), 10
+            if len(b) < i + n:
+                break
+            frames.append((op, b[i:i + n]))
+            b = b[i + n:]
+        return frames, closed
+
+    def close(self) -> None:
+        self.sock.close()

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
 from app.config import Settings
 from app.services.tiles import TileCache
-
-
-def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 1 << z
-    x = int((lon + 180) / 360 * n)
-    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-    return x, y
-
+from tests.mvt import mvt_features, tile_of
 
 CENTER = (24.944, 60.171)  # the demo city's centre
 
@@ -32,35 +23,6 @@ def login(client, user: str) -> dict:
     r = client.post("/api/v1/auth/login", json={"username": user, "password": "sharpeyes-demo"})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-def mvt_features(body: bytes) -> int:
-    """Count features in an MVT by its protobuf layout (layer=3, feature=2) without a decoder dependency."""
-    def varint(b, i):
-        shift = v = 0
-        while True:
-            c = b[i]
-            i += 1
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if c < 0x80:
-                return v, i
-
-    def fields(b):
-        i = 0
-        while i < len(b):
-            key, i = varint(b, i)
-            wt = key & 7
-            if wt == 2:
-                n, i = varint(b, i)
-                yield key >> 3, b[i:i + n]
-                i += n
-            elif wt == 0:
-                _, i = varint(b, i)
-            else:
-                raise AssertionError(f"unexpected wire type {wt}")
-
-    return sum(1 for num, layer in fields(body) if num == 3 for f, _ in fields(layer) if f == 2)
 
 
 def get_tile(client, headers, layer, z=15, extra=None):
@@ -99,7 +61,8 @@ def test_plain_body_without_gzip_and_query_token(client):
     h = login(client, "commander")
     token = h["Authorization"].split()[1]
     x, y = tile_of(*CENTER, 14)
-    r = client.get(f"/tiles/roads/14/{x}/{y}.pbf?access_token={token}", headers={"Accept-Encoding": "identity"})
+    r = client.get(f"/tiles/roads/14/{x}/{y}.pbf?access_token={token}",
+                   headers={"Accept-Encoding": "identity"})
     assert r.status_code == 200 and "content-encoding" not in r.headers
     assert mvt_features(r.content) > 0
 

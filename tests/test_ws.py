@@ -99,7 +99,8 @@ def test_camera_route_publishes_to_the_wall(client):
     admin = {"Authorization": f"Bearer {login(client, 'admin')}"}
     with client.websocket_connect(f"/ws?access_token={login(client, 'commander')}") as ws:
         subscribe(ws, layers=["cameras", "kpi"])
-        r = client.post("/api/v1/cameras", headers=admin, json={"name": "实时测试", "lon": 24.944, "lat": 60.171})
+        r = client.post("/api/v1/cameras", headers=admin,
+                        json={"name": "实时测试", "lon": 24.944, "lat": 60.171})
         cam_id = r.json()["id"]
         f = frames(ws, "cameras")[0]
         assert f["op"] == "upsert" and f["camera"]["id"] == cam_id
@@ -116,8 +117,8 @@ def test_camera_route_publishes_to_the_wall(client):
 def test_positions_coalesced_latest_wins_incidents_never(client):
     with client.websocket_connect(f"/ws?access_token={login(client, 'commander')}") as ws:
         subscribe(ws, layers=["positions", "incidents"])
-        burst = [("positions", {"target_id": 7, "division": NW, "lon": 24.94 + i * 1e-5, "lat": 60.17, "seq": i})
-                 for i in range(50)]
+        burst = [("positions", {"target_id": 7, "division": NW, "lon": 24.94 + i * 1e-5, "lat": 60.17,
+                                "seq": i}) for i in range(50)]
         burst += [("incidents", {"op": "created", "division": NW,
                                  "incident": {"id": 100 + i, "priority": 2, "status": "new", "lon": 24.94,
                                               "lat": 60.17, "type": "test"}}) for i in range(20)]

@@ -1,4 +1,5 @@
-"""ASGI entry for process managers (``uvicorn app.api.asgi:app``): settings and database from the environment."""
+"""ASGI entry for process managers (``uvicorn app.api.asgi:app``); settings and database from the
+environment."""
 
 from __future__ import annotations
 

@@ -30,12 +30,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.engine = make_engine(database_url)
         async with app.state.engine.begin() as conn:
             await ensure_partitions(conn)
-        app.state.tiles = TileCache()
+        app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
         app.state.bus = make_bus(settings.redis_url)
         await app.state.bus.start()
         # Writes announced by any process (Redis) drop this process's cached tiles of that table.
         app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))
-        app.state.hub = Hub(app.state.bus, kpi=lambda scope: ws.kpi_for(app, scope))
+        app.state.hub = Hub(app.state.bus, tick_hz=settings.ws_tick_hz, queue_max=settings.ws_queue_frames,
+                            kpi=lambda scope: ws.kpi_for(app, scope))
         await app.state.hub.start()
         try:
             yield
