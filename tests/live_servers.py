@@ -23,36 +23,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def api_process(db_url: str, port: int | None = None, redis_url: str | None = None):
-    """Run ``uvicorn app.api.asgi:app`` in a subprocess; yields its base URL; stops it on exit."""
-    port = port or free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "SHARPEYES_DEMO_MODE": "1", "PYTHONPATH": str(ROOT)}
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
+class ApiProcess:
+    """``uvicorn app.api.asgi:app`` in a subprocess, stoppable and restartable on the same port."""
+
+    def __init__(self, db_url: str, port: int | None = None, redis_url: str | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": db_url, "SHARPEYES_DEMO_MODE": "1", "PYTHONPATH": str(ROOT)}
+        self.env.pop("REDIS_URL", None)
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--log-level", "warning"], cwd=ROOT, env=self.env)
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(base + "/api/v1/health", timeout=1).status_code == 200:
-                    break
+                if httpx.get(self.base + "/api/v1/health", timeout=1).status_code == 200:
+                    return self.base
             except httpx.HTTPError:
                 pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"API process on port {port} did not start")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"API process on port {self.port} did not start")
             time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@contextlib.contextmanager
+def api_process(db_url: str, port: int | None = None, redis_url: str | None = None):
+    """Run the API in a subprocess for the ``with`` block; yields its base URL."""
+    proc = ApiProcess(db_url, port, redis_url)
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
 
 
 def token(base: str, user: str) -> str:

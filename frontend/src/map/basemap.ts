@@ -4,6 +4,7 @@ import type { Layer } from "@deck.gl/core";
 import { MVTLoader } from "@loaders.gl/mvt";
 import { accessToken } from "../auth";
 import { CAMERA_STATUS, COVERAGE, DIVISION_LINE } from "./colors";
+import { uiScale } from "./scale";
 
 type Props = { properties: Record<string, unknown> };
 
@@ -31,32 +32,34 @@ function mvt(props: Record<string, unknown>): Layer {
 }
 
 export function basemapLayers(version: Record<string, number>, zoom: number): Layer[] {
+  const s = uiScale();
   const url = (layer: string) => `/tiles/${layer}/{z}/{x}/{y}.pbf?v=${version[layer] ?? 0}`;
   // The main-thread MVTLoader: the default worker loader would fetch its script from a CDN.
-  const common = { loaders: [MVTLoader], loadOptions: loadOptions(), minZoom: 10, maxZoom: 17 };
+  // A tile that fails (server restarting) is dropped quietly; the page reloads tiles when the feed is back.
+  const common = { loaders: [MVTLoader], loadOptions: loadOptions(), minZoom: 10, maxZoom: 17, onTileError: () => {} };
   const layers: Layer[] = [
     mvt({
       ...common, id: "base-roads", data: url("roads"),
       getLineColor: (f: Props) => (ROAD_STYLE[String(f.properties.highway)] ?? MINOR)[0] as never,
-      getLineWidth: (f: Props) => (ROAD_STYLE[String(f.properties.highway)] ?? MINOR)[1],
+      getLineWidth: (f: Props) => (ROAD_STYLE[String(f.properties.highway)] ?? MINOR)[1] * s,
       lineWidthUnits: "pixels", lineCapRounded: true, lineJointRounded: true,
     }),
     mvt({
       ...common, id: "base-key-areas", data: url("key_areas"),
       filled: true, stroked: true,
       getFillColor: (f: Props) => (COVERAGE[String(f.properties.coverage_status ?? "unknown")] ?? COVERAGE.unknown) as never,
-      getLineColor: [150, 160, 255, 150], getLineWidth: 1, lineWidthUnits: "pixels",
+      getLineColor: [150, 160, 255, 130], getLineWidth: s, lineWidthUnits: "pixels",
       updateTriggers: { getFillColor: version.key_areas },
     }),
     mvt({
       ...common, id: "base-divisions", data: url("divisions"), minZoom: 0,
       filled: false, stroked: true,
       getLineColor: (f: Props) => (Number(f.properties.level) <= 4 ? DIVISION_LINE : [64, 156, 255, 90]) as never,
-      getLineWidth: (f: Props) => (Number(f.properties.level) <= 4 ? 2.5 : 1),
+      getLineWidth: (f: Props) => (Number(f.properties.level) <= 4 ? 2.5 : 1) * s,
       lineWidthUnits: "pixels",
     }),
   ];
-  if (zoom >= 16) {
+  if (zoom - Math.log2(s) >= 16) { // view sectors from street level on
     layers.push(mvt({
       ...common, id: "base-camera-views", data: url("camera_views"), minZoom: 16,
       filled: true, stroked: false,

@@ -13,7 +13,7 @@ export const COVERAGE: Record<string, RGBA> = {
   covered: [34, 211, 154, 70],
   partial: [255, 190, 60, 80],
   uncovered: [255, 90, 95, 80],
-  unknown: [120, 130, 255, 55],
+  unknown: [110, 120, 240, 42],
 };
 
 export const PRIORITY: RGBA[] = [

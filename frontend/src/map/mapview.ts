@@ -23,11 +23,17 @@ export class MapView {
       },
     });
     this.render();
-    // Pulses and fading tails move with time: redraw at 10 fps, cheap because big layers keep their data.
-    window.setInterval(() => this.render(), 100);
+    // Pulses and fading tails move with time: redraw at 10 fps while there is something animated
+    // (big layers keep their data, so this is cheap); an idle wall does not spend CPU on redraws.
+    window.setInterval(() => {
+      if (this.store.incidents.size || this.store.targets.size || this.store.version !== this.drawnVersion) this.render();
+    }, 100);
   }
 
+  private drawnVersion = -1;
+
   render(): void {
+    this.drawnVersion = this.store.version;
     const now = Date.now() / 1000;
     const zoom = this.viewState.zoom;
     this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now)] });
@@ -37,13 +43,18 @@ export class MapView {
     this.tileVersion[layer] = (this.tileVersion[layer] ?? 0) + 1;
   }
 
+  invalidateAllTiles(): void {
+    for (const layer of ["roads", "divisions", "key_areas", "camera_views"]) this.invalidateTiles(layer);
+    this.render();
+  }
+
   fitOnce(bounds: [[number, number], [number, number]] | null): void {
     if (this.fitted || !bounds) return;
     this.fitted = true;
-    const { width, height } = this.deck.getCanvas() ?? { width: 1920, height: 1080 };
-    const vp = new WebMercatorViewport({ width: width || 1920, height: height || 1080 });
-    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round((height || 1080) * 0.12) });
-    this.setView({ longitude, latitude, zoom: Math.min(zoom, 16.5) });
+    const width = window.innerWidth, height = window.innerHeight;
+    const vp = new WebMercatorViewport({ width, height });
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(height * 0.12) });
+    this.setView({ longitude, latitude, zoom: Math.min(zoom, 17.5) });
   }
 
   flyTo(lon: number, lat: number, zoom = 17): void {

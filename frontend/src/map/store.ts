@@ -30,6 +30,7 @@ export class MapStore {
   divisions: DivisionLabel[] = [];
   kpi: Record<string, number | null> | null = null;
   version = 0; // bumped on every change, for layer update triggers
+  positionsDrawnAt = 0; // ms since epoch of the last positions frame handed to the layers
 
   applySnapshot(f: Record<string, unknown>): void {
     if (f.divisions) this.divisions = f.divisions as DivisionLabel[];

@@ -28,6 +28,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
   const store = new MapStore();
   let conn: ConnState = "connecting";
   let openIncident: Incident | null = null;
+  let snapshots = 0;
 
   root.className = `page ${spec.className}`;
   const mapEl = h("div", { class: "map", "data-testid": "map" });
@@ -56,13 +57,16 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
   const onFrame = (f: Frame) => {
     switch (f.type) {
       case "snapshot":
+        if (snapshots++ > 0) map.invalidateAllTiles(); // after a reconnect: tiles may have failed meanwhile
         store.applySnapshot(f);
         map.fitOnce(store.cameraBounds());
         if (spec.kpi) void refreshKpi();
         break;
       case "positions":
         store.applyPositions(f.items as Array<Record<string, unknown>>);
-        return; // the map redraws on its own clock; no chrome change
+        map.render(); // at most 10 Hz (the hub batches per tick); no chrome change
+        store.positionsDrawnAt = Date.now(); // when the target layer got them (latency checks)
+        return;
       case "cameras":
         store.applyCamera(f as never);
         map.invalidateTiles("camera_views");
