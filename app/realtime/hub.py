@@ -41,19 +41,17 @@ CLOSE_SLOW = 4008
 CLOSE_EXPIRED = 4403
 
 
-class Client:
-    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int) -> None:
-        self.ws = ws
-        self.principal = principal
+class Group:
+    """Clients with the same scope, layers and bbox: filtering, coalescing and encoding happen once
+    per group, so a thousand walls watching the whole city cost one frame build per tick."""
+
+    def __init__(self, key: tuple, scope: Scope, layers: frozenset[str], bbox) -> None:
+        self.key = key
         self.scope = scope
-        self.layers: frozenset[str] = frozenset()
-        self.bbox: tuple[float, float, float, float] | None = None
+        self.layers = layers
+        self.bbox = bbox
+        self.clients: set[Client] = set()
         self.pending: dict[object, bytes] = {}  # target id → encoded position (latest wins)
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_max)
-        self.kpi_dirty = False
-        self.cut_reason: str | None = None
-        self.done = asyncio.Event()
-        self.frames_sent = 0
 
     def wants(self, topic: str, msg: dict) -> bool:
         if topic not in self.layers:
@@ -64,6 +62,21 @@ class Client:
             x1, y1, x2, y2 = self.bbox
             return x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2
         return True
+
+
+class Client:
+    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.scope = scope
+        self.layers: frozenset[str] = frozenset()
+        self.bbox: tuple[float, float, float, float] | None = None
+        self.group: Group | None = None
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_max)
+        self.kpi_dirty = False
+        self.cut_reason: str | None = None
+        self.done = asyncio.Event()
+        self.frames_sent = 0
 
     def push(self, frame: bytes) -> bool:
         if self.cut_reason:
@@ -91,6 +104,7 @@ class Hub:
         self.kpi_interval_s = kpi_interval_s
         self.kpi = kpi
         self.clients: set[Client] = set()
+        self.groups: dict[tuple, Group] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: asyncio.Task | None = None
         self.cut_count = 0
@@ -111,32 +125,52 @@ class Hub:
 
     # -- fan-out -------------------------------------------------------------------------------------
     def _on_event(self, topic: str, msg: dict) -> None:
-        if topic not in TOPICS or not self.clients:
+        if topic not in TOPICS or not self.groups:
             return
         if topic == "kpi":
-            for c in self.clients:
-                if "kpi" in c.layers and (msg.get("division") is None or c.scope.covers(msg["division"])):
-                    c.kpi_dirty = True
+            for g in self.groups.values():
+                if "kpi" in g.layers and (msg.get("division") is None or g.scope.covers(msg["division"])):
+                    for c in g.clients:
+                        c.kpi_dirty = True
             return
-        encoded: bytes | None = None  # encode once, share the bytes between clients
-        for c in self.clients:
-            if not c.wants(topic, msg):
+        encoded: bytes | None = None  # encode once, share the bytes between groups and clients
+        for g in self.groups.values():
+            if not g.wants(topic, msg):
                 continue
             if encoded is None:
                 encoded = orjson.dumps(msg if topic == "positions" else {"type": topic, **msg})
             if topic == "positions":
-                c.pending[msg.get("target_id")] = encoded
-            else:
+                g.pending[msg.get("target_id")] = encoded
+                continue
+            for c in list(g.clients):
                 c.push(encoded)
                 if topic in KPI_TOPICS:
                     c.kpi_dirty = True
 
     def _flush_positions(self) -> None:
-        for c in self.clients:
-            if c.pending and not c.cut_reason:
-                items = b",".join(c.pending.values())
-                c.pending.clear()
-                c.push(b'{"type":"positions","items":[' + items + b"]}")
+        for g in self.groups.values():
+            if g.pending:
+                frame = b'{"type":"positions","items":[' + b",".join(g.pending.values()) + b"]}"
+                g.pending.clear()
+                for c in list(g.clients):
+                    c.push(frame)
+
+    def _join(self, c: Client) -> None:
+        self._leave(c)
+        key = (c.scope.prefixes, c.scope.max_secrecy, c.layers, c.bbox)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = Group(key, c.scope, c.layers, c.bbox)
+        g.clients.add(c)
+        c.group = g
+
+    def _leave(self, c: Client) -> None:
+        g = c.group
+        if g is not None:
+            g.clients.discard(c)
+            if not g.clients:
+                self.groups.pop(g.key, None)
+            c.group = None
 
     async def _tick_loop(self) -> None:
         last_keepalive = last_kpi = time.monotonic()
@@ -158,12 +192,14 @@ class Hub:
                 log.exception("hub tick failed")
 
     def _check_expiry(self, now: datetime) -> None:
-        for c in self.clients:
+        for c in list(self.clients):
             if c.scope.expires is not None and now >= c.scope.expires:
                 # Re-check at the earliest grant end: other grants may still hold, possibly narrower.
                 c.scope = c.principal.scope_for(Perm.VIEW_MAP, now)
                 if c.scope.empty:
                     c.cut("grant_expired")  # serve() tells the client why, then closes
+                elif c.group is not None:
+                    self._join(c)  # narrower scope: another group
 
     async def _send_kpis(self) -> None:
         dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers]
@@ -189,6 +225,7 @@ class Hub:
             await client.done.wait()
         finally:
             self.clients.discard(client)
+            self._leave(client)
             for t in (sender, receiver):
                 t.cancel()
             for t in (sender, receiver):
@@ -243,7 +280,7 @@ class Hub:
             return
         c.layers = frozenset(layers) & frozenset(TOPICS)
         c.bbox = tuple(float(v) for v in bbox) if bbox else None
-        c.pending.clear()
+        self._join(c)
         # Deltas arriving while the snapshot is read wait in the queue behind it: none is lost.
         snap = await snapshot(c.scope, c.layers, c.bbox)
         frame = orjson.dumps({"type": "snapshot", "layers": sorted(c.layers), **snap})
