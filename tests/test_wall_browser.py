@@ -199,3 +199,19 @@ def test_reconnects_after_server_restart(server, browser):
     assert all("WebSocket" in e or "Failed to load resource" in e or "ERR_CONNECTION_REFUSED" in e
                for e in w.errors), w.errors
     page.close()
+
+
+@pytest.mark.parametrize("path,panels", [("dispatch", 2), ("planning", 2), ("m", 2), ("admin", 2)])
+def test_other_pages_log_in_and_show_map_with_panels(server, browser, path, panels):
+    page = browser.new_page(viewport={"width": 1280, "height": 800} if path != "m" else
+                            {"width": 390, "height": 844})
+    w = Watched(page)
+    page.goto(f"{server.base}/{path}")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "sharpeyes-demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=30_000)
+    assert page.locator("[data-testid=map] canvas").count() == 1
+    assert page.locator(".side .panel").count() == panels
+    assert w.foreign(server.base) == [] and w.errors == []
+    page.close()
