@@ -14,7 +14,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.live_servers import ApiProcess  # noqa: E402
+from tests.live_servers import ApiProcess, token  # noqa: E402
 
 ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -61,4 +61,4 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-__all__ = ["ApiProcess", "cpu_seconds", "demo_database", "rss_mb"]
+__all__ = ["ApiProcess", "cpu_seconds", "demo_database", "rss_mb", "token"]

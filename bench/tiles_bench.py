@@ -15,8 +15,7 @@ import statistics
 import time
 
 import httpx
-
-from _common import ApiProcess, cpu_seconds, demo_database, rss_mb
+from _common import ApiProcess, cpu_seconds, demo_database, rss_mb, token
 
 BBOX = (24.9351, 60.1641, 24.9535, 60.1792)  # the demo city
 LAYERS = ("roads", "divisions", "key_areas", "cameras")
@@ -43,7 +42,8 @@ async def http_pass(base: str, headers: dict, work: list, concurrency: int,
     sem = asyncio.Semaphore(concurrency)
     lat: list[float] = []
     size = 0
-    async with httpx.AsyncClient(base_url=base, headers={**headers, "Accept-Encoding": "gzip"}, timeout=30) as c:
+    hdrs = {**headers, "Accept-Encoding": "gzip"}
+    async with httpx.AsyncClient(base_url=base, headers=hdrs, timeout=30) as c:
         async def one(t):
             nonlocal size
             async with sem:
@@ -84,8 +84,7 @@ def main() -> None:
         api = ApiProcess(url)
         base = api.start()
         try:
-            tok = httpx.post(base + "/api/v1/auth/login",
-                             json={"username": "commander", "password": "sharpeyes-demo"}).json()["access_token"]
+            tok = token(base, "commander")
             headers = {"Authorization": f"Bearer {tok}"}
             sql_s = asyncio.run(sql_baseline(url, work))
             health = [("health", 0, 0, 0)] * len(work)

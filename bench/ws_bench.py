@@ -16,12 +16,10 @@ import os
 import random
 import time
 
-import httpx
 import orjson
 import redis.asyncio as aioredis
 import websockets
-
-from _common import ApiProcess, cpu_seconds, demo_database, rss_mb
+from _common import ApiProcess, cpu_seconds, demo_database, rss_mb, token
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 BBOX = (24.9351, 60.1641, 24.9535, 60.1792)
@@ -41,8 +39,9 @@ async def publisher(targets: int, stop: asyncio.Event) -> int:
             i = sent % targets
             lon, lat = pos[i]
             pos[i] = (lon + random.uniform(-1e-5, 1e-5), lat + random.uniform(-1e-5, 1e-5))
-            batch.append(orjson.dumps({"target_id": i, "division": DIVISION, "lon": pos[i][0], "lat": pos[i][1],
-                                       "course_deg": 90.0, "speed_kmh": 30.0, "t": time.time()}))
+            batch.append(orjson.dumps({"target_id": i, "division": DIVISION, "lon": pos[i][0],
+                                       "lat": pos[i][1], "course_deg": 90.0, "speed_kmh": 30.0,
+                                       "t": time.time()}))
             sent += 1
         if batch:
             async with r.pipeline(transaction=False) as p:
@@ -131,8 +130,7 @@ def main() -> None:
         api = ApiProcess(url, redis_url=REDIS_URL)
         base = api.start()
         try:
-            tok = httpx.post(base + "/api/v1/auth/login",
-                             json={"username": "commander", "password": "sharpeyes-demo"}).json()["access_token"]
+            tok = token(base, "commander")
             for n in args.clients:
                 rows.append(asyncio.run(run_case(base, tok, api.proc.pid, n, args.targets, args.seconds)))
         finally:

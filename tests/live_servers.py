@@ -36,8 +36,9 @@ class ApiProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> str:
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app", "--host", "127.0.0.1",
-                                      "--port", str(self.port), "--log-level", "warning",
+        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app",
+                                      "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--log-level", "warning",
                                       # The same live frame goes to many clients: compressing it once per
                                       # client costs more CPU than the LAN bandwidth it saves.
                                       "--ws-per-message-deflate", "false"], cwd=ROOT, env=self.env)

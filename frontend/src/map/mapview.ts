@@ -53,7 +53,10 @@ export class MapView {
     this.fitted = true;
     const width = window.innerWidth, height = window.innerHeight;
     const vp = new WebMercatorViewport({ width, height });
-    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(height * 0.12) });
+    // Room for the top bar and KPI strip above, the legend at the left.
+    const padding = { top: Math.round(height * 0.17), bottom: Math.round(height * 0.05),
+      left: Math.round(width * 0.12), right: Math.round(width * 0.12) };
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding });
     this.setView({ longitude, latitude, zoom: Math.min(zoom, 17.5) });
   }
 

@@ -26,9 +26,11 @@ export function overlayLayers(store: MapStore, zoom: number, now: number): Layer
     new TextLayer<DivisionLabel>({
       id: "division-labels", data: store.divisions.filter((d) => d.level <= 4 || (d.level === 5 && ez >= 14.5) || (d.level === 6 && ez >= 16.2)),
       getPosition: (d) => [d.lon, d.lat], getText: (d) => localName(d.name, d.name_en),
-      getSize: (d) => (d.level <= 4 ? 18 : 13) * s, getColor: DIVISION_LABEL, fontFamily: FONT, fontWeight: 600,
+      getSize: (d) => (d.level <= 4 ? 18 : 12) * s,
+      // A district and its first subdistrict often share a label point: stack them instead of overlapping.
+      getPixelOffset: (d) => [0, (d.level <= 4 ? -12 : 10) * s], getColor: DIVISION_LABEL, fontFamily: FONT, fontWeight: 600,
       characterSet: "auto", outlineWidth: 3 * s, outlineColor: [7, 13, 24, 230], fontSettings: { sdf: true },
-      updateTriggers: { getText: currentLang() },
+      updateTriggers: { getText: currentLang(), getSize: s, getPixelOffset: s },
     }),
     new IconLayer({
       id: "cameras", data: store.cameras as never, iconAtlas: ATLAS.atlas as never, iconMapping: ATLAS.mapping as never,
