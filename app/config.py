@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SECRET = "change-me-demo-only"
+DEFAULT_SECRET = "sharpeyes-demo-secret-change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -44,8 +44,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHARPEYES_SECRET_KEY must be set outside demo mode (SHARPEYES_DEMO_MODE=1 for the demo)"
             )
-        if len(self.secret_key) < 16:
-            raise ValueError("SHARPEYES_SECRET_KEY must be at least 16 characters")
+        if len(self.secret_key) < 32:
+            raise ValueError("SHARPEYES_SECRET_KEY must be at least 32 characters")
         return self
 
 

@@ -62,3 +62,42 @@ def db_url(template_db: str):
 def shared_data() -> Path:
     assert SHARED.is_dir(), f"tests need ../shared/data next to the repository ({SHARED})"
     return SHARED
+
+
+# -- API fixtures ------------------------------------------------------------------------------
+import httpx  # noqa: E402
+import pytest_asyncio  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+
+
+@pytest_asyncio.fixture(scope="module")
+async def demo_db(db_url: str) -> str:
+    """The module's database with the demo city and demo accounts loaded."""
+    from app.db.engine import make_engine
+    from app.services.demo import load_demo
+
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await load_demo(conn)
+    await engine.dispose()
+    return db_url
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(demo_db: str):
+    """An httpx client on the real app (lifespan run) over the demo database."""
+    from app.api.main import create_app
+
+    app = create_app(Settings(demo_mode=True), demo_db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("10.9.8.7", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app
+            yield client
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = "sharpeyes-demo") -> dict:
+    r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
@@ -32,8 +32,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         finally:
             await app.state.engine.dispose()
 
-    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router):

@@ -34,8 +34,8 @@ class CameraCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    gb_id: str | None = Field(default=None, pattern=r"^\d{20}$", description="GB/T 28181 id; assigned if absent")
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$", description="GB/T 28181 id; assigned if absent")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     kind: CameraKind = "fixed"
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float = Field(default=60.0, ge=1, le=360)
@@ -55,8 +55,8 @@ class CameraUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
-    gb_id: str | None = Field(default=None, pattern=r"^\d{20}$")
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     kind: CameraKind | None = None
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float | None = Field(default=None, ge=1, le=360)
@@ -77,7 +77,7 @@ class KeyAreaCreate(Strict):
     name_en: str | None = Field(default=None, max_length=200)
     category: str = Field(min_length=1, max_length=40)
     geometry: dict[str, Any]
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     required_retention_days: int | None = Field(default=None, ge=1, le=3650)
 
 

@@ -11,7 +11,7 @@ from app.domain.access import Perm
 from app.services import audit, cameras
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
-DivisionQ = Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
 
 
 @router.get("", operation_id="list_cameras", response_model=FeatureCollection)

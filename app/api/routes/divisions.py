@@ -10,7 +10,7 @@ from app.domain.access import Perm
 from app.services import divisions
 
 router = APIRouter(prefix="/api/v1/divisions", tags=["divisions"])
-CODE = r"^(\d{6}|\d{9}|\d{12})$"
+CODE = r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$"
 
 
 @router.get("", operation_id="list_divisions", response_model=FeatureCollection)

@@ -10,7 +10,7 @@ from app.domain.access import Perm
 from app.services import audit, key_areas
 
 router = APIRouter(prefix="/api/v1/key-areas", tags=["key areas"])
-DivisionQ = Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
 
 
 @router.get("", operation_id="list_key_areas", response_model=FeatureCollection)
