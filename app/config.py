@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     position_retention_days: int = Field(default=90, ge=1)
+    login_per_minute: int = Field(default=30, ge=1)
+    ingest_per_minute: int = Field(default=6000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

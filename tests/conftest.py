@@ -97,7 +97,15 @@ async def api(demo_db: str):
             yield client
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = "sharpeyes-demo") -> dict:
-    r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+_TOKENS: dict[tuple[int, str], dict] = {}
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = "sharpeyes-demo",
+                fresh: bool = False) -> dict:
+    """Bearer header for a user; cached per client (the login endpoint is rate-limited, as it should be)."""
+    key = (id(client), username)
+    if fresh or key not in _TOKENS:
+        r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        _TOKENS[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _TOKENS[key]

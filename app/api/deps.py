@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -98,3 +98,9 @@ def parse_bbox(bbox: Annotated[str | None, Query(description="minLon,minLat,maxL
 
 
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(parse_bbox)]
+
+
+# Bounded where the database is bounded: an id beyond int4 or a huge offset is a 422, not a driver error.
+IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Limit = Annotated[int, Query(ge=1, le=100_000)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]

@@ -7,8 +7,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from app.api.ratelimit import TooManyRequests
 from app.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from app.services.security import AuthError, Locked
 
@@ -21,6 +22,7 @@ STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     AuthError: 401,
     Locked: 423,
+    TooManyRequests: 429,
 }
 
 
@@ -49,7 +51,12 @@ def install(app: FastAPI) -> None:
         log.info("integrity error: %s", exc.orig)
         return JSONResponse(_body("conflict", "conflicts with existing data"), status_code=409)
 
-    @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError):
-        log.info("data error: %s", exc.orig)
-        return JSONResponse(_body("invalid_input", "value out of range for the database"), status_code=422)
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(_: Request, exc: DBAPIError):
+        # SQLSTATE class 22 = data exception (NUL byte in text, number out of range…): the client's input.
+        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        if state.startswith("22") or "invalid input for query argument" in str(exc.orig):
+            log.info("data error: %s", exc.orig)
+            return JSONResponse(_body("invalid_input", "value not acceptable to the database (e.g. a NUL "
+                                      "character or a number out of range)"), status_code=422)
+        raise exc

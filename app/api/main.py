@@ -12,7 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.api import errors
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import auth, cameras, divisions, health, key_areas
+from app.api.ratelimit import RateLimiter
+from app.api.routes import access_requests, audit, auth, cameras, divisions, health, key_areas, users
+from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
@@ -32,10 +34,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         finally:
             await app.state.engine.dispose()
 
-    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
+    app.state.limiters = {"login": RateLimiter(settings.login_per_minute, burst=10),
+                          "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
-    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router):
+    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
+              access_requests.router, audit.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

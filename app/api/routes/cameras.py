@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, SettingsDep, client_ip, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, client_ip, require
 from app.api.schemas import CameraCreate, CameraStatus, CameraUpdate, Created, Feature, FeatureCollection
 from app.domain import division_code
 from app.domain.access import Perm
@@ -16,8 +16,8 @@ DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})
 
 @router.get("", operation_id="list_cameras", response_model=FeatureCollection)
 async def list_cameras(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
-                       status: CameraStatus | None = None, limit: Annotated[int, Query(ge=1)] = 1000,
-                       offset: Annotated[int, Query(ge=0)] = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+                       status: CameraStatus | None = None, limit: Limit = 1000,
+                       offset: Offset = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     if division:
         division_code.validate(division)
     return await cameras.list_geojson(conn, auth.scope, bbox=bbox, division=division, status=status,
@@ -25,7 +25,7 @@ async def list_cameras(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, divi
 
 
 @router.get("/{camera_id}", operation_id="get_camera", response_model=Feature)
-async def get_camera(camera_id: int, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+async def get_camera(camera_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await cameras.get(conn, auth.scope, camera_id)
 
 
@@ -40,7 +40,7 @@ async def create_camera(body: CameraCreate, request: Request, conn: ConnDep,
 
 
 @router.patch("/{camera_id}", operation_id="update_camera", status_code=204)
-async def update_camera(camera_id: int, body: CameraUpdate, request: Request, conn: ConnDep,
+async def update_camera(camera_id: IdPath, body: CameraUpdate, request: Request, conn: ConnDep,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     changes = body.model_dump(exclude_unset=True)
     await cameras.update_camera(conn, auth.scope, camera_id, changes)
@@ -51,7 +51,7 @@ async def update_camera(camera_id: int, body: CameraUpdate, request: Request, co
 
 
 @router.delete("/{camera_id}", operation_id="delete_camera", status_code=204)
-async def delete_camera(camera_id: int, request: Request, conn: ConnDep,
+async def delete_camera(camera_id: IdPath, request: Request, conn: ConnDep,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     await cameras.delete_camera(conn, auth.scope, camera_id)
     await audit.record(conn, "camera_delete", actor_id=auth.user_id, actor_name=auth.principal.username,
