@@ -53,6 +53,11 @@ FROM (SELECT DISTINCT ON (protocol, external_id) * FROM position_stage
 WHERE t.protocol = l.protocol AND t.external_id = l.external_id
   AND (t.last_fix_at IS NULL OR l.fix_time > t.last_fix_at)""")
 
+_TARGET_IDS = text("""
+SELECT t.protocol, t.external_id, t.id FROM target t
+JOIN (SELECT DISTINCT protocol, external_id FROM position_stage) s
+  ON t.protocol = s.protocol AND t.external_id = s.external_id""")
+
 # SQLSTATE classes that mean "this data cannot be written", not "the database is unreachable".
 _DATA_ERROR_CLASSES = ("22", "23", "42", "0A", "21")
 
@@ -99,6 +104,7 @@ class BatchWriter:
         self._pending_rows = 0
         self._changed = asyncio.Condition()
         self._known_days: set[date] = set()
+        self._target_ids: dict[tuple[str, str], int] = {}
         self._task: asyncio.Task | None = None
         self._closing = False
 
@@ -130,6 +136,10 @@ class BatchWriter:
             self._pending_rows += len(entry.fixes)
             self._changed.notify_all()
         await asyncio.shield(entry.done)  # a cancelled caller does not cancel the write of others
+
+    def target_id(self, key: tuple[str, str]) -> int | None:
+        """The ``target.id`` of (protocol, device id), known once a fix of it was committed here."""
+        return self._target_ids.get(key)
 
     async def close(self) -> None:
         """Flush everything buffered, then stop."""
@@ -228,6 +238,9 @@ class BatchWriter:
             await conn.execute(_NEW_TARGETS)
             inserted = (await conn.execute(_INSERT)).rowcount
             await conn.execute(_UPDATE_LAST)
+            ids = (await conn.execute(_TARGET_IDS)).all()
+        # Only after the commit: a rolled-back flush must not leave ids of targets that do not exist.
+        self._target_ids.update(((p, e), i) for p, e, i in ids)
         self.stats.flushes += 1
         self.stats.rows_staged += len(records)
         self.stats.rows_inserted += max(inserted, 0)
