@@ -31,9 +31,14 @@ class Prediction:
 
 
 class ConstantVelocityKalman:
-    """State (x, y, vx, vy) in metres and m/s. ``accel_sigma`` is the random acceleration (m/s²)."""
+    """State (x, y, vx, vy) in metres and m/s. ``accel_sigma`` is the random acceleration (m/s²).
 
-    def __init__(self, accel_sigma: float = 0.7) -> None:
+    The default 0.1 m/s² is low on purpose: urban vehicles stop and go, and a filter that follows every
+    acceleration extrapolates the last burst of speed; a smooth velocity (which averages over stops)
+    predicts better at 30–120 s. bench/eval_prediction.py shows the sensitivity on real bus data.
+    """
+
+    def __init__(self, accel_sigma: float = 0.1) -> None:
         self.q = accel_sigma ** 2
         self.x: np.ndarray | None = None
         self.P = np.zeros((4, 4))
@@ -80,7 +85,7 @@ def radius_95(cov2: np.ndarray) -> float:
     return float(np.sqrt(CHI2_95_2D * np.linalg.eigvalsh(cov2).max()))
 
 
-def run_filter(times, lons, lats, frame: LocalFrame, accuracies_m=None, accel_sigma: float = 0.7,
+def run_filter(times, lons, lats, frame: LocalFrame, accuracies_m=None, accel_sigma: float = 0.1,
                default_sigma_m: float = 10.0) -> ConstantVelocityKalman:
     xs, ys = frame.to_xy(lons, lats)
     kf = ConstantVelocityKalman(accel_sigma)
@@ -91,7 +96,7 @@ def run_filter(times, lons, lats, frame: LocalFrame, accuracies_m=None, accel_si
 
 
 def predict_cv(times, lons, lats, horizons: Sequence[float] = HORIZONS_S, *, accuracies_m=None,
-               accel_sigma: float = 0.7, now: float | None = None) -> list[Prediction]:
+               accel_sigma: float = 0.1, now: float | None = None) -> list[Prediction]:
     """Kalman constant-velocity prediction from the fixes (oldest first) to ``now`` + each horizon."""
     if len(times) == 0:
         raise ValueError("need at least one fix")
