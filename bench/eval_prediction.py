@@ -55,7 +55,9 @@ def load(path: Path):
     with path.open(newline="") as fh:
         for row in csv.DictReader(fh):
             t = datetime.fromisoformat(row["timestamp"]).timestamp()
-            trips[(row["vehicle_id"], row["trip_id"])].append((t, float(row["longitude"]), float(row["latitude"])))
+            trips[(row["vehicle_id"], row["trip_id"])].append(
+                (t, float(row["longitude"]), float(row["latitude"]))
+            )
     out = {}
     for key, rows in trips.items():
         rows.sort()
@@ -110,8 +112,14 @@ def main(path: Path) -> None:
         x, y = frame.to_xy(trip[:, 1], trip[:, 2])
         trips[key] = np.column_stack([trip, x, y])  # t, lon, lat, x, y
 
-    methods = ["last position", "Kalman CV", "Kalman CV, σa=0.7 m/s²", "Kalman CV, σa=0.03 m/s²",
-               "road + Kalman speed", "road + 3-min mean speed"]
+    methods = [
+        "last position",
+        "Kalman CV",
+        "Kalman CV, σa=0.7 m/s²",
+        "Kalman CV, σa=0.03 m/s²",
+        "road + Kalman speed",
+        "road + 3-min mean speed",
+    ]
     errors = {m: {h: [] for h in HORIZONS_S} for m in methods}
     inside = {m: {h: [] for h in HORIZONS_S} for m in methods}
     road_errors_covered = {m: {h: [] for h in HORIZONS_S} for m in methods[4:]}
@@ -130,8 +138,14 @@ def main(path: Path) -> None:
             cv = predict_cv(t, lon, lat)
             heading = hist[-1, 3:5] - hist[-2, 3:5] if len(hist) >= 2 else None
             window = hist[hist[:, 0] >= now - SPEED_WINDOW_S]
-            mean_speed = (float(np.hypot(*np.diff(window[:, 3:5], axis=0).T).sum())
-                          / max(window[-1, 0] - window[0, 0], 1.0)) if len(window) >= 2 else kf.speed_ms
+            mean_speed = (
+                (
+                    float(np.hypot(*np.diff(window[:, 3:5], axis=0).T).sum())
+                    / max(window[-1, 0] - window[0, 0], 1.0)
+                )
+                if len(window) >= 2
+                else kf.speed_ms
+            )
             road = learned_road(trips, key, now, x[-1], y[-1], heading, frame)
             preds: dict[str, list[Prediction]] = {
                 "last position": [Prediction(h, lon[-1], lat[-1], 0.0) for h in HORIZONS_S],
@@ -161,11 +175,14 @@ def main(path: Path) -> None:
                                 q = next(q for q in preds[other] if q.horizon_s == p.horizon_s)
                                 qx, qy = frame.to_xy(q.lon, q.lat)
                                 road_errors_covered.setdefault(other, {h: [] for h in HORIZONS_S})[
-                                    p.horizon_s].append(float(np.hypot(qx - truth[0], qy - truth[1])))
+                                    p.horizon_s
+                                ].append(float(np.hypot(qx - truth[0], qy - truth[1])))
 
     print(f"data: {path.name}: {len(allpts)} fixes, {len(trips)} trips; {samples} prediction instants")
-    print(f"learned road ahead available at {covered} of {samples} instants ({covered / samples:.0%}); "
-          "elsewhere the road method falls back to Kalman CV\n")
+    print(
+        f"learned road ahead available at {covered} of {samples} instants ({covered / samples:.0%}); "
+        "elsewhere the road method falls back to Kalman CV\n"
+    )
     head = "".join(f"{f'+{int(h)} s':>10}" for h in HORIZONS_S)
     print(f"median error (m), all instants      {head}   | in 95 % radius")
     for m in methods:

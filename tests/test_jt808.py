@@ -30,8 +30,15 @@ PHONE = "13912345678"
 T0 = datetime(2026, 1, 26, 4, 0, 0, tzinfo=UTC)  # 12:00 in Beijing
 
 
-def location_body(lat=39.906, lon=116.391, alarm=0, status=m.STATUS_FIXED, speed=36.5, when=T0,
-                  extras=b"\x01\x04\x00\x00\x30\x39\x30\x01\x1f\x31\x01\x0b"):
+def location_body(
+    lat=39.906,
+    lon=116.391,
+    alarm=0,
+    status=m.STATUS_FIXED,
+    speed=36.5,
+    when=T0,
+    extras=b"\x01\x04\x00\x00\x30\x39\x30\x01\x1f\x31\x01\x0b",
+):
     loc = m.Location(alarm, status, lat, lon, 52, speed, 270, when)
     return m.encode_location(loc, extras)
 
@@ -43,13 +50,26 @@ def frame(msg_id, body=b"", serial=1, phone=PHONE, version=None):
 
 def register_body(version=None):
     if version is None:
-        return struct.pack(">HH", 11, 108) + b"MAKER" + b"MODEL-X".ljust(20, b"\0") + b"T000001" + b"\x02" \
+        return (
+            struct.pack(">HH", 11, 108)
+            + b"MAKER"
+            + b"MODEL-X".ljust(20, b"\0")
+            + b"T000001"
+            + b"\x02"
             + "京A12345".encode("gbk")
-    return (struct.pack(">HH", 11, 108) + b"MAKER".ljust(11, b"\0") + b"MODEL-X".ljust(30, b"\0")
-            + b"T000001".ljust(30, b"\0") + b"\x02" + "京A12345".encode("gbk"))
+        )
+    return (
+        struct.pack(">HH", 11, 108)
+        + b"MAKER".ljust(11, b"\0")
+        + b"MODEL-X".ljust(30, b"\0")
+        + b"T000001".ljust(30, b"\0")
+        + b"\x02"
+        + "京A12345".encode("gbk")
+    )
 
 
 # -- codec -----------------------------------------------------------------------------------------
+
 
 def test_escape_roundtrip_and_checksum():
     data = bytes([0x30, 0x7E, 0x08, 0x7D, 0x55])
@@ -68,7 +88,13 @@ def test_frame_2013_roundtrip():
     assert f.checksum_ok and f.header.msg_id == m.LOCATION and f.header.phone == PHONE
     assert f.header.serial == 0x7E7D and f.header.version is None and len(f.header.phone_raw) == 6
     loc = m.decode_location(f.body)
-    assert (loc.lat, loc.lon, loc.speed_kmh, loc.course_deg, loc.altitude_m) == (39.906, 116.391, 36.5, 270, 52)
+    assert (loc.lat, loc.lon, loc.speed_kmh, loc.course_deg, loc.altitude_m) == (
+        39.906,
+        116.391,
+        36.5,
+        270,
+        52,
+    )
     assert loc.time == T0 and loc.extras == {"mileage_km": 1234.5, "signal": 31, "satellites": 11}
 
 
@@ -81,7 +107,11 @@ def test_frame_2019_header():
 
 def test_subpackage_header_and_wrong_checksum():
     body = b"\x01\x02\x03"
-    head = struct.pack(">HH", m.LOCATION, len(body) | 1 << 13) + phone_to_bcd(PHONE) + struct.pack(">HHH", 5, 2, 1)
+    head = (
+        struct.pack(">HH", m.LOCATION, len(body) | 1 << 13)
+        + phone_to_bcd(PHONE)
+        + struct.pack(">HHH", 5, 2, 1)
+    )
     data = head + body
     f = decode_frame(escape(data + bytes([checksum(data)])))
     assert (f.header.package_total, f.header.package_index) == (2, 1) and f.body == body
@@ -98,7 +128,9 @@ def test_bcd_time_is_beijing_time():
 
 
 def test_location_alarm_status_south_west():
-    body = location_body(lat=-33.86, lon=-70.65, alarm=0b1 | 1 << 1, status=m.STATUS_FIXED | m.STATUS_ACC | 1 << 19)
+    body = location_body(
+        lat=-33.86, lon=-70.65, alarm=0b1 | 1 << 1, status=m.STATUS_FIXED | m.STATUS_ACC | 1 << 19
+    )
     loc = m.decode_location(body)
     assert loc.lat == -33.86 and loc.lon == -70.65
     fix = loc.to_fix(PHONE)
@@ -119,8 +151,14 @@ def test_batch_location():
 
 def test_register_and_authenticate_both_versions():
     r = m.decode_register(register_body())
-    assert (r.province, r.city, r.manufacturer, r.model, r.terminal_id, r.plate) == \
-        (11, 108, "MAKER", "MODEL-X", "T000001", "京A12345")
+    assert (r.province, r.city, r.manufacturer, r.model, r.terminal_id, r.plate) == (
+        11,
+        108,
+        "MAKER",
+        "MODEL-X",
+        "T000001",
+        "京A12345",
+    )
     assert m.decode_register(register_body(1), version=1).model == "MODEL-X"
     assert m.decode_authenticate(b"abc123").code == "abc123"
     a = m.decode_authenticate(b"\x06abc123" + b"860000000000001" + b"V1.0".ljust(20, b"\0"), version=1)
@@ -137,13 +175,14 @@ def test_reply_encoders():
 
 # -- splitter --------------------------------------------------------------------------------------
 
+
 def test_splitter_partial_frames_and_garbage():
     a, b = frame(m.HEARTBEAT, serial=1), frame(m.LOCATION, location_body(), serial=2)
     stream = b"noise" + a + b"\x00\x13garbage" + b + b"\x7e\x7e" + a
     s = FrameSplitter()
     segments = []
     for i in range(0, len(stream), 3):  # byte dribble: frames arrive in pieces
-        segments += s.feed(stream[i:i + 3])
+        segments += s.feed(stream[i : i + 3])
     good = []
     for seg in segments:
         try:
@@ -163,9 +202,15 @@ def test_splitter_bounds_a_runaway_frame():
 
 # -- property tests: decoders raise Jt808Error and nothing else -------------------------------------
 
-DECODERS = [m.decode_location, m.decode_batch_location, m.decode_register, m.decode_authenticate,
-            functools.partial(m.decode_register, version=1), functools.partial(m.decode_authenticate, version=1),
-            m.decode_general_reply]
+DECODERS = [
+    m.decode_location,
+    m.decode_batch_location,
+    m.decode_register,
+    m.decode_authenticate,
+    functools.partial(m.decode_register, version=1),
+    functools.partial(m.decode_authenticate, version=1),
+    m.decode_general_reply,
+]
 
 
 def _only_jt808_error(fn, data):
@@ -185,13 +230,19 @@ def test_random_bytes(data):
         _only_jt808_error(decode_frame, seg)
 
 
-VALID = [frame(m.LOCATION, location_body())[1:-1], frame(m.HEARTBEAT, version=1)[1:-1],
-         frame(m.REGISTER, register_body())[1:-1]]
+VALID = [
+    frame(m.LOCATION, location_body())[1:-1],
+    frame(m.HEARTBEAT, version=1)[1:-1],
+    frame(m.REGISTER, register_body())[1:-1],
+]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=6),
-       st.integers(0, 400))
+@given(
+    st.sampled_from(VALID),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=6),
+    st.integers(0, 400),
+)
 def test_mutated_frames(seg, flips, cut):
     data = bytearray(seg)
     for pos, value in flips:
@@ -213,6 +264,7 @@ def test_mutated_frames(seg, flips, cut):
 
 # -- a real TCP server with many terminals at once ---------------------------------------------------
 
+
 class Terminal:
     def __init__(self, reader, writer, phone, version=None):
         self.reader, self.writer, self.phone, self.version = reader, writer, phone, version
@@ -222,7 +274,9 @@ class Terminal:
 
     def send(self, msg_id, body=b"", raw=None):
         self.serial += 1
-        self.writer.write(raw if raw is not None else frame(msg_id, body, self.serial, self.phone, self.version))
+        self.writer.write(
+            raw if raw is not None else frame(msg_id, body, self.serial, self.phone, self.version)
+        )
         return self.serial
 
     async def recv(self):
@@ -317,7 +371,9 @@ async def test_session_rules_bad_checksum_and_garbage(server):
     assert await t.reply() == (s, 0x0900, m.UNSUPPORTED)
     # batch upload, then SOS
     items = [location_body(when=T0.replace(minute=k)) for k in range(1, 4)]
-    s = t.send(m.BATCH_LOCATION, struct.pack(">HB", 3, 0) + b"".join(struct.pack(">H", len(i)) + i for i in items))
+    s = t.send(
+        m.BATCH_LOCATION, struct.pack(">HB", 3, 0) + b"".join(struct.pack(">H", len(i)) + i for i in items)
+    )
     assert await t.reply() == (s, m.BATCH_LOCATION, m.OK)
     s = t.send(m.LOCATION, location_body(alarm=1, when=T0.replace(minute=9)))
     assert await t.reply() == (s, m.LOCATION, m.OK)

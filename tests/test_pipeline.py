@@ -1,4 +1,4 @@
-"""The ingest pipeline end to end on the real database: JT/T 808 and OsmAnd reports in, rows and messages out."""
+"""The ingest pipeline end to end on the real database: JT/T 808 and OsmAnd in, rows and messages out."""
 
 from __future__ import annotations
 
@@ -43,15 +43,30 @@ async def test_osmand_reports_through_the_pipeline(engine):
     bus = Bus()
     index = AreaIndex([(7, box(116.30, 39.90, 116.31, 39.91))])
     async with BatchWriter(engine, max_delay_s=0.02) as writer:
-        pipe = build_pipeline(writer=writer, publish=bus.publish, areas=lambda: index, engine=engine,
-                              tracker=Tracker(Rules(speed_limit_kmh=50)))
+        pipe = build_pipeline(
+            writer=writer,
+            publish=bus.publish,
+            areas=lambda: index,
+            engine=engine,
+            tracker=Tracker(Rules(speed_limit_kmh=50)),
+        )
         t = int((NOW - timedelta(seconds=20)).timestamp())
         for k, (lon, knots, alarm) in enumerate([(116.29, 10, ""), (116.305, 30, ""), (116.32, 10, "sos")]):
-            batch = await pipe.submit_raw(lambda q: [osmand.decode_params(q)], {
-                "id": "phone-1", "lat": "39.905", "lon": str(lon), "timestamp": str(t + k), "speed": str(knots),
-                "alarm": alarm})
+            batch = await pipe.submit_raw(
+                lambda q: [osmand.decode_params(q)],
+                {
+                    "id": "phone-1",
+                    "lat": "39.905",
+                    "lon": str(lon),
+                    "timestamp": str(t + k),
+                    "speed": str(knots),
+                    "alarm": alarm,
+                },
+            )
             assert batch.persisted and not batch.failed and not batch.rejected
-        bad = await pipe.submit_raw(lambda q: [osmand.decode_params(q)], {"id": "phone-1", "lat": "95", "lon": "1"})
+        bad = await pipe.submit_raw(
+            lambda q: [osmand.decode_params(q)], {"id": "phone-1", "lat": "95", "lon": "1"}
+        )
         assert [r.reason for r in bad.rejected] == ["coordinates_out_of_range"] and not bad.fixes
         nothing = await pipe.submit_raw(lambda q: [osmand.decode_params(q)], {"lat": "1"})
         assert [r.reason for r in nothing.rejected] == ["missing_id"]
@@ -61,11 +76,22 @@ async def test_osmand_reports_through_the_pipeline(engine):
     assert len(positions) == 3 and positions[1]["areas"] == [7] and positions[0]["target_id"] is not None
     assert pipe.rejected == {"coordinates_out_of_range": 1, "missing_id": 1}
     async with engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM position p JOIN target t ON t.id = p.target_id "
-                                     "WHERE t.external_id = 'phone-1'"))).scalar()
-        incident = (await conn.execute(text(
-            "SELECT i.type, i.priority, ST_X(i.location), t.external_id FROM incident i "
-            "JOIN target t ON t.id = i.target_id"))).one()
+        n = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM position p JOIN target t ON t.id = p.target_id "
+                    "WHERE t.external_id = 'phone-1'"
+                )
+            )
+        ).scalar()
+        incident = (
+            await conn.execute(
+                text(
+                    "SELECT i.type, i.priority, ST_X(i.location), t.external_id FROM incident i "
+                    "JOIN target t ON t.id = i.target_id"
+                )
+            )
+        ).one()
     assert n == 3 and incident == ("sos", 1, pytest.approx(116.32), "phone-1")
 
 
@@ -95,7 +121,9 @@ async def test_sink_refuses_to_acknowledge_unstored(engine):
     pipe = build_pipeline(writer=writer, publish=Bus().publish)
     with pytest.raises(NotStored):
         await pipe.sink([Fix("x", "api", NOW, 1.0, 1.0)])
-    await pipe.sink([Fix("x", "api", NOW + timedelta(days=1), 1.0, 1.0)])  # rejected (future): final, no raise
+    await pipe.sink(
+        [Fix("x", "api", NOW + timedelta(days=1), 1.0, 1.0)]
+    )  # rejected (future): final, no raise
 
 
 async def test_jt808_terminal_to_database_and_stale(engine):
@@ -109,17 +137,28 @@ async def test_jt808_terminal_to_database_and_stale(engine):
             await login(t)
             when = NOW - timedelta(minutes=10)
             serials = [t.send(m.LOCATION, location_body(when=when + timedelta(seconds=k))) for k in range(3)]
-            serials.append(t.send(m.LOCATION, location_body(status=0, alarm=1, when=when + timedelta(seconds=9))))
+            serials.append(
+                t.send(m.LOCATION, location_body(status=0, alarm=1, when=when + timedelta(seconds=9)))
+            )
             for s in serials:
                 assert await t.reply() == (s, m.LOCATION, m.OK)
             t.writer.close()
         finally:
             await server.close()
     async with engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM position p JOIN target t ON t.id = p.target_id "
-                                     "WHERE t.protocol = 'jt808' AND t.external_id = '13912340000'"))).scalar()
-        sos = (await conn.execute(text("SELECT ST_Y(location) FROM incident WHERE description LIKE '%13912340000%'")
-                                  )).scalar()
+        n = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM position p JOIN target t ON t.id = p.target_id "
+                    "WHERE t.protocol = 'jt808' AND t.external_id = '13912340000'"
+                )
+            )
+        ).scalar()
+        sos = (
+            await conn.execute(
+                text("SELECT ST_Y(location) FROM incident WHERE description LIKE '%13912340000%'")
+            )
+        ).scalar()
     assert n == 3  # the fix without GNSS lock raised the SOS but is not a stored position
     assert sos == pytest.approx(39.906)  # placed at the last known position
     events = await pipe.check_stale(NOW + timedelta(minutes=10))

@@ -27,8 +27,16 @@ def patrol(dev: str, offset_s: float, east: bool) -> list[Fix]:
         d = min(s, 300) * 10 + max(s - 600, 0) * 10
         x, y = (d, 0.0) if east else (0.0, d)
         lon, lat = FRAME.to_lonlat(x + (k % 2), y)
-        fixes.append(Fix(dev, "sim", T0 + timedelta(seconds=s + offset_s), float(lon), float(lat),
-                         speed_kmh=0.0 if 300 < s < 600 else 36.0))
+        fixes.append(
+            Fix(
+                dev,
+                "sim",
+                T0 + timedelta(seconds=s + offset_s),
+                float(lon),
+                float(lat),
+                speed_kmh=0.0 if 300 < s < 600 else 36.0,
+            )
+        )
     return fixes
 
 
@@ -51,7 +59,12 @@ async def test_track_window_and_zoom(setup):
         limited = await get_track(conn, a, T0, T0 + timedelta(hours=1), limit=10)
     assert len(full.t) == full.raw_points == 90 and np.all(np.diff(full.t) > 0)
     assert len(part.t) == 10 and part.t[0] == (T0 + timedelta(seconds=100)).timestamp()
-    assert coarse.raw_points == 90 and len(coarse.t) < 10 and coarse.t[0] == full.t[0] and coarse.t[-1] == full.t[-1]
+    assert (
+        coarse.raw_points == 90
+        and len(coarse.t) < 10
+        and coarse.t[0] == full.t[0]
+        and coarse.t[-1] == full.t[-1]
+    )
     assert len(limited.t) == 10 and limited.truncated
 
 

@@ -27,7 +27,7 @@ def dist_m(lon1, lat1, lon2, lat2):
 
 def test_tolerance_per_zoom():
     assert tolerance_m(0, 0) == pytest.approx(156543.03, rel=1e-6)
-    assert tolerance_m(16, 60) == pytest.approx(156543.03 / 2 ** 16 / 2, rel=1e-6)
+    assert tolerance_m(16, 60) == pytest.approx(156543.03 / 2**16 / 2, rel=1e-6)
 
 
 def test_simplify_keeps_ends_and_more_detail_when_zoomed_in():
@@ -44,7 +44,9 @@ def stop_and_go():
     t1 = np.arange(0, 300, 10.0)  # 10 m/s east for 300 s
     t2 = np.arange(300, 600, 10.0)  # parked, GPS jitter 5 m
     t3 = np.arange(600, 900, 10.0)  # 10 m/s north
-    xs = np.concatenate([t1 * 10, np.full(t2.size, 3000.0) + RNG.normal(0, 5, t2.size), np.full(t3.size, 3000.0)])
+    xs = np.concatenate(
+        [t1 * 10, np.full(t2.size, 3000.0) + RNG.normal(0, 5, t2.size), np.full(t3.size, 3000.0)]
+    )
     ys = np.concatenate([np.zeros(t1.size), RNG.normal(0, 5, t2.size), (t3 - 590) * 10])
     return np.concatenate([t1, t2, t3]), *track_from_xy(xs, ys)
 

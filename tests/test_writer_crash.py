@@ -70,9 +70,14 @@ async def test_database_crash_under_load_loses_nothing_acknowledged(cluster):
     await writer.close()
 
     async with engine.connect() as conn:
-        rows = (await conn.execute(text(
-            "SELECT t.external_id, p.fix_time, count(*) OVER (PARTITION BY p.target_id, p.fix_time) "
-            "FROM position p JOIN target t ON t.id = p.target_id"))).all()
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT t.external_id, p.fix_time, count(*) OVER (PARTITION BY p.target_id, p.fix_time) "
+                    "FROM position p JOIN target t ON t.id = p.target_id"
+                )
+            )
+        ).all()
     await engine.dispose()
     stored = {(r[0], r[1]) for r in rows}
     assert not failed

@@ -62,8 +62,9 @@ def _finite(name: str, value: object) -> float:
     return v
 
 
-def validate_fix(fix: Fix, now: datetime | None = None, *, max_future: timedelta = MAX_FUTURE,
-                 max_age: timedelta = MAX_AGE) -> Fix:
+def validate_fix(
+    fix: Fix, now: datetime | None = None, *, max_future: timedelta = MAX_FUTURE, max_age: timedelta = MAX_AGE
+) -> Fix:
     """Return ``fix`` if acceptable, else raise ``FixRejected`` with the reason."""
     if not isinstance(fix.device_id, str) or not fix.device_id.strip():
         raise FixRejected("missing_id", "device id is missing", field="id")
@@ -71,20 +72,31 @@ def validate_fix(fix: Fix, now: datetime | None = None, *, max_future: timedelta
         raise FixRejected("bad_id", "device id longer than 64 characters", field="id")
     lon, lat = _finite("lon", fix.lon), _finite("lat", fix.lat)
     if not (-180.0 <= lon <= 180.0) or not (-90.0 <= lat <= 90.0):
-        raise FixRejected("coordinates_out_of_range",
-                          f"coordinates out of range: lon {lon} (−180…180), lat {lat} (−90…90)", field="lat")
+        raise FixRejected(
+            "coordinates_out_of_range",
+            f"coordinates out of range: lon {lon} (−180…180), lat {lat} (−90…90)",
+            field="lat",
+        )
     if not isinstance(fix.fix_time, datetime) or fix.fix_time.tzinfo is None:
         raise FixRejected("wrong_type", "fix time must be a timezone-aware datetime", field="timestamp")
     now = now or datetime.now(UTC)
     if fix.fix_time - now > max_future:
-        raise FixRejected("time_in_future", f"fix time {fix.fix_time.isoformat()} is more than "
-                          f"{int(max_future.total_seconds())} s in the future", field="timestamp")
+        raise FixRejected(
+            "time_in_future",
+            f"fix time {fix.fix_time.isoformat()} is more than "
+            f"{int(max_future.total_seconds())} s in the future",
+            field="timestamp",
+        )
     if now - fix.fix_time > max_age:
-        raise FixRejected("time_too_old", f"fix time {fix.fix_time.isoformat()} is older than "
-                          f"{max_age.days} days", field="timestamp")
+        raise FixRejected(
+            "time_too_old",
+            f"fix time {fix.fix_time.isoformat()} is older than {max_age.days} days",
+            field="timestamp",
+        )
     if fix.speed_kmh is not None and not (0.0 <= _finite("speed", fix.speed_kmh) <= MAX_SPEED_KMH):
-        raise FixRejected("speed_out_of_range", f"speed {fix.speed_kmh} km/h outside 0…{MAX_SPEED_KMH:g}",
-                          field="speed")
+        raise FixRejected(
+            "speed_out_of_range", f"speed {fix.speed_kmh} km/h outside 0…{MAX_SPEED_KMH:g}", field="speed"
+        )
     if fix.course_deg is not None and not (0.0 <= _finite("course", fix.course_deg) <= 360.0):
         raise FixRejected("course_out_of_range", f"course {fix.course_deg}° outside 0…360", field="bearing")
     if fix.accuracy_m is not None and _finite("accuracy", fix.accuracy_m) < 0:

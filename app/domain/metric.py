@@ -12,8 +12,10 @@ from pyproj import CRS, Transformer
 @lru_cache(maxsize=256)
 def _transformers(lon0: float, lat0: float) -> tuple[Transformer, Transformer]:
     local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m")
-    return (Transformer.from_crs("EPSG:4326", local, always_xy=True),
-            Transformer.from_crs(local, "EPSG:4326", always_xy=True))
+    return (
+        Transformer.from_crs("EPSG:4326", local, always_xy=True),
+        Transformer.from_crs(local, "EPSG:4326", always_xy=True),
+    )
 
 
 class LocalFrame:

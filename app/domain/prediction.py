@@ -39,7 +39,7 @@ class ConstantVelocityKalman:
     """
 
     def __init__(self, accel_sigma: float = 0.1) -> None:
-        self.q = accel_sigma ** 2
+        self.q = accel_sigma**2
         self.x: np.ndarray | None = None
         self.P = np.zeros((4, 4))
         self.t: float | None = None
@@ -51,7 +51,7 @@ class ConstantVelocityKalman:
         return f
 
     def _q(self, dt: float) -> np.ndarray:
-        a, b, c = dt ** 4 / 4, dt ** 3 / 2, dt ** 2
+        a, b, c = dt**4 / 4, dt**3 / 2, dt**2
         return self.q * np.array([[a, 0, b, 0], [0, a, 0, b], [b, 0, c, 0], [0, b, 0, c]])
 
     def predict(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
@@ -61,10 +61,10 @@ class ConstantVelocityKalman:
         return f @ self.x, f @ self.P @ f.T + self._q(dt)
 
     def update(self, t: float, x: float, y: float, sigma_m: float = 10.0) -> None:
-        r = np.eye(2) * sigma_m ** 2
+        r = np.eye(2) * sigma_m**2
         if self.x is None or self.t is None:
             self.x = np.array([x, y, 0.0, 0.0])
-            self.P = np.diag([sigma_m ** 2, sigma_m ** 2, 15.0 ** 2, 15.0 ** 2])  # speed unknown: ±15 m/s
+            self.P = np.diag([sigma_m**2, sigma_m**2, 15.0**2, 15.0**2])  # speed unknown: ±15 m/s
             self.t = t
             return
         dt = max(t - self.t, 0.0)
@@ -85,8 +85,15 @@ def radius_95(cov2: np.ndarray) -> float:
     return float(np.sqrt(CHI2_95_2D * np.linalg.eigvalsh(cov2).max()))
 
 
-def run_filter(times, lons, lats, frame: LocalFrame, accuracies_m=None, accel_sigma: float = 0.1,
-               default_sigma_m: float = 10.0) -> ConstantVelocityKalman:
+def run_filter(
+    times,
+    lons,
+    lats,
+    frame: LocalFrame,
+    accuracies_m=None,
+    accel_sigma: float = 0.1,
+    default_sigma_m: float = 10.0,
+) -> ConstantVelocityKalman:
     xs, ys = frame.to_xy(lons, lats)
     kf = ConstantVelocityKalman(accel_sigma)
     acc = accuracies_m if accuracies_m is not None else [None] * len(xs)
@@ -95,8 +102,16 @@ def run_filter(times, lons, lats, frame: LocalFrame, accuracies_m=None, accel_si
     return kf
 
 
-def predict_cv(times, lons, lats, horizons: Sequence[float] = HORIZONS_S, *, accuracies_m=None,
-               accel_sigma: float = 0.1, now: float | None = None) -> list[Prediction]:
+def predict_cv(
+    times,
+    lons,
+    lats,
+    horizons: Sequence[float] = HORIZONS_S,
+    *,
+    accuracies_m=None,
+    accel_sigma: float = 0.1,
+    now: float | None = None,
+) -> list[Prediction]:
     """Kalman constant-velocity prediction from the fixes (oldest first) to ``now`` + each horizon."""
     if len(times) == 0:
         raise ValueError("need at least one fix")
@@ -111,9 +126,16 @@ def predict_cv(times, lons, lats, horizons: Sequence[float] = HORIZONS_S, *, acc
     return out
 
 
-def predict_along_road(lon: float, lat: float, speed_ms: float, road: LineString,
-                       horizons: Sequence[float] = HORIZONS_S, *, speed_sigma_ms: float | None = None,
-                       position_sigma_m: float = 10.0) -> list[Prediction]:
+def predict_along_road(
+    lon: float,
+    lat: float,
+    speed_ms: float,
+    road: LineString,
+    horizons: Sequence[float] = HORIZONS_S,
+    *,
+    speed_sigma_ms: float | None = None,
+    position_sigma_m: float = 10.0,
+) -> list[Prediction]:
     """Continue along ``road`` (lon/lat, oriented in the direction of travel) from the point's projection.
 
     Past the end of the polyline the target is held at the end (we know nothing beyond) and the radius

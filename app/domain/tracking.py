@@ -38,9 +38,16 @@ class Event:
     detail: dict = field(default_factory=dict, compare=False)
 
     def to_message(self) -> dict:
-        return {"kind": self.kind.value, "protocol": self.target[0], "device_id": self.target[1],
-                "time": self.at.isoformat(), "lon": self.lon, "lat": self.lat, "area_id": self.area_id,
-                **self.detail}
+        return {
+            "kind": self.kind.value,
+            "protocol": self.target[0],
+            "device_id": self.target[1],
+            "time": self.at.isoformat(),
+            "lon": self.lon,
+            "lat": self.lat,
+            "area_id": self.area_id,
+            **self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +82,14 @@ class Observation:
 
 
 def area_events(state: TargetState, obs: Observation, current: frozenset[int]) -> list[Event]:
-    exits = [Event(EventKind.AREA_EXIT, state.target, obs.at, obs.lon, obs.lat, a) for a in sorted(state.areas - current)]
-    enters = [Event(EventKind.AREA_ENTER, state.target, obs.at, obs.lon, obs.lat, a)
-              for a in sorted(current - state.areas)]
+    exits = [
+        Event(EventKind.AREA_EXIT, state.target, obs.at, obs.lon, obs.lat, a)
+        for a in sorted(state.areas - current)
+    ]
+    enters = [
+        Event(EventKind.AREA_ENTER, state.target, obs.at, obs.lon, obs.lat, a)
+        for a in sorted(current - state.areas)
+    ]
     return exits + enters
 
 
@@ -90,8 +102,9 @@ def overspeed_after(state: TargetState, speed_kmh: float | None, rules: Rules) -
     return speed_kmh > rules.speed_limit_kmh
 
 
-def on_fix(state: TargetState, obs: Observation, areas: frozenset[int], rules: Rules = Rules()
-           ) -> tuple[TargetState, list[Event]]:
+def on_fix(
+    state: TargetState, obs: Observation, areas: frozenset[int], rules: Rules = Rules()
+) -> tuple[TargetState, list[Event]]:
     """Advance the state by one fix; return the new state and the events it caused."""
     events: list[Event] = []
     sos = obs.sos
@@ -104,14 +117,30 @@ def on_fix(state: TargetState, obs: Observation, areas: frozenset[int], rules: R
         # No usable position (no GNSS fix) or a late/backfilled fix: positional detectors keep their state.
         return replace(state, sos=sos), events
     if state.stale:
-        events.append(Event(EventKind.RESUMED, state.target, obs.at, obs.lon, obs.lat,
-                            detail={"since": state.last_fix_at.isoformat() if state.last_fix_at else None}))
+        events.append(
+            Event(
+                EventKind.RESUMED,
+                state.target,
+                obs.at,
+                obs.lon,
+                obs.lat,
+                detail={"since": state.last_fix_at.isoformat() if state.last_fix_at else None},
+            )
+        )
     events += area_events(state, obs, areas)
     overspeed = overspeed_after(state, obs.speed_kmh, rules)
     if overspeed != state.overspeed:
         kind = EventKind.OVERSPEED if overspeed else EventKind.OVERSPEED_END
-        events.append(Event(kind, state.target, obs.at, obs.lon, obs.lat,
-                            detail={"speed_kmh": obs.speed_kmh, "limit_kmh": rules.speed_limit_kmh}))
+        events.append(
+            Event(
+                kind,
+                state.target,
+                obs.at,
+                obs.lon,
+                obs.lat,
+                detail={"speed_kmh": obs.speed_kmh, "limit_kmh": rules.speed_limit_kmh},
+            )
+        )
     return TargetState(state.target, areas, overspeed, sos, False, obs.at, obs.lon, obs.lat), events
 
 
@@ -119,8 +148,14 @@ def on_tick(state: TargetState, now: datetime, rules: Rules = Rules()) -> tuple[
     """Called periodically: a target without a valid fix for ``stale_after`` becomes stale, once."""
     if state.stale or state.last_fix_at is None or now - state.last_fix_at < rules.stale_after:
         return state, []
-    event = Event(EventKind.STALE, state.target, now, state.last_lon, state.last_lat,
-                  detail={"last_fix_at": state.last_fix_at.isoformat()})
+    event = Event(
+        EventKind.STALE,
+        state.target,
+        now,
+        state.last_lon,
+        state.last_lat,
+        detail={"last_fix_at": state.last_fix_at.isoformat()},
+    )
     return replace(state, stale=True), [event]
 
 

@@ -19,7 +19,7 @@ EARTH_M_PER_PX_Z0 = 156_543.033_92  # Web-Mercator metres per 256-px tile pixel 
 
 def tolerance_m(zoom: float, lat: float, pixels: float = 1.0) -> float:
     """Ground size of ``pixels`` screen pixels at ``zoom``: detail below it cannot be seen."""
-    return pixels * EARTH_M_PER_PX_Z0 * math.cos(math.radians(lat)) / 2.0 ** zoom
+    return pixels * EARTH_M_PER_PX_Z0 * math.cos(math.radians(lat)) / 2.0**zoom
 
 
 def simplify_indices(lons, lats, zoom: float, pixels: float = 1.0) -> np.ndarray:
@@ -93,8 +93,18 @@ def segments(times, lons, lats, *, stop_radius_m: float = 50.0, min_stop_s: floa
     prev = 0
     for a, b in stops:
         move(prev, a)  # a move ends where the stop begins (shared fix)
-        out.append(Segment("stop", a, b, t[a], t[b], float(cum[b] - cum[a]),
-                           float(lons[a:b + 1].mean()), float(lats[a:b + 1].mean())))
+        out.append(
+            Segment(
+                "stop",
+                a,
+                b,
+                t[a],
+                t[b],
+                float(cum[b] - cum[a]),
+                float(lons[a : b + 1].mean()),
+                float(lats[a : b + 1].mean()),
+            )
+        )
         prev = b
     move(prev, n - 1)
     if not out:  # a single fix
@@ -135,6 +145,13 @@ def summarize(times, lons, lats, speeds_kmh=None, **segment_options) -> Summary:
         ok = dt > 0
         if ok.any():
             max_speed = float((steps[ok] / dt[ok]).max() * 3.6)
-    return Summary(len(t), float(t[-1] - t[0]), float(steps.sum()), float(moving), float(stopped),
-                   sum(1 for s in segs if s.kind == "stop"),
-                   moving_m / moving * 3.6 if moving > 0 else None, max_speed)
+    return Summary(
+        len(t),
+        float(t[-1] - t[0]),
+        float(steps.sum()),
+        float(moving),
+        float(stopped),
+        sum(1 for s in segs if s.kind == "stop"),
+        moving_m / moving * 3.6 if moving > 0 else None,
+        max_speed,
+    )

@@ -1,8 +1,9 @@
 """OsmAnd / Traccar Client HTTP reports → ``Fix``.
 
 Three shapes reach the same endpoint (protocols/TRACKERS.md):
-- query string or form body: ``id``/``deviceid``, ``lat``+``lon`` or ``location=lat,lon``, ``timestamp``,
-  ``speed`` in **knots**, ``bearing``/``heading``, ``altitude``, ``accuracy`` (0 = unknown), ``hdop``, ``batt``;
+- query string or form body: ``id``/``deviceid``, ``lat``+``lon`` or ``location=lat,lon``,
+  ``timestamp``, ``speed`` in **knots**, ``bearing``/``heading``, ``altitude``, ``accuracy``
+  (0 = unknown), ``hdop``, ``batt``;
 - the same keys as a flat JSON object;
 - Traccar Client's JSON: ``{"device_id", "location": {"timestamp", "coords": {...}, "battery": {...}}}``
   with speed in **m/s** and −1 meaning unknown.
@@ -23,8 +24,22 @@ from app.domain.fix import Fix, FixRejected
 PROTOCOL = "osmand"
 KNOT_KMH = 1.852
 MS_KMH = 3.6
-_KNOWN = {"id", "deviceid", "lat", "lon", "location", "timestamp", "speed", "bearing", "heading",
-          "altitude", "accuracy", "batt", "valid", "alarm"}
+_KNOWN = {
+    "id",
+    "deviceid",
+    "lat",
+    "lon",
+    "location",
+    "timestamp",
+    "speed",
+    "bearing",
+    "heading",
+    "altitude",
+    "accuracy",
+    "batt",
+    "valid",
+    "alarm",
+}
 _TRUE = {"1", "true", "yes", "sos"}
 
 
@@ -38,8 +53,9 @@ def _number(params: Mapping[str, Any], *names: str) -> float | None:
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise FixRejected("wrong_type", f"{name} must be a number, got {str(raw)[:40]!r}",
-                              field=name) from None
+            raise FixRejected(
+                "wrong_type", f"{name} must be a number, got {str(raw)[:40]!r}", field=name
+            ) from None
         if not math.isfinite(value):
             raise FixRejected("not_finite", f"{name} must be finite", field=name)
         return value
@@ -64,8 +80,9 @@ def parse_timestamp(raw: Any, now: datetime | None = None) -> datetime:
             return datetime.fromtimestamp(epoch / 1000.0 if epoch >= 2**31 else epoch, UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))  # also takes "yyyy-MM-dd HH:mm:ss"
     except (ValueError, OverflowError, OSError):
-        raise FixRejected("bad_timestamp", f"timestamp not understood: {text[:40]!r}",
-                          field="timestamp") from None
+        raise FixRejected(
+            "bad_timestamp", f"timestamp not understood: {text[:40]!r}", field="timestamp"
+        ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -92,8 +109,11 @@ def decode_params(params: Mapping[str, Any], now: datetime | None = None) -> Fix
     accuracy = _number(params, "accuracy")
     valid = str(params.get("valid", "true")).lower() not in ("false", "0")
     return Fix(
-        device_id=device_id, protocol=PROTOCOL, fix_time=parse_timestamp(params.get("timestamp"), now),
-        lon=lon, lat=lat,
+        device_id=device_id,
+        protocol=PROTOCOL,
+        fix_time=parse_timestamp(params.get("timestamp"), now),
+        lon=lon,
+        lat=lat,
         speed_kmh=None if speed_kn is None else speed_kn * KNOT_KMH,
         course_deg=_number(params, "bearing", "heading"),
         accuracy_m=accuracy or None,  # 0 means unknown
@@ -127,13 +147,17 @@ def decode_traccar_json(obj: Mapping[str, Any], now: datetime | None = None) -> 
     event = str(location.get("event", "")).lower()
     sos = event in ("sos", "alarm") or bool(obj.get("sos"))
     return Fix(
-        device_id=_device_id(obj.get("device_id", obj.get("id"))), protocol=PROTOCOL,
-        fix_time=parse_timestamp(location.get("timestamp"), now), lon=lon, lat=lat,
+        device_id=_device_id(obj.get("device_id", obj.get("id"))),
+        protocol=PROTOCOL,
+        fix_time=parse_timestamp(location.get("timestamp"), now),
+        lon=lon,
+        lat=lat,
         speed_kmh=None if speed_ms is None else speed_ms * MS_KMH,
         course_deg=_unknown_as_none(_number(coords, "heading")),
         accuracy_m=_unknown_as_none(_number(coords, "accuracy")) or None,
         altitude_m=_number(coords, "altitude"),
-        sos=sos, alarms=frozenset({"sos"}) if sos else frozenset(),
+        sos=sos,
+        alarms=frozenset({"sos"}) if sos else frozenset(),
         battery_pct=None if level is None or level < 0 else level * 100.0,
         attributes={k: location[k] for k in ("is_moving", "odometer", "event") if k in location},
     )
@@ -147,8 +171,9 @@ def decode_json(obj: Any, now: datetime | None = None) -> Fix:
     return decode_params(obj, now)
 
 
-def decode_request(query: Mapping[str, Any], body: bytes = b"", content_type: str = "",
-                   now: datetime | None = None) -> Fix:
+def decode_request(
+    query: Mapping[str, Any], body: bytes = b"", content_type: str = "", now: datetime | None = None
+) -> Fix:
     """Decode one HTTP report: query parameters, plus a form or JSON body if there is one."""
     ctype = content_type.split(";")[0].strip().lower()
     if body and (ctype == "application/json" or (not ctype and body.lstrip()[:1] == b"{")):

@@ -47,8 +47,9 @@ Step = Callable[[Batch], Awaitable[None]]
 
 
 class Pipeline:
-    def __init__(self, steps: list[tuple[str, Step]], *, tracker: Tracker | None = None,
-                 publish: Publish | None = None) -> None:
+    def __init__(
+        self, steps: list[tuple[str, Step]], *, tracker: Tracker | None = None, publish: Publish | None = None
+    ) -> None:
         self.steps = steps
         self.tracker = tracker
         self.publish = publish
@@ -95,6 +96,7 @@ class Pipeline:
 
 # -- the standard steps --------------------------------------------------------------------------
 
+
 async def decode_step(batch: Batch) -> None:
     if batch.decoder is None:
         return
@@ -113,6 +115,7 @@ def validate_step(clock: Callable[[], datetime]) -> Step:
             except FixRejected as exc:
                 batch.rejected.append(exc)
         batch.fixes = kept
+
     return validate
 
 
@@ -123,6 +126,7 @@ def enrich_step(areas: Callable[[], AreaIndex | None]) -> Step:
             batch.areas = [frozenset()] * len(batch.fixes)
             return
         batch.areas = index.containing([f.lon for f in batch.fixes], [f.lat for f in batch.fixes])
+
     return enrich
 
 
@@ -160,22 +164,35 @@ def persist_step(writer: BatchWriter) -> Step:
         if located:
             await writer.add_many(located)
         batch.persisted = True
+
     return persist
 
 
 def position_message(fix: Fix, areas: frozenset[int], target_id: int | None) -> dict:
-    return {"target_id": target_id, "protocol": fix.protocol, "device_id": fix.device_id,
-            "time": fix.fix_time.isoformat(), "lon": fix.lon, "lat": fix.lat, "speed_kmh": fix.speed_kmh,
-            "course_deg": fix.course_deg, "accuracy_m": fix.accuracy_m, "sos": fix.sos,
-            "areas": sorted(areas)}
+    return {
+        "target_id": target_id,
+        "protocol": fix.protocol,
+        "device_id": fix.device_id,
+        "time": fix.fix_time.isoformat(),
+        "lon": fix.lon,
+        "lat": fix.lat,
+        "speed_kmh": fix.speed_kmh,
+        "course_deg": fix.course_deg,
+        "accuracy_m": fix.accuracy_m,
+        "sos": fix.sos,
+        "areas": sorted(areas),
+    }
 
 
 def publish_step(publish: Publish, writer: BatchWriter | None = None) -> Step:
     async def publish_all(batch: Batch) -> None:
         failures = 0
         areas = batch.areas if len(batch.areas) == len(batch.fixes) else [frozenset()] * len(batch.fixes)
-        messages = [(POSITION_TOPIC, position_message(f, a, writer.target_id(f.key) if writer else None))
-                    for f, a in zip(batch.fixes, areas, strict=True) if f.valid]
+        messages = [
+            (POSITION_TOPIC, position_message(f, a, writer.target_id(f.key) if writer else None))
+            for f, a in zip(batch.fixes, areas, strict=True)
+            if f.valid
+        ]
         messages += [(EVENT_TOPIC, e.to_message()) for e in batch.events]
         for topic, message in messages:
             try:
@@ -184,6 +201,7 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None) -> Step:
                 failures += 1  # one lost live update must not stop the others
         if failures:
             raise RuntimeError(f"{failures} of {len(messages)} messages not published")
+
     return publish_all
 
 
@@ -195,6 +213,7 @@ FROM (SELECT 1) one LEFT JOIN target t ON t.protocol = :protocol AND t.external_
 
 def sos_incident_step(engine: AsyncEngine) -> Step:
     """An SOS is an emergency: it becomes a priority-1 incident (after persist, so the target exists)."""
+
     async def raise_incidents(batch: Batch) -> None:
         sos = [e for e in batch.events if e.kind is EventKind.SOS]
         for e in sos:
@@ -205,15 +224,29 @@ def sos_incident_step(engine: AsyncEngine) -> Step:
             return
         async with engine.begin() as conn:
             for e in sos:
-                await conn.execute(_SOS_INCIDENT, {
-                    "lon": e.lon, "lat": e.lat, "protocol": e.target[0], "device_id": e.target[1],
-                    "description": f"SOS from {e.target[0]} device {e.target[1]} at {e.at.isoformat()}"})
+                await conn.execute(
+                    _SOS_INCIDENT,
+                    {
+                        "lon": e.lon,
+                        "lat": e.lat,
+                        "protocol": e.target[0],
+                        "device_id": e.target[1],
+                        "description": f"SOS from {e.target[0]} device {e.target[1]} at {e.at.isoformat()}",
+                    },
+                )
+
     return raise_incidents
 
 
-def build_pipeline(*, writer: BatchWriter, publish: Publish, tracker: Tracker | None = None,
-                   areas: Callable[[], AreaIndex | None] = lambda: None, engine: AsyncEngine | None = None,
-                   clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Pipeline:
+def build_pipeline(
+    *,
+    writer: BatchWriter,
+    publish: Publish,
+    tracker: Tracker | None = None,
+    areas: Callable[[], AreaIndex | None] = lambda: None,
+    engine: AsyncEngine | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Pipeline:
     """The standard order. ``areas`` returns the current key-area index (reloaded by its owner)."""
     tracker = tracker or Tracker()
     steps: list[tuple[str, Step]] = [

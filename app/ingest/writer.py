@@ -93,8 +93,15 @@ class _Entry:
 
 
 class BatchWriter:
-    def __init__(self, engine: AsyncEngine, *, max_rows: int = 1000, max_delay_s: float = 0.1,
-                 max_pending_rows: int = 200_000, max_backoff_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_rows: int = 1000,
+        max_delay_s: float = 0.1,
+        max_pending_rows: int = 200_000,
+        max_backoff_s: float = 2.0,
+    ) -> None:
         self.engine = engine
         self.max_rows, self.max_delay_s = max_rows, max_delay_s
         self.max_pending_rows = max_pending_rows
@@ -194,8 +201,13 @@ class BatchWriter:
                     attempt += 1
                     self.stats.retries += 1
                     delay = min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)) * (0.5 + random.random())
-                    log.warning("position flush failed (%s: %s); retry %d in %.2f s", type(exc).__name__,
-                                str(exc).splitlines()[0] if str(exc) else "", attempt, delay)
+                    log.warning(
+                        "position flush failed (%s: %s); retry %d in %.2f s",
+                        type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "",
+                        attempt,
+                        delay,
+                    )
                     await asyncio.sleep(delay)
                     continue
                 data_errors += 1
@@ -229,8 +241,10 @@ class BatchWriter:
 
     async def _write(self, fixes: list[Fix]) -> None:
         await self._ensure_days(fixes)
-        records = [(f.protocol, f.device_id, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg, f.accuracy_m)
-                   for f in fixes]
+        records = [
+            (f.protocol, f.device_id, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg, f.accuracy_m)
+            for f in fixes
+        ]
         async with self.engine.begin() as conn:
             await conn.execute(_STAGE)  # also opens the transaction the COPY below joins
             raw = (await conn.get_raw_connection()).driver_connection

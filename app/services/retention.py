@@ -16,8 +16,9 @@ class RetentionRun:
     dropped: list[str]
 
 
-async def enforce_retention(conn: AsyncConnection, retention_days: int, *, today: date | None = None,
-                            ahead_days: int = 3) -> RetentionRun:
+async def enforce_retention(
+    conn: AsyncConnection, retention_days: int, *, today: date | None = None, ahead_days: int = 3
+) -> RetentionRun:
     """Create the partitions from yesterday to ``ahead_days`` ahead; drop those older than retention.
 
     Run it daily (and at start-up). Dropping a partition is O(1) and leaves no bloat, unlike DELETE.

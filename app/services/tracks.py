@@ -73,8 +73,9 @@ def _check_window(start: datetime, end: datetime) -> None:
         raise InvalidInput(f"window longer than {MAX_WINDOW.days} days", field="end")
 
 
-async def _fetch(conn: AsyncConnection, ids: list[int], start: datetime, end: datetime, limit: int
-                 ) -> dict[int, Track]:
+async def _fetch(
+    conn: AsyncConnection, ids: list[int], start: datetime, end: datetime, limit: int
+) -> dict[int, Track]:
     _check_window(start, end)
     known = {r[0] for r in await conn.execute(_TARGETS, {"ids": ids})}
     missing = sorted(set(ids) - known)
@@ -106,24 +107,48 @@ def _simplify(track: Track, zoom: float | None) -> Track:
     return track
 
 
-async def get_track(conn: AsyncConnection, target_id: int, start: datetime, end: datetime, *,
-                    zoom: float | None = None, limit: int = MAX_POINTS) -> Track:
+async def get_track(
+    conn: AsyncConnection,
+    target_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    zoom: float | None = None,
+    limit: int = MAX_POINTS,
+) -> Track:
     """Fixes of one target in [start, end), time-ascending; simplified for ``zoom`` when given."""
     tracks = await _fetch(conn, [target_id], start, end, min(limit, MAX_POINTS))
     return _simplify(tracks[target_id], zoom)
 
 
-async def get_summary(conn: AsyncConnection, target_id: int, start: datetime, end: datetime, *,
-                      stop_radius_m: float = 50.0, min_stop_s: float = 120.0) -> TrackSummary:
+async def get_summary(
+    conn: AsyncConnection,
+    target_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    stop_radius_m: float = 50.0,
+    min_stop_s: float = 120.0,
+) -> TrackSummary:
     """Distance, durations, speeds, and the stop / move segments of one target in the window."""
     tr = (await _fetch(conn, [target_id], start, end, MAX_POINTS))[target_id]
     opts = {"stop_radius_m": stop_radius_m, "min_stop_s": min_stop_s}
-    return TrackSummary(target_id, summarize(tr.t, tr.lon, tr.lat, tr.speed_kmh, **opts),
-                        segments(tr.t, tr.lon, tr.lat, **opts))
+    return TrackSummary(
+        target_id,
+        summarize(tr.t, tr.lon, tr.lat, tr.speed_kmh, **opts),
+        segments(tr.t, tr.lon, tr.lat, **opts),
+    )
 
 
-async def get_replay(conn: AsyncConnection, target_ids: list[int], start: datetime, end: datetime, *,
-                     zoom: float | None = None, limit: int = MAX_POINTS) -> Replay:
+async def get_replay(
+    conn: AsyncConnection,
+    target_ids: list[int],
+    start: datetime,
+    end: datetime,
+    *,
+    zoom: float | None = None,
+    limit: int = MAX_POINTS,
+) -> Replay:
     """Several targets over one window: per-target arrays sorted by time, on the clock of ``start``."""
     ids = list(dict.fromkeys(target_ids))
     if not ids:

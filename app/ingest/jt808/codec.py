@@ -89,8 +89,15 @@ def time_from_bcd(raw: bytes) -> datetime:
     if len(digits) != 12 or not digits.isdigit():
         raise Jt808Error(f"time is not BCD: {raw.hex()}")
     try:
-        local = datetime(2000 + int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
-                         int(digits[6:8]), int(digits[8:10]), int(digits[10:12]), tzinfo=GMT8)
+        local = datetime(
+            2000 + int(digits[0:2]),
+            int(digits[2:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            tzinfo=GMT8,
+        )
     except ValueError as exc:
         raise Jt808Error(f"invalid time {digits}: {exc}") from None
     return local.astimezone(UTC)
@@ -141,7 +148,7 @@ def decode_frame(segment: bytes) -> Frame:
         version = data[pos]
         pos += 1
         phone_len = 10
-    phone_raw = data[pos:pos + phone_len]
+    phone_raw = data[pos : pos + phone_len]
     pos += phone_len
     if len(data) < pos + 3:
         raise Jt808Error("frame too short for its header")
@@ -157,14 +164,16 @@ def decode_frame(segment: bytes) -> Frame:
             raise Jt808Error(f"bad sub-package index {index}/{total}")
     body_len = attributes & MAX_BODY
     if len(data) != pos + body_len + 1:
-        raise Jt808Error(f"length mismatch: header says body {body_len} bytes, frame has "
-                         f"{len(data) - pos - 1}")
+        raise Jt808Error(
+            f"length mismatch: header says body {body_len} bytes, frame has {len(data) - pos - 1}"
+        )
     header = Header(msg_id, attributes, phone_from_bcd(phone_raw), phone_raw, serial, version, total, index)
-    return Frame(header, data[pos:pos + body_len], checksum(data[:-1]) == data[-1])
+    return Frame(header, data[pos : pos + body_len], checksum(data[:-1]) == data[-1])
 
 
-def encode_frame(msg_id: int, phone_raw: bytes, serial: int, body: bytes = b"",
-                 version: int | None = None) -> bytes:
+def encode_frame(
+    msg_id: int, phone_raw: bytes, serial: int, body: bytes = b"", version: int | None = None
+) -> bytes:
     """A complete escaped frame with delimiters. ``phone_raw`` is 6 BCD bytes (10 with ``version``)."""
     if len(body) > MAX_BODY:
         raise Jt808Error(f"body of {len(body)} bytes needs sub-packaging")

@@ -25,12 +25,37 @@ OK, FAIL, BAD_MESSAGE, UNSUPPORTED = 0, 1, 2, 3
 # 0x8100 results
 REGISTERED, VEHICLE_TAKEN, NO_VEHICLE, TERMINAL_TAKEN, NO_TERMINAL = 0, 1, 2, 3, 4
 
-ALARM_BITS = {0: "sos", 1: "overspeed", 2: "fatigue", 3: "danger_warning", 4: "gnss_fault",
-              5: "antenna_cut", 6: "antenna_short", 7: "low_voltage", 8: "power_off", 9: "lcd_fault",
-              10: "tts_fault", 11: "camera_fault", 15: "vibration", 16: "tampering", 17: "tampering_2",
-              18: "driving_time", 19: "parking_overtime", 20: "area", 21: "route", 22: "route_time",
-              23: "deviation", 24: "vss_fault", 25: "fuel", 26: "stolen", 27: "illegal_ignition",
-              28: "illegal_move", 29: "collision", 30: "rollover", 31: "illegal_door"}
+ALARM_BITS = {
+    0: "sos",
+    1: "overspeed",
+    2: "fatigue",
+    3: "danger_warning",
+    4: "gnss_fault",
+    5: "antenna_cut",
+    6: "antenna_short",
+    7: "low_voltage",
+    8: "power_off",
+    9: "lcd_fault",
+    10: "tts_fault",
+    11: "camera_fault",
+    15: "vibration",
+    16: "tampering",
+    17: "tampering_2",
+    18: "driving_time",
+    19: "parking_overtime",
+    20: "area",
+    21: "route",
+    22: "route_time",
+    23: "deviation",
+    24: "vss_fault",
+    25: "fuel",
+    26: "stolen",
+    27: "illegal_ignition",
+    28: "illegal_move",
+    29: "collision",
+    30: "rollover",
+    31: "illegal_door",
+}
 STATUS_ACC, STATUS_FIXED, STATUS_SOUTH, STATUS_WEST = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 GNSS_BITS = {18: "gps", 19: "beidou", 20: "glonass", 21: "galileo"}
 
@@ -61,9 +86,9 @@ def decode_register(body: bytes, version: int | None = None) -> Register:
     p = 4
     out = []
     for size in (maker, model, tid):
-        out.append(_text(body[p:p + size]))
+        out.append(_text(body[p : p + size]))
         p += size
-    return Register(province, city, out[0], out[1], out[2], body[p], _text(body[p + 1:]))
+    return Register(province, city, out[0], out[1], out[2], body[p], _text(body[p + 1 :]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +104,8 @@ def decode_authenticate(body: bytes, version: int | None = None) -> Authenticate
     if not body or len(body) < 1 + body[0]:
         raise Jt808Error("authenticate body shorter than its code length")
     n = body[0]
-    rest = body[1 + n:]
-    return Authenticate(_text(body[1:1 + n]), _text(rest[:15]) or None, _text(rest[15:35]) or None)
+    rest = body[1 + n :]
+    return Authenticate(_text(body[1 : 1 + n]), _text(rest[:15]) or None, _text(rest[15:35]) or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +133,20 @@ class Location:
         systems = [name for bit, name in GNSS_BITS.items() if self.status >> bit & 1]
         if systems:
             attrs["gnss"] = systems
-        return Fix(device_id=device_id, protocol="jt808", fix_time=self.time, lon=self.lon, lat=self.lat,
-                   speed_kmh=self.speed_kmh, course_deg=float(self.course_deg),
-                   altitude_m=float(self.altitude_m), valid=self.fixed, sos=bool(self.alarm & 1),
-                   alarms=self.alarms, attributes=attrs)
+        return Fix(
+            device_id=device_id,
+            protocol="jt808",
+            fix_time=self.time,
+            lon=self.lon,
+            lat=self.lat,
+            speed_kmh=self.speed_kmh,
+            course_deg=float(self.course_deg),
+            altitude_m=float(self.altitude_m),
+            valid=self.fixed,
+            sos=bool(self.alarm & 1),
+            alarms=self.alarms,
+            attributes=attrs,
+        )
 
 
 LOCATION_FIXED = 28
@@ -124,7 +159,7 @@ def _extras(raw: bytes) -> dict[str, object]:
         if p + 2 > len(raw):
             raise Jt808Error("truncated location extra")
         tag, size = raw[p], raw[p + 1]
-        value = raw[p + 2:p + 2 + size]
+        value = raw[p + 2 : p + 2 + size]
         if len(value) != size:
             raise Jt808Error(f"location extra 0x{tag:02X} truncated")
         p += 2 + size
@@ -147,8 +182,9 @@ def decode_location(body: bytes) -> Location:
     alarm, status, lat_u, lon_u, alt, speed, course = struct.unpack_from(">IIIIhHH", body, 0)
     lat = lat_u / 1e6 * (-1 if status & STATUS_SOUTH else 1)
     lon = lon_u / 1e6 * (-1 if status & STATUS_WEST else 1)
-    return Location(alarm, status, lat, lon, alt, speed / 10.0, course, time_from_bcd(body[22:28]),
-                    _extras(body[28:]))
+    return Location(
+        alarm, status, lat, lon, alt, speed / 10.0, course, time_from_bcd(body[22:28]), _extras(body[28:])
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +203,7 @@ def decode_batch_location(body: bytes) -> BatchLocation:
         if p + 2 > len(body):
             raise Jt808Error(f"batch truncated after {len(items)} of {count} items")
         (size,) = struct.unpack_from(">H", body, p)
-        item = body[p + 2:p + 2 + size]
+        item = body[p + 2 : p + 2 + size]
         if len(item) != size:
             raise Jt808Error(f"batch item {len(items)} truncated")
         items.append(decode_location(item))
@@ -180,8 +216,20 @@ def encode_location(loc: Location, extras: bytes = b"") -> bytes:
     status = loc.status & ~(STATUS_SOUTH | STATUS_WEST)
     status |= STATUS_SOUTH if loc.lat < 0 else 0
     status |= STATUS_WEST if loc.lon < 0 else 0
-    return struct.pack(">IIIIhHH", loc.alarm, status, round(abs(loc.lat) * 1e6), round(abs(loc.lon) * 1e6),
-                       loc.altitude_m, round(loc.speed_kmh * 10), loc.course_deg) + time_to_bcd(loc.time) + extras
+    return (
+        struct.pack(
+            ">IIIIhHH",
+            loc.alarm,
+            status,
+            round(abs(loc.lat) * 1e6),
+            round(abs(loc.lon) * 1e6),
+            loc.altitude_m,
+            round(loc.speed_kmh * 10),
+            loc.course_deg,
+        )
+        + time_to_bcd(loc.time)
+        + extras
+    )
 
 
 def encode_general_reply(reply_serial: int, reply_msg_id: int, result: int) -> bytes:

@@ -59,9 +59,17 @@ def auth_code(secret: str, phone: str) -> str:
 
 
 class Jt808Server:
-    def __init__(self, sink: Sink, *, secret: str, host: str = "127.0.0.1", port: int = 0,
-                 require_auth: bool = True, accept_bad_checksum: bool = False,
-                 idle_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        secret: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_auth: bool = True,
+        accept_bad_checksum: bool = False,
+        idle_timeout_s: float = 600.0,
+    ) -> None:
         self.sink = sink
         self.secret = secret
         self.host, self.port = host, port
@@ -126,8 +134,12 @@ class Jt808Server:
             return
         if not frame.checksum_ok:
             self.stats.bad_checksums += 1
-            log.warning("JT/T 808 %s (%s): wrong checksum on message 0x%04X", frame.header.phone,
-                        session.peer, frame.header.msg_id)
+            log.warning(
+                "JT/T 808 %s (%s): wrong checksum on message 0x%04X",
+                frame.header.phone,
+                session.peer,
+                frame.header.msg_id,
+            )
             if not self.accept_bad_checksum:
                 self._reply(session, frame, writer, m.BAD_MESSAGE)
                 return
@@ -153,10 +165,13 @@ class Jt808Server:
 
     def _reply(self, session: Session, frame: Frame, writer: asyncio.StreamWriter, result: int) -> None:
         h = frame.header
-        self._send(session, frame, writer, m.PLATFORM_REPLY, m.encode_general_reply(h.serial, h.msg_id, result))
+        self._send(
+            session, frame, writer, m.PLATFORM_REPLY, m.encode_general_reply(h.serial, h.msg_id, result)
+        )
 
-    def _send(self, session: Session, frame: Frame, writer: asyncio.StreamWriter, msg_id: int,
-              body: bytes) -> None:
+    def _send(
+        self, session: Session, frame: Frame, writer: asyncio.StreamWriter, msg_id: int, body: bytes
+    ) -> None:
         h = frame.header
         writer.write(encode_frame(msg_id, h.phone_raw, session.next_serial(), body, h.version))
 
@@ -169,8 +184,13 @@ class Jt808Server:
             if h.msg_id == m.REGISTER:
                 m.decode_register(frame.body, h.version)
                 session.phone = h.phone
-                self._send(session, frame, writer, m.REGISTER_REPLY,
-                           m.encode_register_reply(h.serial, m.REGISTERED, auth_code(self.secret, h.phone)))
+                self._send(
+                    session,
+                    frame,
+                    writer,
+                    m.REGISTER_REPLY,
+                    m.encode_register_reply(h.serial, m.REGISTERED, auth_code(self.secret, h.phone)),
+                )
             elif h.msg_id == m.AUTHENTICATE:
                 auth = m.decode_authenticate(frame.body, h.version)
                 ok = hmac.compare_digest(auth.code, auth_code(self.secret, h.phone))
