@@ -405,3 +405,22 @@ async def test_sink_failure_is_not_acknowledged():
         t.writer.close()
     finally:
         await srv.close()
+
+
+def subpackage(msg_id, body, serial, total, index, phone=PHONE):
+    head = struct.pack(">HH", msg_id, len(body) | 1 << 13) + phone_to_bcd(phone)
+    data = head + struct.pack(">HHH", serial, total, index) + body
+    return b"\x7e" + escape(data + bytes([checksum(data)])) + b"\x7e"
+
+
+async def test_subpackaged_message_is_reassembled(server):
+    t = await connect(server.port, PHONE)
+    await login(t)
+    body = location_body(when=T0.replace(minute=30))
+    t.writer.write(subpackage(m.LOCATION, body[:10], 100, 2, 1))
+    assert await t.reply() == (100, m.LOCATION, m.OK)
+    assert server.received == []
+    t.writer.write(subpackage(m.LOCATION, body[10:], 101, 2, 2))
+    assert await t.reply() == (101, m.LOCATION, m.OK)
+    assert [f.fix_time for f in server.received] == [T0.replace(minute=30)]
+    t.writer.close()

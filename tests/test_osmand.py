@@ -185,3 +185,40 @@ def test_random_bodies_only_raise_fix_rejected(body, ctype):
         osmand.decode_request({}, body, ctype)
     except FixRejected:
         pass
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+TRACCAR_KEYS = st.sampled_from(
+    [
+        "device_id",
+        "id",
+        "location",
+        "coords",
+        "latitude",
+        "longitude",
+        "timestamp",
+        "speed",
+        "heading",
+        "accuracy",
+        "battery",
+        "level",
+        "event",
+        "lat",
+        "lon",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(JSON, lambda c: st.dictionaries(TRACCAR_KEYS, c, max_size=6), max_leaves=30))
+def test_random_json_documents_only_raise_fix_rejected(doc):
+    try:
+        osmand.decode_request({}, json.dumps(doc).encode(), "application/json")
+    except FixRejected:
+        pass
