@@ -16,7 +16,17 @@ import pytest
 
 from app.db import migrate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+def _find_shared() -> Path:
+    """``shared/data`` beside the clone (CI), or beside any parent (git worktrees); SHARPEYES_SHARED_DATA wins."""
+    if os.environ.get("SHARPEYES_SHARED_DATA"):
+        return Path(os.environ["SHARPEYES_SHARED_DATA"])
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED = _find_shared()
 ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 os.environ.setdefault("SHARPEYES_DEMO_MODE", "1")
 
