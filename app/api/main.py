@@ -13,7 +13,19 @@ from app import __version__
 from app.api import errors
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.api.ratelimit import RateLimiter
-from app.api.routes import access_requests, audit, auth, cameras, divisions, health, key_areas, users
+from app.api.routes import (
+    access_requests,
+    audit,
+    auth,
+    callup,
+    cameras,
+    dispatch,
+    divisions,
+    health,
+    incidents,
+    key_areas,
+    users,
+)
 from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
@@ -40,7 +52,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
-              access_requests.router, audit.router):
+              access_requests.router, audit.router, incidents.router, dispatch.router, callup.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -177,3 +177,35 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "conflicts with existing data", 413: "request too large", 422: "invalid input",
         423: "account locked", 429: "rate limited"}.items()
 }
+
+
+class IncidentCreate(Strict):
+    type: str = Field(min_length=1, max_length=32)
+    priority: int = Field(default=3, ge=1, le=4, description="1 highest … 4 lowest")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    description: str | None = Field(default=None, max_length=4000)
+    reporter: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    camera_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class StatusChange(Strict):
+    status: str = Field(min_length=1, max_length=16)
+
+
+class CallupIn(Strict):
+    camera_ids: list[int] = Field(min_length=1, max_length=16)
+    reason: str = Field(min_length=2, max_length=2000, description="why the video is opened (audited)")
+    incident_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class AssignIn(Strict):
+    unit_ids: list[int] = Field(min_length=1, max_length=20)
+
+
+class PtzIn(Strict):
+    action: Literal["left", "right", "up", "down", "zoom_in", "zoom_out", "stop", "goto"]
+    speed: int = Field(default=5, ge=1, le=15)
+    bearing_deg: float | None = Field(default=None, ge=0, le=360, description="for goto")
+    reason: str = Field(min_length=2, max_length=2000)
