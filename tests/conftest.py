@@ -16,6 +16,7 @@ import pytest
 
 from app.db import migrate
 
+
 def _find_shared() -> Path:
     """``shared/data`` beside the clone (CI), or beside any parent (git worktrees); SHARPEYES_SHARED_DATA wins."""
     if os.environ.get("SHARPEYES_SHARED_DATA"):
