@@ -117,6 +117,12 @@ class Instance:
     def elements(self, c: int) -> np.ndarray:
         return self.idx[self.ptr[c] : self.ptr[c + 1]]
 
+    def gains(self, weight: np.ndarray | None = None) -> np.ndarray:
+        """Summed element weight per candidate (``weight`` defaults to the instance's)."""
+        w = self.weight if weight is None else weight
+        owner = np.repeat(np.arange(self.n_candidates), np.diff(self.ptr))
+        return np.bincount(owner, weights=w[self.idx], minlength=self.n_candidates)
+
     def value(self, chosen) -> float:
         if len(chosen) == 0:
             return 0.0
@@ -159,15 +165,15 @@ def lazy_greedy(inst: Instance, budget: float) -> Solution:
     t0 = time.perf_counter()
     covered = np.zeros(len(inst.weight), dtype=bool)
     site_used: set[int] = set()
-    gain0 = np.add.reduceat(inst.weight[inst.idx], inst.ptr[:-1]) if len(inst.idx) else np.zeros(inst.n_candidates)
-    gain0 = np.where(np.diff(inst.ptr) > 0, gain0, 0.0)
-    heap = [(-g / c, k) for k, (g, c) in enumerate(zip(gain0, inst.cost, strict=True)) if g > 0 and c <= budget]
+    gain0 = inst.gains()
+    ok = np.flatnonzero((gain0 > 0) & (inst.cost <= budget))
+    heap = list(zip((-gain0[ok] / inst.cost[ok]).tolist(), ok.tolist(), strict=True))
     heapq.heapify(heap)
     chosen: list[int] = []
     gains: list[float] = []
     spent = 0.0
     while heap:
-        neg, c = heapq.heappop(heap)
+        _, c = heapq.heappop(heap)
         if inst.site[c] in site_used or spent + inst.cost[c] > budget:
             continue
         els = inst.elements(c)
@@ -189,7 +195,8 @@ def lazy_greedy(inst: Instance, budget: float) -> Solution:
         if len(afford):
             best = int(afford[np.argmax(gain0[afford])])
             if gain0[best] > value:
-                chosen, gains, value, spent = [best], [float(gain0[best])], float(gain0[best]), float(inst.cost[best])
+                value, spent = float(gain0[best]), float(inst.cost[best])
+                chosen, gains = [best], [value]
     return Solution(chosen, value, spent, "lazy_greedy", time.perf_counter() - t0, gains=gains)
 
 
@@ -234,7 +241,7 @@ def milp(inst: Instance, budget: float, time_limit_s: float = 30.0, warm: Soluti
     # Budget row.
     h.addRow(-inf, float(budget), nc, np.arange(nc, dtype=np.int32), inst.cost.astype(float))
     # One heading per site.
-    sites, site_inv, site_n = np.unique(inst.site, return_inverse=True, return_counts=True)
+    _, site_inv, site_n = np.unique(inst.site, return_inverse=True, return_counts=True)
     multi = np.flatnonzero(site_n > 1)
     if len(multi):
         ord_s = np.argsort(site_inv, kind="stable")
