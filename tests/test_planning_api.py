@@ -17,15 +17,26 @@ from app.db.engine import make_engine
 async def client(db_url):
     eng = make_engine(db_url, pool_size=3, max_overflow=2)
     async with eng.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO division (code, name, level, boundary) VALUES ('810000', 'HK', 2,"
-            " ST_Multi(ST_MakeEnvelope(113.9, 21.9, 114.1, 22.1, 4326)))"))
-        await conn.execute(text(
-            "INSERT INTO key_area (id, name, category, area) VALUES"
-            " (1, 'sq', 'square', ST_Multi(ST_MakeEnvelope(114.0, 22.0, 114.001, 22.001, 4326)))"))
-        await conn.execute(text(
-            "INSERT INTO camera (id, gb_id, name, location, view) VALUES (1, '81000000001320000001', 'c1',"
-            " ST_SetSRID(ST_MakePoint(114.0, 22.0), 4326), ST_MakeEnvelope(113.999, 21.999, 114.0005, 22.002, 4326))"))
+        await conn.execute(
+            text(
+                "INSERT INTO division (code, name, level, boundary) VALUES ('810000', 'HK', 2,"
+                " ST_Multi(ST_MakeEnvelope(113.9, 21.9, 114.1, 22.1, 4326)))"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO key_area (id, name, category, area) VALUES"
+                " (1, 'sq', 'square', ST_Multi(ST_MakeEnvelope(114.0, 22.0, 114.001, 22.001, 4326)))"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO camera (id, gb_id, name, location, view) VALUES (1,"
+                " '81000000001320000001', 'c1',"
+                " ST_SetSRID(ST_MakePoint(114.0, 22.0), 4326), ST_MakeEnvelope(113.999, 21.999,"
+                " 114.0005, 22.002, 4326))"
+            )
+        )
     app = FastAPI()
     app.state.engine = eng
     app.include_router(planning.router)

@@ -97,7 +97,9 @@ class CameraDuplicate(Base):
 
 class DivisionKpi(Base):
     __tablename__ = "division_kpi"
-    division_code: Mapped[str] = mapped_column(ForeignKey("division.code", ondelete="CASCADE"), primary_key=True)
+    division_code: Mapped[str] = mapped_column(
+        ForeignKey("division.code", ondelete="CASCADE"), primary_key=True
+    )
     window_days: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict] = mapped_column(JSONB)
     key_area_coverage_rate: Mapped[float | None] = mapped_column(Float)

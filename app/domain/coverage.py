@@ -45,13 +45,25 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None) -> AreaCove
     n = len(areas)
     tree = tree or shapely.STRtree(views)
     ai, vi = tree.query(areas, predicate="intersects")
-    # Clip first: the pieces to union are small and only the part inside the area counts.
-    covered = group_union(shapely.intersection(areas[ai], views[vi]), ai, n)
+    shapely.prepare(areas)
+    # An area inside one view is simply covered: no overlay at all for it.
+    full = np.zeros(n, dtype=bool)
+    full[tree.query(areas, predicate="within")[0]] = True
+    rest = ~full[ai]
+    pa, pv = ai[rest], vi[rest]
+    # Clip first (only the part inside the area counts), except views wholly inside their area.
+    inside = shapely.contains_properly(areas[pa], views[pv])
+    pieces = views[pv].copy()
+    pieces[~inside] = shapely.intersection(areas[pa[~inside]], views[pv[~inside]])
+    covered = group_union(pieces, pa, n)
+    covered[full] = areas[full]
     has = shapely.is_geometry(covered)
     covered_m2 = np.where(has, shapely.area(covered), 0.0)
     area_m2 = shapely.area(areas)
     uncovered = areas.copy()
-    uncovered[has] = shapely.difference(areas[has], covered[has])
+    part = has & ~full
+    uncovered[part] = shapely.difference(areas[part], covered[part])
+    uncovered[full] = None
     uncovered = polygonal(uncovered)
     uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
     return AreaCoverage(area_m2, covered_m2, uncovered, _groups(ai, vi, n))
@@ -82,7 +94,9 @@ class LineCoverage:
     cameras: list[np.ndarray]
 
 
-def line_coverage(lines, views, min_gap_m: float = MIN_GAP_M, tree: shapely.STRtree | None = None) -> LineCoverage:
+def line_coverage(
+    lines, views, min_gap_m: float = MIN_GAP_M, tree: shapely.STRtree | None = None
+) -> LineCoverage:
     lines = np.asarray(lines, dtype=object)
     views = np.asarray(views, dtype=object)
     n = len(lines)
@@ -110,7 +124,9 @@ class Duplicate:
     overlap: float  # share of the camera's view inside the other's
 
 
-def find_duplicates(views, threshold: float = DUPLICATE_OVERLAP, tree: shapely.STRtree | None = None) -> list[Duplicate]:
+def find_duplicates(
+    views, threshold: float = DUPLICATE_OVERLAP, tree: shapely.STRtree | None = None
+) -> list[Duplicate]:
     """Cameras whose view lies ≥ threshold inside another single camera's view.
 
     Of two cameras that duplicate each other only one is reported (the more contained one, ties →

@@ -24,9 +24,15 @@ def group_union(parts, groups, n: int) -> np.ndarray:
         return out
     order = np.argsort(groups, kind="stable")
     polys, groups = polys[order], groups[order]
-    uniq, inverse = np.unique(groups, return_inverse=True)
-    multi = shapely.multipolygons(polys, indices=inverse)
-    out[uniq] = shapely.make_valid(multi, method="structure", keep_collapsed=False)
+    uniq, start, count = np.unique(groups, return_index=True, return_counts=True)
+    single = count == 1  # a lone piece is its own union
+    out[uniq[single]] = polys[start[single]]
+    many = ~single
+    if many.any():
+        sel = np.isin(groups, uniq[many])
+        _, inverse = np.unique(groups[sel], return_inverse=True)
+        multi = shapely.multipolygons(polys[sel], indices=inverse)
+        out[uniq[many]] = shapely.make_valid(multi, method="structure", keep_collapsed=False)
     return out
 
 

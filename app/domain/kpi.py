@@ -11,8 +11,16 @@ from collections.abc import Iterable, Mapping
 from app.domain import division_code
 
 COUNT_FIELDS = (
-    "cameras", "networked", "hd", "retention_ok", "online_s", "observed_s",
-    "key_areas", "key_area_m2", "key_area_covered_m2", "main_road_m",
+    "cameras",
+    "networked",
+    "hd",
+    "retention_ok",
+    "online_s",
+    "observed_s",
+    "key_areas",
+    "key_area_m2",
+    "key_area_covered_m2",
+    "main_road_m",
 )
 
 
@@ -28,8 +36,9 @@ def ancestors(code: str) -> list[str]:
     return out
 
 
-def rollup(own: Mapping[str, Mapping[str, float]], codes: Iterable[str],
-           road_m: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+def rollup(
+    own: Mapping[str, Mapping[str, float]], codes: Iterable[str], road_m: Mapping[str, float] | None = None
+) -> dict[str, dict[str, float]]:
     """Subtree sums for every code in ``codes``.
 
     ``road_m`` gives main-road metres measured directly inside a division's own boundary; where it

@@ -17,7 +17,9 @@ from app.domain.geom_ops import group_union
 MOUNT_TOLERANCE_M = 1.0
 
 
-def shadows(cam_xy: np.ndarray, cam_idx: np.ndarray, buildings: np.ndarray, range_m: np.ndarray) -> np.ndarray:
+def shadows(
+    cam_xy: np.ndarray, cam_idx: np.ndarray, buildings: np.ndarray, range_m: np.ndarray
+) -> np.ndarray:
     """Shadow polygons (one per edge, plus the footprints) for pairs (camera cam_idx[k], buildings[k]).
 
     Returns (pieces, owner) where owner is the camera index of each piece.
@@ -45,7 +47,9 @@ def shadows(cam_xy: np.ndarray, cam_idx: np.ndarray, buildings: np.ndarray, rang
     return np.concatenate([pieces, buildings]), np.concatenate([owners, cam_idx])
 
 
-def occlude(cam_points: np.ndarray, views: np.ndarray, range_m: np.ndarray, buildings: np.ndarray) -> np.ndarray:
+def occlude(
+    cam_points: np.ndarray, views: np.ndarray, range_m: np.ndarray, buildings: np.ndarray
+) -> np.ndarray:
     """Views with what buildings hide removed (metric CRS). Inputs are arrays of equal length."""
     views = np.asarray(views, dtype=object).copy()
     buildings = np.asarray(buildings, dtype=object)

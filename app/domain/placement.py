@@ -36,7 +36,9 @@ def points_along(lines, spacing_m: float) -> np.ndarray:
     return shapely.line_interpolate_point(lines[owner], dist)
 
 
-def candidate_sites(intersections, roads, area_polygons, spacing_m: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+def candidate_sites(
+    intersections, roads, area_polygons, spacing_m: float = 50.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidate sites and their kind: intersections, points along roads, points on key-area edges."""
     inter = np.asarray(intersections, dtype=object)
     along = points_along(roads, spacing_m)
@@ -58,7 +60,9 @@ def sector_template(fov_deg: float, range_m: float, heading_deg: float, segments
     return np.vstack([[0.0, 0.0], arc, [0.0, 0.0]])
 
 
-def candidate_views(sites, fov_deg: float, range_m: float, n_headings: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def candidate_views(
+    sites, fov_deg: float, range_m: float, n_headings: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views for every site × heading: (views, site index, heading). One disc per site when fov ≥ 360."""
     xy = shapely.get_coordinates(np.asarray(sites, dtype=object))
     headings = [0.0] if fov_deg >= 360.0 else list(np.arange(n_headings) * 360.0 / n_headings)
@@ -219,8 +223,9 @@ def milp(inst: Instance, budget: float, time_limit_s: float = 30.0, warm: Soluti
     # Columns: x_0…x_{nc-1} (binary), y_0…y_{ne-1} (continuous 0–1).
     h.addVars(nc + ne, np.zeros(nc + ne), np.ones(nc + ne))
     h.changeColsCost(nc + ne, np.arange(nc + ne, dtype=np.int32), np.r_[np.zeros(nc), inst.weight[used]])
-    h.changeColsIntegrality(nc, np.arange(nc, dtype=np.int32),
-                            np.full(nc, highspy.HighsVarType.kInteger, dtype=np.uint8))
+    h.changeColsIntegrality(
+        nc, np.arange(nc, dtype=np.int32), np.full(nc, highspy.HighsVarType.kInteger, dtype=np.uint8)
+    )
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     # Coverage rows: y_e − Σ_{c∋e} x_c ≤ 0, built as CSR over elements.
     cand_of = np.repeat(np.arange(nc), np.diff(inst.ptr))
@@ -264,8 +269,15 @@ def milp(inst: Instance, budget: float, time_limit_s: float = 30.0, warm: Soluti
     chosen = [int(c) for c in np.flatnonzero(x > 0.5)]
     optimal = status == highspy.HighsModelStatus.kOptimal
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
-    return Solution(chosen, inst.value(chosen), float(inst.cost[chosen].sum()), "milp",
-                    time.perf_counter() - t0, optimal=optimal, bound=bound)
+    return Solution(
+        chosen,
+        inst.value(chosen),
+        float(inst.cost[chosen].sum()),
+        "milp",
+        time.perf_counter() - t0,
+        optimal=optimal,
+        bound=bound,
+    )
 
 
 def optimality_gap(greedy: Solution, exact: Solution) -> float:

@@ -41,7 +41,9 @@ class Analysis:
     roads: coverage.LineCoverage | None
 
 
-def analyse(views: np.ndarray, areas: np.ndarray, nodes: np.ndarray, roads: np.ndarray, epsg: int) -> Analysis:
+def analyse(
+    views: np.ndarray, areas: np.ndarray, nodes: np.ndarray, roads: np.ndarray, epsg: int
+) -> Analysis:
     """The three coverage analyses over one shared STRtree of the views (all metric)."""
     tree = shapely.STRtree(views)
     return Analysis(
@@ -51,41 +53,83 @@ def analyse(views: np.ndarray, areas: np.ndarray, nodes: np.ndarray, roads: np.n
     )
 
 
-async def _store(conn: AsyncConnection, mode: str, res: Analysis, cam_ids: np.ndarray, epsg: int,
-                 area_ids: np.ndarray, node_ids: np.ndarray, edge_ids: np.ndarray) -> None:
+async def _store(
+    conn: AsyncConnection,
+    mode: str,
+    res: Analysis,
+    cam_ids: np.ndarray,
+    epsg: int,
+    area_ids: np.ndarray,
+    node_ids: np.ndarray,
+    edge_ids: np.ndarray,
+) -> None:
     if res.areas is not None:
         a = res.areas
         unc = _to_wgs(a.uncovered, epsg)
-        await conn.execute(text(
-            "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction, uncovered, camera_ids) "
-            "SELECT id, :mode, am, cm, fr, ST_Multi(ST_GeomFromWKB(decode(w, 'hex'), 4326)), cams::int[] "
-            "FROM unnest(CAST(:ids AS int[]), CAST(:am AS float8[]), CAST(:cm AS float8[]), CAST(:fr AS float8[]),"
-            " CAST(:w AS text[]), CAST(:cams AS text[])) AS t(id, am, cm, fr, w, cams) "
-            "ON CONFLICT (key_area_id, mode) DO UPDATE SET area_m2 = EXCLUDED.area_m2, covered_m2 = EXCLUDED.covered_m2,"
-            " fraction = EXCLUDED.fraction, uncovered = EXCLUDED.uncovered, camera_ids = EXCLUDED.camera_ids,"
-            " computed_at = now()"),
-            {"mode": mode, "ids": area_ids.tolist(), "am": a.area_m2.tolist(), "cm": a.covered_m2.tolist(),
-             "fr": np.clip(a.fraction, 0, 1).tolist(), "w": inp.wkb_hex(unc), "cams": inp.int_arrays(a.cameras, cam_ids)})
+        await conn.execute(
+            text(
+                "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction,"
+                " uncovered, camera_ids) "
+                "SELECT id, :mode, am, cm, fr, ST_Multi(ST_GeomFromWKB(decode(w, 'hex'), 4326)), cams::int[] "
+                "FROM unnest(CAST(:ids AS int[]), CAST(:am AS float8[]), CAST(:cm AS float8[]),"
+                " CAST(:fr AS float8[]),"
+                " CAST(:w AS text[]), CAST(:cams AS text[])) AS t(id, am, cm, fr, w, cams) "
+                "ON CONFLICT (key_area_id, mode) DO UPDATE SET area_m2 = EXCLUDED.area_m2,"
+                " covered_m2 = EXCLUDED.covered_m2,"
+                " fraction = EXCLUDED.fraction, uncovered = EXCLUDED.uncovered, camera_ids ="
+                " EXCLUDED.camera_ids,"
+                " computed_at = now()"
+            ),
+            {
+                "mode": mode,
+                "ids": area_ids.tolist(),
+                "am": a.area_m2.tolist(),
+                "cm": a.covered_m2.tolist(),
+                "fr": np.clip(a.fraction, 0, 1).tolist(),
+                "w": inp.wkb_hex(unc),
+                "cams": inp.int_arrays(a.cameras, cam_ids),
+            },
+        )
     if res.nodes is not None:
         p = res.nodes
-        await conn.execute(text(
-            "INSERT INTO intersection_coverage (node_id, mode, covered, camera_ids) "
-            "SELECT id, :mode, cov, cams::int[] FROM unnest(CAST(:ids AS bigint[]), CAST(:cov AS bool[]),"
-            " CAST(:cams AS text[])) AS t(id, cov, cams) "
-            "ON CONFLICT (node_id, mode) DO UPDATE SET covered = EXCLUDED.covered, camera_ids = EXCLUDED.camera_ids,"
-            " computed_at = now()"),
-            {"mode": mode, "ids": node_ids.tolist(), "cov": p.covered.tolist(), "cams": inp.int_arrays(p.cameras, cam_ids)})
+        await conn.execute(
+            text(
+                "INSERT INTO intersection_coverage (node_id, mode, covered, camera_ids) "
+                "SELECT id, :mode, cov, cams::int[] FROM unnest(CAST(:ids AS bigint[]), CAST(:cov AS bool[]),"
+                " CAST(:cams AS text[])) AS t(id, cov, cams) "
+                "ON CONFLICT (node_id, mode) DO UPDATE SET covered = EXCLUDED.covered, camera_ids ="
+                " EXCLUDED.camera_ids,"
+                " computed_at = now()"
+            ),
+            {
+                "mode": mode,
+                "ids": node_ids.tolist(),
+                "cov": p.covered.tolist(),
+                "cams": inp.int_arrays(p.cameras, cam_ids),
+            },
+        )
     if res.roads is not None:
         r = res.roads
-        await conn.execute(text(
-            "INSERT INTO road_coverage (edge_id, mode, length_m, blind_m, blind, camera_ids) "
-            "SELECT id, :mode, lm, bm, ST_Multi(ST_GeomFromWKB(decode(w, 'hex'), 4326)), cams::int[] "
-            "FROM unnest(CAST(:ids AS bigint[]), CAST(:lm AS float8[]), CAST(:bm AS float8[]), CAST(:w AS text[]),"
-            " CAST(:cams AS text[])) AS t(id, lm, bm, w, cams) "
-            "ON CONFLICT (edge_id, mode) DO UPDATE SET length_m = EXCLUDED.length_m, blind_m = EXCLUDED.blind_m,"
-            " blind = EXCLUDED.blind, camera_ids = EXCLUDED.camera_ids, computed_at = now()"),
-            {"mode": mode, "ids": edge_ids.tolist(), "lm": r.length_m.tolist(), "bm": r.blind_m.tolist(),
-             "w": inp.wkb_hex(_to_wgs(r.blind, epsg)), "cams": inp.int_arrays(r.cameras, cam_ids)})
+        await conn.execute(
+            text(
+                "INSERT INTO road_coverage (edge_id, mode, length_m, blind_m, blind, camera_ids) "
+                "SELECT id, :mode, lm, bm, ST_Multi(ST_GeomFromWKB(decode(w, 'hex'), 4326)), cams::int[] "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:lm AS float8[]), CAST(:bm AS float8[]),"
+                " CAST(:w AS text[]),"
+                " CAST(:cams AS text[])) AS t(id, lm, bm, w, cams) "
+                "ON CONFLICT (edge_id, mode) DO UPDATE SET length_m = EXCLUDED.length_m, blind_m ="
+                " EXCLUDED.blind_m,"
+                " blind = EXCLUDED.blind, camera_ids = EXCLUDED.camera_ids, computed_at = now()"
+            ),
+            {
+                "mode": mode,
+                "ids": edge_ids.tolist(),
+                "lm": r.length_m.tolist(),
+                "bm": r.blind_m.tolist(),
+                "w": inp.wkb_hex(_to_wgs(r.blind, epsg)),
+                "cams": inp.int_arrays(r.cameras, cam_ids),
+            },
+        )
 
 
 def _to_wgs(geoms: np.ndarray, epsg: int) -> np.ndarray:
@@ -145,25 +189,44 @@ async def on_camera_changed(conn: AsyncConnection, camera_id: int) -> dict:
     view = "(SELECT view FROM camera WHERE id = :cid)"
     p = {"cid": camera_id}
     for mode in inp.MODES:
-        area_ids, areas = await inp.id_geoms(conn, inp.KEY_AREAS + (
-            f" WHERE ST_Intersects(k.area, {view}) OR k.id IN "
-            "(SELECT key_area_id FROM key_area_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid])"),
-            {**p, "m": mode})
-        node_ids, nodes = await inp.id_geoms(conn, inp.INTERSECTIONS + (
-            f" AND (ST_Intersects(n.location, {view}) OR n.id IN "
-            "(SELECT node_id FROM intersection_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid]))"),
-            {**p, "m": mode})
-        edge_ids, roads = await inp.id_geoms(conn, inp.MAIN_ROAD_EDGES + (
-            f" AND (ST_Intersects(e.geom, {view}) OR e.id IN "
-            "(SELECT edge_id FROM road_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid]))"),
-            {**p, "m": mode, "main": inp.MAIN_ROADS})
+        area_ids, areas = await inp.id_geoms(
+            conn,
+            inp.KEY_AREAS
+            + (
+                f" WHERE ST_Intersects(k.area, {view}) OR k.id IN "
+                "(SELECT key_area_id FROM key_area_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid])"
+            ),
+            {**p, "m": mode},
+        )
+        node_ids, nodes = await inp.id_geoms(
+            conn,
+            inp.INTERSECTIONS
+            + (
+                f" AND (ST_Intersects(n.location, {view}) OR n.id IN "
+                "(SELECT node_id FROM intersection_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid]))"
+            ),
+            {**p, "m": mode},
+        )
+        edge_ids, roads = await inp.id_geoms(
+            conn,
+            inp.MAIN_ROAD_EDGES
+            + (
+                f" AND (ST_Intersects(e.geom, {view}) OR e.id IN "
+                "(SELECT edge_id FROM road_coverage WHERE mode = :m AND camera_ids @> ARRAY[:cid]))"
+            ),
+            {**p, "m": mode, "main": inp.MAIN_ROADS},
+        )
         everything = np.concatenate([areas, nodes, roads])
         if len(everything) == 0:
             continue
         # Every camera that can affect those entities: views meeting their extent.
         x0, y0, x1, y1 = shapely.total_bounds(everything)
-        cams = await inp.cameras(conn, mode, touching="ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)",
-                                 params={"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+        cams = await inp.cameras(
+            conn,
+            mode,
+            touching="ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)",
+            params={"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+        )
         epsg = metric_crs.epsg_for(everything)
         buildings = await inp.buildings_near(conn, cams.view)
         views = await asyncio.to_thread(metric_views, cams, buildings, epsg)

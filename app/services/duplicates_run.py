@@ -23,17 +23,34 @@ _DEG_PER_M = 1.0 / 111_000.0
 async def _blind_targets(conn: AsyncConnection, env: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(uncovered key-area polygons, blind intersections, main roads) inside an envelope, WGS-84."""
     box = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
-    _, unc = await inp.id_geoms(conn, "SELECT key_area_id, ST_AsBinary(uncovered) FROM key_area_coverage "
-                               f"WHERE mode = 'all' AND uncovered && {box}", env)
-    _, blind = await inp.id_geoms(conn, "SELECT n.id, ST_AsBinary(n.location) FROM intersection_coverage ic "
-                                  "JOIN road_node n ON n.id = ic.node_id "
-                                  f"WHERE ic.mode = 'all' AND NOT ic.covered AND n.location && {box}", env)
-    _, roads = await inp.id_geoms(conn, inp.MAIN_ROAD_EDGES + f" AND e.geom && {box}", {**env, "main": inp.MAIN_ROADS})
+    _, unc = await inp.id_geoms(
+        conn,
+        "SELECT key_area_id, ST_AsBinary(uncovered) FROM key_area_coverage "
+        f"WHERE mode = 'all' AND uncovered && {box}",
+        env,
+    )
+    _, blind = await inp.id_geoms(
+        conn,
+        "SELECT n.id, ST_AsBinary(n.location) FROM intersection_coverage ic "
+        "JOIN road_node n ON n.id = ic.node_id "
+        f"WHERE ic.mode = 'all' AND NOT ic.covered AND n.location && {box}",
+        env,
+    )
+    _, roads = await inp.id_geoms(
+        conn, inp.MAIN_ROAD_EDGES + f" AND e.geom && {box}", {**env, "main": inp.MAIN_ROADS}
+    )
     return unc, blind, roads
 
 
-def suggest_moves(cam_xy: np.ndarray, fov: np.ndarray, rng: np.ndarray, uncovered, blind, roads,
-                  radius_m: float = MOVE_RADIUS_M) -> list[dict | None]:
+def suggest_moves(
+    cam_xy: np.ndarray,
+    fov: np.ndarray,
+    rng: np.ndarray,
+    uncovered,
+    blind,
+    roads,
+    radius_m: float = MOVE_RADIUS_M,
+) -> list[dict | None]:
     """For each camera (metric xy, its own fov and range) the best new site within ``radius_m``.
 
     Cameras are served one after another on a shared "already gained" mask, so two duplicates are
@@ -66,8 +83,12 @@ def suggest_moves(cam_xy: np.ndarray, fov: np.ndarray, rng: np.ndarray, uncovere
         els = inst.elements(best)
         new = els[~gained[els]]
         gained[els] = True
-        out[k] = {"xy": site_xy[site[best]], "heading": float(heading[best]),
-                  "gain_m2": float(weight[new][~is_node[new]].sum()), "gain_intersections": int(is_node[new].sum())}
+        out[k] = {
+            "xy": site_xy[site[best]],
+            "heading": float(heading[best]),
+            "gain_m2": float(weight[new][~is_node[new]].sum()),
+            "gain_intersections": int(is_node[new].sum()),
+        }
     return out
 
 
@@ -88,24 +109,43 @@ async def _compute(conn: AsyncConnection, cams: inp.Cameras, only: set[int] | No
     unc, blind, roads = await _blind_targets(conn, env)
     cam_xy = shapely.get_coordinates(metric_crs.to_metric(cams.point[idx], epsg))
     moves = await asyncio.to_thread(
-        suggest_moves, cam_xy, cams.fov_deg[idx], cams.range_m[idx], metric_crs.to_metric(unc, epsg),
-        metric_crs.to_metric(blind, epsg), metric_crs.to_metric(roads, epsg))
+        suggest_moves,
+        cam_xy,
+        cams.fov_deg[idx],
+        cams.range_m[idx],
+        metric_crs.to_metric(unc, epsg),
+        metric_crs.to_metric(blind, epsg),
+        metric_crs.to_metric(roads, epsg),
+    )
     rows = []
     for d, mv in zip(dups, moves, strict=True):
-        row = {"camera_id": int(cams.id[d.camera]), "other": int(cams.id[d.other]), "overlap": d.overlap,
-               "w": None, "heading": None, "gain_m2": None, "gain_n": None}
+        row = {
+            "camera_id": int(cams.id[d.camera]),
+            "other": int(cams.id[d.other]),
+            "overlap": d.overlap,
+            "w": None,
+            "heading": None,
+            "gain_m2": None,
+            "gain_n": None,
+        }
         if mv is not None:
             pt = metric_crs.to_wgs84(shapely.Point(mv["xy"]), epsg)
-            row.update(w=shapely.to_wkb(pt, hex=True), heading=mv["heading"], gain_m2=mv["gain_m2"],
-                       gain_n=mv["gain_intersections"])
+            row.update(
+                w=shapely.to_wkb(pt, hex=True),
+                heading=mv["heading"],
+                gain_m2=mv["gain_m2"],
+                gain_n=mv["gain_intersections"],
+            )
         rows.append(row)
     return rows
 
 
 _INSERT = text(
-    "INSERT INTO camera_duplicate (camera_id, other_camera_id, overlap, suggested_location, suggested_heading_deg,"
+    "INSERT INTO camera_duplicate (camera_id, other_camera_id, overlap, suggested_location,"
+    " suggested_heading_deg,"
     " suggested_gain_m2, suggested_gain_intersections) VALUES (:camera_id, :other, :overlap,"
-    " ST_GeomFromWKB(decode(:w, 'hex'), 4326), :heading, :gain_m2, :gain_n)")
+    " ST_GeomFromWKB(decode(:w, 'hex'), 4326), :heading, :gain_m2, :gain_n)"
+)
 
 
 async def run_duplicates(conn: AsyncConnection) -> int:
@@ -119,16 +159,31 @@ async def run_duplicates(conn: AsyncConnection) -> int:
 
 async def refresh_around(conn: AsyncConnection, camera_id: int) -> int:
     """Recompute duplicates for the camera, the cameras its view meets, and its former partners."""
-    near = (await conn.execute(text(
-        "SELECT o.id FROM camera c JOIN camera o ON ST_Intersects(o.view, c.view) "
-        "WHERE c.id = :cid AND o.status <> 'planned' "
-        "UNION SELECT camera_id FROM camera_duplicate WHERE other_camera_id = :cid OR camera_id = :cid "
-        "UNION SELECT other_camera_id FROM camera_duplicate WHERE camera_id = :cid "
-        "UNION SELECT :cid"), {"cid": camera_id})).scalars().all()
+    near = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT o.id FROM camera c JOIN camera o ON ST_Intersects(o.view, c.view) "
+                    "WHERE c.id = :cid AND o.status <> 'planned' "
+                    "UNION SELECT camera_id FROM camera_duplicate WHERE other_camera_id = :cid OR"
+                    " camera_id = :cid "
+                    "UNION SELECT other_camera_id FROM camera_duplicate WHERE camera_id = :cid "
+                    "UNION SELECT :cid"
+                ),
+                {"cid": camera_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
     near_ids = sorted({int(x) for x in near})
     # Their duplicate status depends on every camera their views meet: load that ring too.
-    cams = await inp.cameras(conn, "all", touching="(SELECT ST_Collect(view) FROM camera WHERE id = ANY(:ids))",
-                             params={"ids": near_ids})
+    cams = await inp.cameras(
+        conn,
+        "all",
+        touching="(SELECT ST_Collect(view) FROM camera WHERE id = ANY(:ids))",
+        params={"ids": near_ids},
+    )
     rows = await _compute(conn, cams, set(near_ids))
     await conn.execute(text("DELETE FROM camera_duplicate WHERE camera_id = ANY(:ids)"), {"ids": near_ids})
     if rows:

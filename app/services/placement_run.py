@@ -16,8 +16,18 @@ from app.services import planning_inputs as inp
 MILP_MAX_NONZEROS = 400_000
 
 
-def solve(views, site, heading, kinds_of_site, elements, weight, budget: float, site_cost: dict | None,
-          exact: bool, time_limit_s: float) -> dict:
+def solve(
+    views,
+    site,
+    heading,
+    kinds_of_site,
+    elements,
+    weight,
+    budget: float,
+    site_cost: dict | None,
+    exact: bool,
+    time_limit_s: float,
+) -> dict:
     cost = None
     if site_cost:
         cost = np.array([float(site_cost.get(k, 1.0)) for k in kinds_of_site[site]])
@@ -33,9 +43,19 @@ def solve(views, site, heading, kinds_of_site, elements, weight, budget: float, 
     return out
 
 
-async def plan(conn: AsyncConnection, budget: float, division_code: str | None = None, mode: str = "all",
-               fov_deg: float = 60.0, range_m: float = 60.0, n_headings: int = 8, spacing_m: float = 50.0,
-               site_cost: dict | None = None, exact: bool = True, time_limit_s: float = 20.0) -> dict:
+async def plan(
+    conn: AsyncConnection,
+    budget: float,
+    division_code: str | None = None,
+    mode: str = "all",
+    fov_deg: float = 60.0,
+    range_m: float = 60.0,
+    n_headings: int = 8,
+    spacing_m: float = 50.0,
+    site_cost: dict | None = None,
+    exact: bool = True,
+    time_limit_s: float = 20.0,
+) -> dict:
     """Suggested new sites for ``budget`` cameras (or cost units when ``site_cost`` maps site kinds
     'intersection' | 'road' | 'key_area_edge' to a cost). Reads the stored coverage of ``mode``."""
     if budget <= 0:
@@ -47,11 +67,19 @@ async def plan(conn: AsyncConnection, budget: float, division_code: str | None =
     if division_code:
         region = "ST_Intersects({g}, (SELECT boundary FROM division WHERE code = :dc))"
         p["dc"] = division_code
-    _, unc = await inp.id_geoms(conn, "SELECT key_area_id, ST_AsBinary(uncovered) FROM key_area_coverage "
-                               f"WHERE mode = :m AND uncovered IS NOT NULL AND {region.format(g='uncovered')}", p)
-    blind_ids, blind = await inp.id_geoms(conn, "SELECT n.id, ST_AsBinary(n.location) FROM intersection_coverage ic "
-                                          "JOIN road_node n ON n.id = ic.node_id WHERE ic.mode = :m AND NOT ic.covered"
-                                          f" AND {region.format(g='n.location')}", p)
+    _, unc = await inp.id_geoms(
+        conn,
+        "SELECT key_area_id, ST_AsBinary(uncovered) FROM key_area_coverage "
+        f"WHERE mode = :m AND uncovered IS NOT NULL AND {region.format(g='uncovered')}",
+        p,
+    )
+    _blind_ids, blind = await inp.id_geoms(
+        conn,
+        "SELECT n.id, ST_AsBinary(n.location) FROM intersection_coverage ic "
+        "JOIN road_node n ON n.id = ic.node_id WHERE ic.mode = :m AND NOT ic.covered"
+        f" AND {region.format(g='n.location')}",
+        p,
+    )
     _, inter = await inp.id_geoms(conn, inp.INTERSECTIONS + f" AND {region.format(g='n.location')}", p)
     _, roads = await inp.id_geoms(conn, inp.MAIN_ROAD_EDGES + f" AND {region.format(g='e.geom')}", p)
     allg = np.concatenate([unc, blind, inter, roads])
@@ -64,8 +92,9 @@ async def plan(conn: AsyncConnection, budget: float, division_code: str | None =
     weight = np.concatenate([area_w, np.full(len(blind), placement.INTERSECTION_WEIGHT_M2)])
     sites, kinds = placement.candidate_sites(m(inter, epsg), m(roads, epsg), m(unc, epsg), spacing_m)
     views, site, heading = placement.candidate_views(sites, fov_deg, range_m, n_headings)
-    res = await asyncio.to_thread(solve, views, site, heading, kinds, elements, weight, budget, site_cost,
-                                  exact, time_limit_s)
+    res = await asyncio.to_thread(
+        solve, views, site, heading, kinds, elements, weight, budget, site_cost, exact, time_limit_s
+    )
     greedy: placement.Solution = res["greedy"]
     best = res.get("milp") if res.get("milp") is not None and res["milp"].value > greedy.value else greedy
     n_area = len(area_pts)
@@ -79,10 +108,17 @@ async def plan(conn: AsyncConnection, budget: float, division_code: str | None =
             new = els[~covered[els]]
             covered[els] = True
             pt = metric_crs.to_wgs84(sites[site[c]], epsg)
-            out.append({"lon": pt.x, "lat": pt.y, "heading_deg": float(heading[c]) if fov_deg < 360 else None,
-                        "site_kind": str(kinds[site[c]]), "gain_m2": float(weight[new[new < n_area]].sum()),
-                        "gain_intersections": int((new >= n_area).sum()),
-                        "view": shapely.geometry.mapping(metric_crs.to_wgs84(views[c], epsg))})
+            out.append(
+                {
+                    "lon": pt.x,
+                    "lat": pt.y,
+                    "heading_deg": float(heading[c]) if fov_deg < 360 else None,
+                    "site_kind": str(kinds[site[c]]),
+                    "gain_m2": float(weight[new[new < n_area]].sum()),
+                    "gain_intersections": int((new >= n_area).sum()),
+                    "view": shapely.geometry.mapping(metric_crs.to_wgs84(views[c], epsg)),
+                }
+            )
         return out
 
     def summary(sol: placement.Solution) -> dict:
@@ -91,9 +127,16 @@ async def plan(conn: AsyncConnection, budget: float, division_code: str | None =
             d.update(optimal=sol.optimal, bound=sol.bound)
         return d
 
-    result = {"budget": budget, "candidates": res["candidates"], "elements": res["elements"],
-              "greedy": summary(greedy), "sites": describe(best), "method": best.method,
-              "fov_deg": fov_deg, "range_m": range_m}
+    result = {
+        "budget": budget,
+        "candidates": res["candidates"],
+        "elements": res["elements"],
+        "greedy": summary(greedy),
+        "sites": describe(best),
+        "method": best.method,
+        "fov_deg": fov_deg,
+        "range_m": range_m,
+    }
     if "milp" in res:
         result["milp"] = summary(res["milp"])
         result["greedy_gap"] = res["greedy_gap"]

@@ -51,11 +51,23 @@ async def cameras(conn: AsyncConnection, mode: str, *, touching: str | None = No
     where = _status_filter(mode)
     if touching:
         where += f" AND ST_Intersects(c.view, {touching})"
-    rows = (await conn.execute(text(
-        "SELECT c.id, ST_AsBinary(c.location), ST_AsBinary(c.view), c.range_m, c.kind, c.fov_deg "
-        f"FROM camera c WHERE {where} ORDER BY c.id"), params or {})).all()
-    return Cameras(_arr(rows, 0, np.int64), _geoms(rows, 1), _geoms(rows, 2), _arr(rows, 3, float),
-                   _arr(rows, 4, object), _arr(rows, 5, float))
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT c.id, ST_AsBinary(c.location), ST_AsBinary(c.view), c.range_m, c.kind, c.fov_deg "
+                f"FROM camera c WHERE {where} ORDER BY c.id"
+            ),
+            params or {},
+        )
+    ).all()
+    return Cameras(
+        _arr(rows, 0, np.int64),
+        _geoms(rows, 1),
+        _geoms(rows, 2),
+        _arr(rows, 3, float),
+        _arr(rows, 4, object),
+        _arr(rows, 5, float),
+    )
 
 
 async def id_geoms(conn: AsyncConnection, sql: str, params=None) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +88,11 @@ async def buildings_near(conn: AsyncConnection, views: np.ndarray) -> np.ndarray
     if len(views) == 0:
         return np.empty(0, dtype=object)
     x0, y0, x1, y1 = shapely.total_bounds(views)
-    _, g = await id_geoms(conn, BUILDINGS + " WHERE b.footprint && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)",
-                          {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
+    _, g = await id_geoms(
+        conn,
+        BUILDINGS + " WHERE b.footprint && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)",
+        {"x0": x0, "y0": y0, "x1": x1, "y1": y1},
+    )
     return g
 
 

@@ -26,8 +26,10 @@ async def run_kind(conn: AsyncConnection, kind: str, params: dict, progress) -> 
         return await placement_run.plan(conn, **params)
     out: dict[str, Any] = {}
     if kind in ("full", "coverage"):
+
         async def sub(f: float, s: str) -> None:
             await progress(f * (0.7 if kind == "full" else 1.0), s)
+
         out["coverage"] = await coverage_run.run_coverage(conn, progress=sub)
     if kind in ("full", "duplicates"):
         await progress(0.7 if kind == "full" else 0.0, "duplicates")
@@ -49,9 +51,14 @@ class JobRunner:
             raise InvalidInput(f"job kind must be one of {', '.join(KINDS)}", field="kind")
         params = params or {}
         async with self.engine.begin() as conn:
-            job_id = (await conn.execute(text(
-                "INSERT INTO planning_job (kind, params) VALUES (:k, CAST(:p AS jsonb)) RETURNING id"),
-                {"k": kind, "p": orjson.dumps(params).decode()})).scalar_one()
+            job_id = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO planning_job (kind, params) VALUES (:k, CAST(:p AS jsonb)) RETURNING id"
+                    ),
+                    {"k": kind, "p": orjson.dumps(params).decode()},
+                )
+            ).scalar_one()
         self.tasks[job_id] = asyncio.create_task(self._run(job_id, kind, params))
         return job_id
 
@@ -62,14 +69,18 @@ class JobRunner:
 
     async def _progress(self, job_id: int, frac: float, stage: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(text("UPDATE planning_job SET progress = :f, stage = :s WHERE id = :id"),
-                               {"f": round(min(max(frac, 0.0), 1.0), 4), "s": stage[:80], "id": job_id})
+            await conn.execute(
+                text("UPDATE planning_job SET progress = :f, stage = :s WHERE id = :id"),
+                {"f": round(min(max(frac, 0.0), 1.0), 4), "s": stage[:80], "id": job_id},
+            )
 
     async def _run(self, job_id: int, kind: str, params: dict) -> None:
         async with self._lock:
             async with self.engine.begin() as conn:
-                await conn.execute(text("UPDATE planning_job SET status = 'running', started_at = now() WHERE id = :id"),
-                                   {"id": job_id})
+                await conn.execute(
+                    text("UPDATE planning_job SET status = 'running', started_at = now() WHERE id = :id"),
+                    {"id": job_id},
+                )
             try:
                 async with self.engine.begin() as conn:
                     result = await run_kind(conn, kind, params, lambda f, s: self._progress(job_id, f, s))
@@ -78,11 +89,21 @@ class JobRunner:
                 result, status = None, "failed"
                 error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
             async with self.engine.begin() as conn:
-                await conn.execute(text(
-                    "UPDATE planning_job SET status = CAST(:st AS text), progress = CASE WHEN CAST(:st AS text) = 'done' THEN 1 ELSE progress END,"
-                    " result = CAST(:r AS jsonb), error = :e, finished_at = now() WHERE id = :id"),
-                    {"st": status, "r": orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-                     if result is not None else None, "e": error, "id": job_id})
+                await conn.execute(
+                    text(
+                        "UPDATE planning_job SET status = CAST(:st AS text), progress = CASE WHEN"
+                        " CAST(:st AS text) = 'done' THEN 1 ELSE progress END,"
+                        " result = CAST(:r AS jsonb), error = :e, finished_at = now() WHERE id = :id"
+                    ),
+                    {
+                        "st": status,
+                        "r": orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+                        if result is not None
+                        else None,
+                        "e": error,
+                        "id": job_id,
+                    },
+                )
         self.tasks.pop(job_id, None)
 
 
@@ -98,9 +119,20 @@ def runner_for(engine: AsyncEngine) -> JobRunner:
 
 
 async def get_job(conn: AsyncConnection, job_id: int) -> dict:
-    row = (await conn.execute(text(
-        "SELECT id, kind, status, progress, stage, params, result, error, created_at, started_at, finished_at "
-        "FROM planning_job WHERE id = :id"), {"id": job_id})).mappings().first()
+    row = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT id, kind, status, progress, stage, params, result, error, created_at,"
+                    " started_at, finished_at "
+                    "FROM planning_job WHERE id = :id"
+                ),
+                {"id": job_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"planning job {job_id} not found")
     return dict(row)

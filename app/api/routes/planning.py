@@ -36,8 +36,9 @@ _STATUS = {InvalidInput: 422, NotFound: 404}
 
 
 def _http(exc: DomainError) -> HTTPException:
-    return HTTPException(_STATUS.get(type(exc), 400), detail={"code": exc.code, "message": exc.message,
-                                                              "field": exc.field})
+    return HTTPException(
+        _STATUS.get(type(exc), 400), detail={"code": exc.code, "message": exc.message, "field": exc.field}
+    )
 
 
 class JobCreate(BaseModel):
@@ -78,25 +79,54 @@ async def get_job(job_id: int, conn: Conn) -> dict:
 
 
 @router.get("/kpi", operation_id="planning_kpi")
-async def kpis(conn: Conn, parent: Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")] = None) -> dict:
+async def kpis(
+    conn: Conn, parent: Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")] = None
+) -> dict:
     """KPIs of every division, or of the children of ``parent`` (plus the parent itself)."""
     where = "" if parent is None else "WHERE d.code = :p OR d.parent_code = :p"
-    rows = (await conn.execute(text(
-        "SELECT d.code, d.name, d.name_en, d.level, d.parent_code, k.window_days, k.key_area_coverage_rate,"
-        " k.networked_rate, k.online_rate, k.hd_rate, k.retention_compliance_rate, k.cameras_per_main_road_km,"
-        f" k.counts, k.computed_at FROM division_kpi k JOIN division d ON d.code = k.division_code {where}"
-        " ORDER BY d.level, d.code"), {"p": parent})).mappings().all()
+    rows = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT d.code, d.name, d.name_en, d.level, d.parent_code, k.window_days,"
+                    " k.key_area_coverage_rate,"
+                    " k.networked_rate, k.online_rate, k.hd_rate, k.retention_compliance_rate,"
+                    " k.cameras_per_main_road_km,"
+                    f" k.counts, k.computed_at FROM division_kpi k JOIN division d ON d.code ="
+                    f" k.division_code {where}"
+                    " ORDER BY d.level, d.code"
+                ),
+                {"p": parent},
+            )
+        )
+        .mappings()
+        .all()
+    )
     return {"count": len(rows), "items": [dict(r) for r in rows]}
 
 
 @router.get("/coverage/key-areas", operation_id="planning_key_area_coverage")
-async def key_area_coverage(conn: Conn, mode: Mode = "all", below: float = Query(1.0, ge=0, le=1),
-                            limit: int = Query(500, ge=1, le=5000)) -> dict:
-    rows = (await conn.execute(text(
-        "SELECT kc.key_area_id, k.name, k.category, kc.area_m2, kc.covered_m2, kc.fraction, kc.camera_ids"
-        " FROM key_area_coverage kc JOIN key_area k ON k.id = kc.key_area_id"
-        " WHERE kc.mode = :m AND kc.fraction <= :b ORDER BY kc.fraction LIMIT :l"),
-        {"m": mode, "b": below, "l": limit})).mappings().all()
+async def key_area_coverage(
+    conn: Conn,
+    mode: Mode = "all",
+    below: float = Query(1.0, ge=0, le=1),
+    limit: int = Query(500, ge=1, le=5000),
+) -> dict:
+    rows = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT kc.key_area_id, k.name, k.category, kc.area_m2, kc.covered_m2,"
+                    " kc.fraction, kc.camera_ids"
+                    " FROM key_area_coverage kc JOIN key_area k ON k.id = kc.key_area_id"
+                    " WHERE kc.mode = :m AND kc.fraction <= :b ORDER BY kc.fraction LIMIT :l"
+                ),
+                {"m": mode, "b": below, "l": limit},
+            )
+        )
+        .mappings()
+        .all()
+    )
     return {"count": len(rows), "items": [dict(r) for r in rows]}
 
 
@@ -117,8 +147,11 @@ async def table(table: str, conn: Conn) -> Response:
         body = await planning_report.csv_table(conn, table)
     except DomainError as exc:
         raise _http(exc) from exc
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{table}.csv"'},
+    )
 
 
 @router.post("/placement", operation_id="planning_placement")
@@ -133,14 +166,24 @@ async def place(body: PlacementRequest, conn: Conn) -> dict:
 @router.get("/report/index.html", response_class=HTMLResponse, operation_id="planning_report")
 async def report(conn: Conn, mode: Mode = "all") -> HTMLResponse:
     layers = {name: await planning_report.geojson_layer(conn, name, mode) for name in planning_report.LAYERS}
-    c = (await conn.execute(text("SELECT ST_X(ST_Centroid(ST_Extent(location))),"
-                                 " ST_Y(ST_Centroid(ST_Extent(location))) FROM camera"))).first()
-    html = planning_report.render_html(layers, "覆盖规划报告", "deckgl/index.js",
-                                       (float(c[0] or 0.0), float(c[1] or 0.0)))
+    c = (
+        await conn.execute(
+            text(
+                "SELECT ST_X(ST_Centroid(ST_Extent(location))),"
+                " ST_Y(ST_Centroid(ST_Extent(location))) FROM camera"
+            )
+        )
+    ).first()
+    html = planning_report.render_html(
+        layers, "覆盖规划报告", "deckgl/index.js", (float(c[0] or 0.0), float(c[1] or 0.0))
+    )
     return HTMLResponse(html)
 
 
 @router.get("/report/deckgl/index.js", operation_id="planning_report_js")
 async def report_js() -> FileResponse:
-    return FileResponse(planning_report.deck_bundle(), media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        planning_report.deck_bundle(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
