@@ -1,0 +1,155 @@
+"""Coverage analysis in a metric CRS: key areas, intersections, main-road gaps, duplicated cameras.
+
+Each analysis is one STRtree query for the candidate pairs followed by array operations over the
+pairs; per-entity unions use ``group_union``. Inputs are numpy arrays of shapely geometries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from app.domain.geom_ops import group_union, polygonal
+
+# Seed §14: a camera whose view lies this much inside one other camera's view duplicates it.
+DUPLICATE_OVERLAP = 0.8
+# Main-road gaps shorter than this are rounding noise between neighbouring views, not blind stretches.
+MIN_GAP_M = 10.0
+
+
+def _groups(first: np.ndarray, second: np.ndarray, n: int) -> list[np.ndarray]:
+    """For pairs (first[k], second[k]) sorted by first: the array of ``second`` per id 0…n-1."""
+    order = np.argsort(first, kind="stable")
+    bounds = np.searchsorted(first[order], np.arange(n + 1))
+    return np.split(second[order], bounds[1:-1])
+
+
+@dataclass(frozen=True)
+class AreaCoverage:
+    area_m2: np.ndarray
+    covered_m2: np.ndarray
+    uncovered: np.ndarray  # (multi)polygon or None when fully covered
+    cameras: list[np.ndarray]  # view indices touching each area
+
+    @property
+    def fraction(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.area_m2 > 0, self.covered_m2 / self.area_m2, 1.0)
+
+
+def area_coverage(areas, views, tree: shapely.STRtree | None = None) -> AreaCoverage:
+    areas = np.asarray(areas, dtype=object)
+    views = np.asarray(views, dtype=object)
+    n = len(areas)
+    tree = tree or shapely.STRtree(views)
+    ai, vi = tree.query(areas, predicate="intersects")
+    shapely.prepare(areas)
+    # An area inside one view is simply covered: no overlay at all for it.
+    full = np.zeros(n, dtype=bool)
+    full[tree.query(areas, predicate="within")[0]] = True
+    rest = ~full[ai]
+    pa, pv = ai[rest], vi[rest]
+    # Clip first (only the part inside the area counts), except views wholly inside their area.
+    inside = shapely.contains_properly(areas[pa], views[pv])
+    pieces = views[pv].copy()
+    pieces[~inside] = shapely.intersection(areas[pa[~inside]], views[pv[~inside]])
+    covered = group_union(pieces, pa, n)
+    covered[full] = areas[full]
+    has = shapely.is_geometry(covered)
+    covered_m2 = np.where(has, shapely.area(covered), 0.0)
+    area_m2 = shapely.area(areas)
+    uncovered = areas.copy()
+    part = has & ~full
+    uncovered[part] = shapely.difference(areas[part], covered[part])
+    uncovered[full] = None
+    uncovered = polygonal(uncovered)
+    uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
+    return AreaCoverage(area_m2, covered_m2, uncovered, _groups(ai, vi, n))
+
+
+@dataclass(frozen=True)
+class PointCoverage:
+    count: np.ndarray  # views containing each point
+    cameras: list[np.ndarray]
+
+    @property
+    def covered(self) -> np.ndarray:
+        return self.count > 0
+
+
+def point_coverage(points, views, tree: shapely.STRtree | None = None) -> PointCoverage:
+    points = np.asarray(points, dtype=object)
+    tree = tree or shapely.STRtree(np.asarray(views, dtype=object))
+    pi, vi = tree.query(points, predicate="intersects")
+    return PointCoverage(np.bincount(pi, minlength=len(points)), _groups(pi, vi, len(points)))
+
+
+@dataclass(frozen=True)
+class LineCoverage:
+    length_m: np.ndarray
+    blind_m: np.ndarray
+    blind: np.ndarray  # (multi)linestring of stretches ≥ min_gap_m, or None
+    cameras: list[np.ndarray]
+
+
+def line_coverage(
+    lines, views, min_gap_m: float = MIN_GAP_M, tree: shapely.STRtree | None = None
+) -> LineCoverage:
+    lines = np.asarray(lines, dtype=object)
+    views = np.asarray(views, dtype=object)
+    n = len(lines)
+    tree = tree or shapely.STRtree(views)
+    li, vi = tree.query(lines, predicate="intersects")
+    seen = group_union(views[vi], li, n)
+    has = shapely.is_geometry(seen)
+    blind = lines.copy()
+    blind[has] = shapely.difference(lines[has], seen[has])
+    # Keep stretches long enough to matter; merge the pieces of each line back into runs.
+    parts, idx = shapely.get_parts(blind, return_index=True)
+    keep = (shapely.get_type_id(parts) == 1) & (shapely.length(parts) >= min_gap_m)
+    out = np.full(n, None, dtype=object)
+    if keep.any():
+        uniq, inv = np.unique(idx[keep], return_inverse=True)
+        out[uniq] = shapely.line_merge(shapely.multilinestrings(parts[keep], indices=inv))
+    blind_m = np.where(shapely.is_geometry(out), shapely.length(out), 0.0)
+    return LineCoverage(shapely.length(lines), blind_m, out, _groups(li, vi, n))
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    camera: int  # index of the redundant camera
+    other: int  # the camera whose view contains most of it
+    overlap: float  # share of the camera's view inside the other's
+
+
+def find_duplicates(
+    views, threshold: float = DUPLICATE_OVERLAP, tree: shapely.STRtree | None = None
+) -> list[Duplicate]:
+    """Cameras whose view lies ≥ threshold inside another single camera's view.
+
+    Of two cameras that duplicate each other only one is reported (the more contained one, ties →
+    the later one), so moving every reported camera never leaves a spot unwatched.
+    """
+    views = np.asarray(views, dtype=object)
+    tree = tree or shapely.STRtree(views)
+    i, j = tree.query(views, predicate="intersects")
+    ne = i != j
+    i, j = i[ne], j[ne]
+    area = shapely.area(views)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = shapely.area(shapely.intersection(views[i], views[j])) / area[i]
+    hit = share >= threshold
+    i, j, share = i[hit], j[hit], share[hit]
+    order = np.lexsort((-i, -share))  # most contained first, later camera first on ties
+    flagged: set[int] = set()
+    witnesses: set[int] = set()  # cameras that must stay to keep watching a moved camera's spot
+    out: list[Duplicate] = []
+    for a, b, s in zip(i[order], j[order], share[order], strict=True):
+        if a in flagged or a in witnesses or b in flagged:
+            continue
+        flagged.add(int(a))
+        witnesses.add(int(b))
+        out.append(Duplicate(int(a), int(b), float(s)))
+    return out
