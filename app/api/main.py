@@ -24,6 +24,7 @@ from app.api.routes import (
     health,
     incidents,
     key_areas,
+    planning,
     users,
 )
 from app.api.schemas import ERROR_RESPONSES
@@ -52,7 +53,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
-              access_requests.router, audit.router, incidents.router, dispatch.router, callup.router):
+              access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
+              planning.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

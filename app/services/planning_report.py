@@ -12,9 +12,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain.access import Scope
+from app.domain.errors import NotFound
+
 LAYERS = {
     "uncovered": (
-        "SELECT kc.key_area_id AS id, k.name, kc.fraction, ST_AsGeoJSON(kc.uncovered, 7) AS g "
+        "SELECT kc.key_area_id AS id, k.name, k.division_code, kc.fraction, ST_AsGeoJSON(kc.uncovered, 7) AS g "
         "FROM key_area_coverage kc JOIN key_area k ON k.id = kc.key_area_id "
         "WHERE kc.mode = :m AND kc.uncovered IS NOT NULL"
     ),
@@ -28,12 +31,13 @@ LAYERS = {
         "WHERE rc.mode = :m AND rc.blind IS NOT NULL"
     ),
     "duplicates": (
-        "SELECT d.camera_id AS id, c.name, d.other_camera_id, d.overlap, d.suggested_heading_deg,"
+        "SELECT d.camera_id AS id, c.name, c.division_code, c.secrecy, d.other_camera_id, d.overlap,"
+        " d.suggested_heading_deg,"
         " d.suggested_gain_m2, ST_AsGeoJSON(c.location, 7) AS g, ST_X(d.suggested_location) AS to_lon,"
         " ST_Y(d.suggested_location) AS to_lat FROM camera_duplicate d JOIN camera c ON c.id = d.camera_id"
     ),
     "cameras": (
-        "SELECT c.id, c.name, c.status, ST_AsGeoJSON(c.view, 7) AS g FROM camera c "
+        "SELECT c.id, c.name, c.status, c.division_code, c.secrecy, ST_AsGeoJSON(c.view, 7) AS g FROM camera c "
         "WHERE c.status <> 'planned' OR :m = 'all'"
     ),
 }
@@ -47,7 +51,7 @@ TABLES = {
         " ORDER BY d.level, k.division_code"
     ),
     "key_area_coverage": (
-        "SELECT kc.key_area_id, k.name, k.category, kc.mode, kc.area_m2, kc.covered_m2, kc.fraction"
+        "SELECT kc.key_area_id, k.name, k.category, k.division_code, kc.mode, kc.area_m2, kc.covered_m2, kc.fraction"
         " FROM key_area_coverage kc JOIN key_area k ON k.id = kc.key_area_id"
         " ORDER BY kc.mode, kc.fraction"
     ),
@@ -61,7 +65,8 @@ TABLES = {
         " JOIN road_edge e ON e.id = rc.edge_id WHERE rc.blind_m > 0 ORDER BY rc.blind_m DESC"
     ),
     "duplicates": (
-        "SELECT d.camera_id, c.gb_id, c.name, d.other_camera_id, d.overlap, ST_X(d.suggested_location) AS"
+        "SELECT d.camera_id, c.gb_id, c.name, c.division_code, c.secrecy, d.other_camera_id, d.overlap,"
+        " ST_X(d.suggested_location) AS"
         " to_lon, ST_Y(d.suggested_location) AS to_lat, d.suggested_heading_deg, d.suggested_gain_m2,"
         " d.suggested_gain_intersections FROM camera_duplicate d JOIN camera c ON c.id = d.camera_id"
         " ORDER BY d.overlap DESC"
@@ -78,29 +83,35 @@ _STYLE = {
 }
 
 
-async def geojson_layer(conn: AsyncConnection, layer: str, mode: str = "all") -> dict:
-    if layer not in LAYERS:
-        from app.domain.errors import NotFound
+def _visible(row, scope: Scope | None) -> bool:
+    """Rows tied to a division obey the reader's scope; road-network rows (public OSM data) do not."""
+    if scope is None or "division_code" not in row:
+        return True
+    return scope.covers(row["division_code"], row.get("secrecy") or 0)
 
+
+async def geojson_layer(conn: AsyncConnection, layer: str, mode: str = "all", scope: Scope | None = None) -> dict:
+    if layer not in LAYERS:
         raise NotFound(f"unknown layer {layer!r}; one of {', '.join(LAYERS)}")
     rows = (await conn.execute(text(LAYERS[layer]), {"m": mode})).mappings().all()
     feats = []
     for r in rows:
-        props = {k: v for k, v in r.items() if k != "g"}
+        if not _visible(r, scope):
+            continue
+        props = {k: v for k, v in r.items() if k not in ("g", "secrecy")}
         feats.append({"type": "Feature", "geometry": orjson.loads(r["g"]), "properties": props})
     return {"type": "FeatureCollection", "features": feats}
 
 
-async def csv_table(conn: AsyncConnection, table: str) -> str:
+async def csv_table(conn: AsyncConnection, table: str, scope: Scope | None = None) -> str:
     if table not in TABLES:
-        from app.domain.errors import NotFound
-
         raise NotFound(f"unknown table {table!r}; one of {', '.join(TABLES)}")
     res = await conn.execute(text(TABLES[table]))
+    keys = [k for k in res.keys() if k != "secrecy"]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(list(res.keys()))
-    w.writerows(res.all())
+    w.writerow(keys)
+    w.writerows([r[k] for k in keys] for r in res.mappings().all() if _visible(r, scope))
     return buf.getvalue()
 
 
@@ -161,19 +172,20 @@ def render_html(layers: dict[str, dict], title: str, js_href: str, center: tuple
 
 
 async def export_report(
-    conn: AsyncConnection, out_dir: Path, mode: str = "all", title: str = "覆盖规划报告"
+    conn: AsyncConnection, out_dir: Path, mode: str = "all", title: str = "覆盖规划报告",
+    scope: Scope | None = None,
 ) -> dict:
     """Write index.html (+ deckgl/index.js beside it), one CSV per table and one GeoJSON per layer."""
     out_dir = Path(out_dir)
     (out_dir / "deckgl").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(deck_bundle(), out_dir / "deckgl" / "index.js")
-    layers = {name: await geojson_layer(conn, name, mode) for name in LAYERS}
+    layers = {name: await geojson_layer(conn, name, mode, scope) for name in LAYERS}
     files = []
     for name, fc in layers.items():
         (out_dir / f"{name}.geojson").write_bytes(orjson.dumps(fc))
         files.append(f"{name}.geojson")
     for name in TABLES:
-        (out_dir / f"{name}.csv").write_text(await csv_table(conn, name), encoding="utf-8")
+        (out_dir / f"{name}.csv").write_text(await csv_table(conn, name, scope), encoding="utf-8")
         files.append(f"{name}.csv")
     c = (
         await conn.execute(

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, client_ip, require
 from app.api.schemas import CameraCreate, CameraStatus, CameraUpdate, Created, Feature, FeatureCollection
 from app.domain import division_code
 from app.domain.access import Perm
+from app.api.publish import publish
 from app.services import audit, cameras
+from app.services.camera_changes import after_camera_change
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
@@ -30,30 +32,36 @@ async def get_camera(camera_id: IdPath, conn: ConnDep, auth: Authorized = requir
 
 
 @router.post("", operation_id="create_camera", status_code=201, response_model=Created)
-async def create_camera(body: CameraCreate, request: Request, conn: ConnDep,
+async def create_camera(body: CameraCreate, request: Request, conn: ConnDep, background: BackgroundTasks,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> dict:
     cam_id = await cameras.create(conn, auth.scope, cameras.CameraInput(**body.model_dump()))
     await audit.record(conn, "camera_create", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(cam_id), client_ip=client_ip(request))
     await conn.commit()
+    await publish(request, "cameras", {"op": "created", "ids": [cam_id]})
+    background.add_task(after_camera_change, request.app.state.engine, cam_id)
     return {"id": cam_id}
 
 
 @router.patch("/{camera_id}", operation_id="update_camera", status_code=204)
 async def update_camera(camera_id: IdPath, body: CameraUpdate, request: Request, conn: ConnDep,
-                        auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
+                        background: BackgroundTasks, auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     changes = body.model_dump(exclude_unset=True)
     await cameras.update_camera(conn, auth.scope, camera_id, changes)
     await audit.record(conn, "camera_update", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), detail={"fields": sorted(changes)},
                        client_ip=client_ip(request))
     await conn.commit()
+    await publish(request, "cameras", {"op": "updated", "ids": [camera_id]})
+    background.add_task(after_camera_change, request.app.state.engine, camera_id)
 
 
 @router.delete("/{camera_id}", operation_id="delete_camera", status_code=204)
-async def delete_camera(camera_id: IdPath, request: Request, conn: ConnDep,
+async def delete_camera(camera_id: IdPath, request: Request, conn: ConnDep, background: BackgroundTasks,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     await cameras.delete_camera(conn, auth.scope, camera_id)
     await audit.record(conn, "camera_delete", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), client_ip=client_ip(request))
     await conn.commit()
+    await publish(request, "cameras", {"op": "deleted", "ids": [camera_id]})
+    background.add_task(after_camera_change, request.app.state.engine, camera_id)
