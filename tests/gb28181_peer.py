@@ -34,15 +34,25 @@ class Channel:
 
     def xml(self, event: str | None = None, lowercase_info: bool = False) -> str:
         info_tag = "info" if lowercase_info else "Info"
-        parts = [f"<DeviceID>{self.gb_id}</DeviceID>", f"<Name>{escape(self.name)}</Name>",
-                 "<Manufacturer>SimCam</Manufacturer>", "<Model>SIM-1</Model>", "<Owner>Owner</Owner>"]
+        parts = [
+            f"<DeviceID>{self.gb_id}</DeviceID>",
+            f"<Name>{escape(self.name)}</Name>",
+            "<Manufacturer>SimCam</Manufacturer>",
+            "<Model>SIM-1</Model>",
+            "<Owner>Owner</Owner>",
+        ]
         if self.civil_code:
             parts.append(f"<CivilCode>{self.civil_code}</CivilCode>")
         parts += ["<Address>Addr</Address>", "<Parental>0</Parental>"]
         if self.parent_id:
             parts.append(f"<ParentID>{self.parent_id}</ParentID>")
-        parts += ["<SafetyWay>0</SafetyWay>", "<RegisterWay>1</RegisterWay>", f"<Secrecy>{self.secrecy}</Secrecy>",
-                  f"<Status>{self.status}</Status>", "<VendorExtra>x</VendorExtra>"]
+        parts += [
+            "<SafetyWay>0</SafetyWay>",
+            "<RegisterWay>1</RegisterWay>",
+            f"<Secrecy>{self.secrecy}</Secrecy>",
+            f"<Status>{self.status}</Status>",
+            "<VendorExtra>x</VendorExtra>",
+        ]
         if self.lon is not None:
             parts += [f"<Longitude>{self.lon}</Longitude>", f"<Latitude>{self.lat}</Latitude>"]
         info = ""
@@ -62,8 +72,10 @@ class Channel:
 
 
 def body(root: str, cmd: str, sn: int, device_id: str, inner: str, charset: str = "GB2312") -> bytes:
-    xml = (f'<?xml version="1.0" encoding="{charset}"?>\r\n<{root}>\r\n<CmdType>{cmd}</CmdType>\r\n'
-           f"<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n{inner}</{root}>\r\n")
+    xml = (
+        f'<?xml version="1.0" encoding="{charset}"?>\r\n<{root}>\r\n<CmdType>{cmd}</CmdType>\r\n'
+        f"<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n{inner}</{root}>\r\n"
+    )
     return xml.encode("gb18030" if charset.upper() in ("GB2312", "GB18030", "GBK") else "utf-8")
 
 
@@ -87,7 +99,9 @@ class PeerEndpoint:
         ep.server = server
         loop = asyncio.get_running_loop()
         if transport == "UDP":
-            ep._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpPeer(ep), local_addr=("127.0.0.1", 0))
+            ep._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpPeer(ep), local_addr=("127.0.0.1", 0)
+            )
             ep.local = ep._udp.get_extra_info("sockname")[:2]
         else:
             reader, ep._writer = await asyncio.open_connection(*server)
@@ -119,7 +133,7 @@ class PeerEndpoint:
             return
         dev.on_request(msg)
 
-    async def transact(self, msg: sip.SipMessage, timeout: float = 5.0) -> sip.SipMessage | None:
+    async def transact(self, msg: sip.SipMessage, timeout_s: float = 5.0) -> sip.SipMessage | None:
         """Send a request and wait for its final response (UDP: retransmitted every 0.5→4 s)."""
         fut = asyncio.get_running_loop().create_future()
         self.pending[msg.branch] = fut
@@ -127,8 +141,8 @@ class PeerEndpoint:
         try:
             interval, waited = 0.5, 0.0
             self.send_raw(data)
-            while waited < timeout:
-                step = min(interval, timeout - waited) if self._udp else timeout
+            while waited < timeout_s:
+                step = min(interval, timeout_s - waited) if self._udp else timeout_s
                 done, _ = await asyncio.wait({fut}, timeout=step)
                 if done:
                     return fut.result()
@@ -189,81 +203,130 @@ class SimDevice:
 
     # --- requests from the device ------------------------------------------------------------------
 
-    def _request(self, method: str, body_bytes: bytes = b"", headers=(), call_id: str | None = None,
-                 to_tag: str | None = None) -> sip.SipMessage:
+    def _request(
+        self,
+        method: str,
+        body_bytes: bytes = b"",
+        headers=(),
+        call_id: str | None = None,
+        to_tag: str | None = None,
+    ) -> sip.SipMessage:
         self.cseq += 1
         host, port = self.ep.local
         msg = sip.SipMessage(method=method, uri=f"sip:{self.server_id}@{self.domain}")
         msg.headers = [
             ("Via", f"SIP/2.0/{self.ep.transport_name} {host}:{port};rport;branch={sip.new_branch()}"),
             ("From", f"<sip:{self.device_id}@{self.domain}>;tag={self.from_tag}"),
-            ("To", f"<sip:{(self.device_id if method == 'REGISTER' else self.server_id)}@{self.domain}>"
-             + (f";tag={to_tag}" if to_tag else "")),
+            (
+                "To",
+                f"<sip:{(self.device_id if method == 'REGISTER' else self.server_id)}@{self.domain}>"
+                + (f";tag={to_tag}" if to_tag else ""),
+            ),
             ("Call-ID", call_id or (self.call_id if method == "REGISTER" else secrets.token_hex(8))),
-            ("CSeq", f"{self.cseq} {method}"), ("Max-Forwards", "70"), ("User-Agent", "SimCam"), *headers,
+            ("CSeq", f"{self.cseq} {method}"),
+            ("Max-Forwards", "70"),
+            ("User-Agent", "SimCam"),
+            *headers,
         ]
         if body_bytes:
             msg.headers.append(("Content-Type", "Application/MANSCDP+xml"))
         msg.body = body_bytes
         return msg
 
-    async def register(self, expires: int = 3600, password: str | None = None,
-                       timeout: float = 5.0) -> sip.SipMessage | None:
+    async def register(
+        self, expires: int = 3600, password: str | None = None, timeout_s: float = 5.0
+    ) -> sip.SipMessage | None:
         """REGISTER → 401 → REGISTER with Authorization; returns the final response."""
-        contact = [("Contact", f"<sip:{self.device_id}@{self.ep.local[0]}:{self.ep.local[1]}>"),
-                   ("Expires", str(expires))]
-        resp = await self.ep.transact(self._request("REGISTER", headers=contact), timeout)
+        contact = [
+            ("Contact", f"<sip:{self.device_id}@{self.ep.local[0]}:{self.ep.local[1]}>"),
+            ("Expires", str(expires)),
+        ]
+        resp = await self.ep.transact(self._request("REGISTER", headers=contact), timeout_s)
         if resp is None or resp.status != 401:
             return resp
         ch = digest.parse_authorization(resp.get("WWW-Authenticate") or "")
-        auth = digest.authorization(self.device_id, ch["realm"], password or self.password, ch["nonce"],
-                                    f"sip:{self.server_id}@{self.domain}", qop=self.qop)
-        return await self.ep.transact(self._request("REGISTER", headers=[*contact, ("Authorization", auth)]),
-                                      timeout)
+        auth = digest.authorization(
+            self.device_id,
+            ch["realm"],
+            password or self.password,
+            ch["nonce"],
+            f"sip:{self.server_id}@{self.domain}",
+            qop=self.qop,
+        )
+        return await self.ep.transact(
+            self._request("REGISTER", headers=[*contact, ("Authorization", auth)]), timeout_s
+        )
 
-    async def message(self, body_bytes: bytes, method: str = "MESSAGE", headers=(),
-                      timeout: float = 5.0) -> sip.SipMessage | None:
-        return await self.ep.transact(self._request(method, body_bytes, headers), timeout)
+    async def message(
+        self, body_bytes: bytes, method: str = "MESSAGE", headers=(), timeout_s: float = 5.0
+    ) -> sip.SipMessage | None:
+        return await self.ep.transact(self._request(method, body_bytes, headers), timeout_s)
 
     def next_sn(self) -> int:
         self.sn += 1
         return self.sn
 
-    async def keepalive(self, timeout: float = 5.0) -> sip.SipMessage | None:
-        return await self.message(body("Notify", "Keepalive", self.next_sn(), self.device_id,
-                                       "<Status>OK</Status>\r\n", self.charset), timeout=timeout)
+    async def keepalive(self, timeout_s: float = 5.0) -> sip.SipMessage | None:
+        return await self.message(
+            body(
+                "Notify", "Keepalive", self.next_sn(), self.device_id, "<Status>OK</Status>\r\n", self.charset
+            ),
+            timeout_s=timeout_s,
+        )
 
-    def position_body(self, fixes: list[tuple[str, datetime, float, float, float, float]], form: str) -> bytes:
+    def position_body(
+        self, fixes: list[tuple[str, datetime, float, float, float, float]], form: str
+    ) -> bytes:
         """fixes: (device id, local time, lon, lat, speed, direction)."""
         if form == "flat":
             did, t, lon, lat, sp, d = fixes[0]
-            inner = (f"<Time>{t:%Y-%m-%dT%H:%M:%S}</Time><Longitude>{lon}</Longitude><Latitude>{lat}</Latitude>"
-                     f"<Speed>{sp}</Speed><Direction>{d}</Direction><Altitude>12</Altitude>\r\n")
+            inner = (
+                f"<Time>{t:%Y-%m-%dT%H:%M:%S}</Time><Longitude>{lon}</Longitude><Latitude>{lat}</Latitude>"
+                f"<Speed>{sp}</Speed><Direction>{d}</Direction><Altitude>12</Altitude>\r\n"
+            )
             return body("Notify", "MobilePosition", self.next_sn(), did, inner, self.charset)
         items = "".join(
             f"<Item><DeviceID>{did}</DeviceID><CaptureTime>{t:%Y-%m-%dT%H:%M:%S}</CaptureTime>"
             f"<Longitude>{lon}</Longitude><Latitude>{lat}</Latitude><Speed>{sp}</Speed>"
-            f"<Direction>{d}</Direction></Item>" for did, t, lon, lat, sp, d in fixes)
-        inner = (f"<Time>{fixes[0][1]:%Y-%m-%dT%H:%M:%S}</Time><SumNum>{len(fixes)}</SumNum>"
-                 f'<DeviceList Num="{len(fixes)}">{items}</DeviceList>\r\n')
+            f"<Direction>{d}</Direction></Item>"
+            for did, t, lon, lat, sp, d in fixes
+        )
+        inner = (
+            f"<Time>{fixes[0][1]:%Y-%m-%dT%H:%M:%S}</Time><SumNum>{len(fixes)}</SumNum>"
+            f'<DeviceList Num="{len(fixes)}">{items}</DeviceList>\r\n'
+        )
         return body("Notify", "MobilePosition", self.next_sn(), self.device_id, inner, self.charset)
 
-    async def send_positions(self, fixes, form: str = "flat", method: str = "NOTIFY",
-                             timeout: float = 5.0) -> sip.SipMessage | None:
+    async def send_positions(
+        self, fixes, form: str = "flat", method: str = "NOTIFY", timeout_s: float = 5.0
+    ) -> sip.SipMessage | None:
         headers = []
         sub = self.subscriptions.get("MobilePosition")
         if method == "NOTIFY":
-            headers = [("Event", (sub.get("Event") if sub else None) or "presence"),
-                       ("Subscription-State", "active;expires=3600")]
-        return await self.message(self.position_body(fixes, form), method, headers, timeout)
+            headers = [
+                ("Event", (sub.get("Event") if sub else None) or "presence"),
+                ("Subscription-State", "active;expires=3600"),
+            ]
+        return await self.message(self.position_body(fixes, form), method, headers, timeout_s)
 
-    async def send_alarm(self, channel_id: str, method: int = 5, alarm_type: int = 2, priority: int = 1,
-                         description: str = "移动侦测", lon: float | None = None, lat: float | None = None,
-                         when: datetime | None = None, cmd_type: bool = True) -> sip.SipMessage | None:
+    async def send_alarm(
+        self,
+        channel_id: str,
+        method: int = 5,
+        alarm_type: int = 2,
+        priority: int = 1,
+        description: str = "移动侦测",
+        lon: float | None = None,
+        lat: float | None = None,
+        when: datetime | None = None,
+        cmd_type: bool = True,
+    ) -> sip.SipMessage | None:
         when = when or datetime.now()
-        inner = (f"<AlarmPriority>{priority}</AlarmPriority><AlarmMethod>{method}</AlarmMethod>"
-                 f"<AlarmTime>{when:%Y-%m-%dT%H:%M:%S}</AlarmTime>"
-                 f"<AlarmDescription>{escape(description)}</AlarmDescription>")
+        inner = (
+            f"<AlarmPriority>{priority}</AlarmPriority><AlarmMethod>{method}</AlarmMethod>"
+            f"<AlarmTime>{when:%Y-%m-%dT%H:%M:%S}</AlarmTime>"
+            f"<AlarmDescription>{escape(description)}</AlarmDescription>"
+        )
         if lon is not None:
             inner += f"<Longitude>{lon}</Longitude><Latitude>{lat}</Latitude>"
         inner += f"<info><AlarmType>{alarm_type}</AlarmType></info><AlarmInfo>10</AlarmInfo>\r\n"
@@ -275,8 +338,11 @@ class SimDevice:
     async def send_catalog_event(self, events: list[tuple[Channel, str]]) -> sip.SipMessage | None:
         items = "".join(ch.xml(ev) for ch, ev in events)
         inner = f'<SumNum>{len(events)}</SumNum><DeviceList Num="{len(events)}">{items}</DeviceList>\r\n'
-        return await self.message(body("Notify", "Catalog", self.next_sn(), self.device_id, inner, self.charset),
-                                  "NOTIFY", [("Event", "Catalog"), ("Subscription-State", "active;expires=3600")])
+        return await self.message(
+            body("Notify", "Catalog", self.next_sn(), self.device_id, inner, self.charset),
+            "NOTIFY",
+            [("Event", "Catalog"), ("Subscription-State", "active;expires=3600")],
+        )
 
     # --- requests to the device --------------------------------------------------------------------
 
@@ -303,7 +369,9 @@ class SimDevice:
         chunks = [self.channels[i : i + self.page_size] for i in range(0, len(self.channels), self.page_size)]
         for chunk in chunks or [[]]:
             items = "".join(c.xml(lowercase_info=i % 2 == 1) for i, c in enumerate(chunk))
-            inner = (f"<SumNum>{len(self.channels)}</SumNum>"
-                     f'<DeviceList Num="{len(chunk)}">{items}</DeviceList>\r\n')
+            inner = (
+                f"<SumNum>{len(self.channels)}</SumNum>"
+                f'<DeviceList Num="{len(chunk)}">{items}</DeviceList>\r\n'
+            )
             await self.message(body("Response", "Catalog", sn, self.device_id, inner, self.charset))
         self.catalog_answered.set()

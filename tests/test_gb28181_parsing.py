@@ -34,13 +34,15 @@ def test_parse_hikvision_register_and_round_trip():
 
 
 def test_compact_headers_folding_and_bare_lf():
-    raw = (b"MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\n"
-           b"v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\n"
-           b"f: <sip:34020000001320000001@3402000000>;tag=1\n"
-           b"t: <sip:34020000002000000001@3402000000>\n"
-           b"i: abc\nCSeq: 2 MESSAGE\nc: Application/MANSCDP+xml\n"
-           b"Subject: first part,\n\tsecond part\n"
-           b"l: 4\n\nBODYextra")
+    raw = (
+        b"MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\n"
+        b"v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa\n"
+        b"f: <sip:34020000001320000001@3402000000>;tag=1\n"
+        b"t: <sip:34020000002000000001@3402000000>\n"
+        b"i: abc\nCSeq: 2 MESSAGE\nc: Application/MANSCDP+xml\n"
+        b"Subject: first part,\n\tsecond part\n"
+        b"l: 4\n\nBODYextra"
+    )
     msg = sip.parse_datagram(raw)
     assert msg.call_id == "abc" and msg.get("Content-Type") == "Application/MANSCDP+xml"
     assert msg.get("Subject") == "first part, second part"
@@ -76,8 +78,12 @@ def test_stream_framer_splits_and_limits():
 
 
 def test_digest_vectors_from_protocol_notes():
-    p = {"username": "34020000001320000001", "realm": "3402000000",
-         "uri": "sip:34020000002000000001@3402000000", "nonce": "9bd055e2a9bd8b1a6c4b3b1a9b8e7f60"}
+    p = {
+        "username": "34020000001320000001",
+        "realm": "3402000000",
+        "uri": "sip:34020000002000000001@3402000000",
+        "nonce": "9bd055e2a9bd8b1a6c4b3b1a9b8e7f60",
+    }
     assert digest.expected_response(p, "12345678", "REGISTER") == "2662a8241acb18930c89df0581e79a48"
     q = p | {"qop": "auth", "nc": "00000001", "cnonce": "0a4f113b"}
     assert digest.expected_response(q, "12345678", "REGISTER") == "3dd1f436b7d07eda46cbcc1c9f481e51"
@@ -89,11 +95,13 @@ def test_digest_vectors_from_protocol_notes():
 
 
 def test_gb2312_body_decoding_and_case_tolerance():
-    raw = ('<?xml version="1.0" encoding="GB2312" standalone="yes" ?><Notify><CmdType>Alarm</CmdType>'
-           "<SN>102</SN><DeviceID>34020000001310000002</DeviceID><AlarmPriority>1</AlarmPriority>"
-           "<AlarmMethod>5</AlarmMethod><AlarmTime>2021-09-26T17:26:16</AlarmTime>"
-           "<AlarmDescription>视频遮挡</AlarmDescription><AlarmInfo>10</AlarmInfo>"
-           "<info><AlarmType>11</AlarmType></info></Notify>").encode("gb2312")
+    raw = (
+        '<?xml version="1.0" encoding="GB2312" standalone="yes" ?><Notify><CmdType>Alarm</CmdType>'
+        "<SN>102</SN><DeviceID>34020000001310000002</DeviceID><AlarmPriority>1</AlarmPriority>"
+        "<AlarmMethod>5</AlarmMethod><AlarmTime>2021-09-26T17:26:16</AlarmTime>"
+        "<AlarmDescription>视频遮挡</AlarmDescription><AlarmInfo>10</AlarmInfo>"
+        "<info><AlarmType>11</AlarmType></info></Notify>"
+    ).encode("gb2312")
     doc = manscdp.parse(raw)
     a = manscdp.alarm(doc, TZ)
     assert a.description == "视频遮挡" and a.method == 5 and a.alarm_type == 11
@@ -104,7 +112,9 @@ def test_gb2312_body_decoding_and_case_tolerance():
     lie = raw.replace(b'encoding="GB2312"', b'encoding="UTF-8"')
     assert manscdp.alarm(manscdp.parse(lie), TZ).description == "视频遮挡"
     nodecl = raw.split(b"?>", 1)[1]
-    assert manscdp.parse(nodecl, "Application/MANSCDP+xml; charset=GB2312").device_id == "34020000001310000002"
+    assert (
+        manscdp.parse(nodecl, "Application/MANSCDP+xml; charset=GB2312").device_id == "34020000001310000002"
+    )
 
 
 def test_alarm_fixture_without_cmdtype_and_root_vs_info_type():
@@ -119,8 +129,15 @@ def test_alarm_fixture_without_cmdtype_and_root_vs_info_type():
     assert a.alarm_type == 2 and (a.lon, a.lat) == (116.397, 39.908) and a.priority == 1
 
 
-@pytest.mark.parametrize("bad", [b"<Notify><CmdType>", b"not xml", b"\xff\xfe\x00",
-                                 b'<!DOCTYPE x [<!ENTITY a "aaaa">]><Notify>&a;</Notify>'])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"<Notify><CmdType>",
+        b"not xml",
+        b"\xff\xfe\x00",
+        b'<!DOCTYPE x [<!ENTITY a "aaaa">]><Notify>&a;</Notify>',
+    ],
+)
 def test_bad_bodies_raise_body_error(bad):
     with pytest.raises(manscdp.BodyError):
         manscdp.parse(bad)
@@ -134,9 +151,11 @@ def test_mobile_position_flat_and_list_forms():
     assert f.time == datetime(2026, 5, 31, 6, 57, 23, tzinfo=UTC) and f.speed == 36.5
     fix = mapping.position_fix(f, "wgs84", datetime.now(UTC))
     assert fix.course_deg == 10.0 and fix.lon == 121.448204
-    listed = """<?xml version="1.0" encoding="GB18030"?><notify><cmdtype>MobilePosition</cmdtype><SN>166925</SN>
+    listed = """<?xml version="1.0" encoding="GB18030"?>
+<notify><cmdtype>MobilePosition</cmdtype><SN>166925</SN>
 <DeviceID>31010400001320000002</DeviceID><Time>2026-05-31T14:57:23</Time><SumNum>2</SumNum>
-<DeviceList Num="2"><Item><DeviceID>31010400001320000002</DeviceID><CaptureTime>2026-05-31T14:57:20</CaptureTime>
+<DeviceList Num="2"><Item><DeviceID>31010400001320000002</DeviceID>
+<CaptureTime>2026-05-31T14:57:20</CaptureTime>
 <Longitude>121.448204</Longitude><Latitude>31.1</Latitude></Item>
 <Item><TargetID>31010400001320000003</TargetID><Longitude>121.5</Longitude><Latitude>31.2</Latitude></Item>
 </DeviceList></notify>"""
@@ -145,7 +164,7 @@ def test_mobile_position_flat_and_list_forms():
     assert fixes[0].time.second == 20 and fixes[1].time.second == 23  # falls back to the root Time
     # GCJ-02 device: stored WGS-84 differs by the datum offset (hundreds of metres in Shanghai)
     g = mapping.position_fix(fixes[0], "gcj02", datetime.now(UTC))
-    wlon, wlat = crs.gcj02_to_wgs84(121.448204, 31.1)
+    wlon, _ = crs.gcj02_to_wgs84(121.448204, 31.1)
     assert abs(g.lon - float(wlon)) < 1e-9 and abs(g.lon - 121.448204) > 1e-3
 
 
@@ -174,7 +193,9 @@ def test_registry_heartbeat_timeout_and_refresh():
     reg = Registry(heartbeat_interval_s=10, heartbeat_count=3)
 
     def dev(call_id, t):
-        return Device("34020000001320000001", call_id, "", ("127.0.0.1", 1), "UDP", lambda b: None, t, t + 3600, t)
+        return Device(
+            "34020000001320000001", call_id, "", ("127.0.0.1", 1), "UDP", lambda b: None, t, t + 3600, t
+        )
 
     d, refresh = reg.register(dev("a", 0))
     d.channels["x"] = "online"

@@ -22,8 +22,8 @@ SPECIAL = "34020000001320009999"  # has its own password
 GCJ_DEVICE = "34020000001110000077"  # NVR that reports GCJ-02 coordinates
 
 
-async def wait_for(cond, timeout: float = 5.0, step: float = 0.02):
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(cond, within_s: float = 5.0, step: float = 0.02):
+    deadline = asyncio.get_running_loop().time() + within_s
     while True:
         value = cond()
         if inspect.isawaitable(value):
@@ -39,9 +39,13 @@ async def wait_for(cond, timeout: float = 5.0, step: float = 0.02):
 async def db(db_url):
     engine = make_engine(db_url, pool_size=5, max_overflow=5)
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO division (code, name, level, parent_code) VALUES "
-            "('340000', '安徽省', 2, NULL), ('340200', '芜湖市', 3, '340000'), ('340202', '镜湖区', 4, '340200')"))
+        await conn.execute(
+            text(
+                "INSERT INTO division (code, name, level, parent_code) VALUES "
+                "('340000', '安徽省', 2, NULL), ('340200', '芜湖市', 3, '340000'), "
+                "('340202', '镜湖区', 4, '340200')"
+            )
+        )
     yield make_sessionmaker(engine)
     await engine.dispose()
 
@@ -73,10 +77,23 @@ async def sink():
 
 @pytest.fixture(scope="module")
 async def server(db, sink):
-    settings = Gb28181Settings(host="127.0.0.1", port=0, password=PASSWORD, heartbeat_interval_s=30,
-                               transaction_timeout_s=2, catalog_timeout_s=2, max_message_bytes=8192)
-    srv = Gb28181Server(settings, store=Gb28181Store(db), position_sink=sink.positions, publish=sink.publish,
-                        device_passwords={SPECIAL: "special-pw"}, device_crs={GCJ_DEVICE: "gcj02"})
+    settings = Gb28181Settings(
+        host="127.0.0.1",
+        port=0,
+        password=PASSWORD,
+        heartbeat_interval_s=30,
+        transaction_timeout_s=2,
+        catalog_timeout_s=2,
+        max_message_bytes=8192,
+    )
+    srv = Gb28181Server(
+        settings,
+        store=Gb28181Store(db),
+        position_sink=sink.positions,
+        publish=sink.publish,
+        device_passwords={SPECIAL: "special-pw"},
+        device_crs={GCJ_DEVICE: "gcj02"},
+    )
     async with srv:
         yield srv
 
@@ -89,8 +106,18 @@ async def ep(server):
 
 
 def channels(prefix: str, n: int, lon: float = 118.38, lat: float = 31.33) -> list[Channel]:
-    return [Channel(f"{prefix}{i:03d}", f"通道{i}号", lon + i * 1e-3, lat + i * 1e-3, ptz_type=1 + i % 3,
-                    civil_code="340202", info_inside=i % 2 == 0) for i in range(1, n + 1)]
+    return [
+        Channel(
+            f"{prefix}{i:03d}",
+            f"通道{i}号",
+            lon + i * 1e-3,
+            lat + i * 1e-3,
+            ptz_type=1 + i % 3,
+            civil_code="340202",
+            info_inside=i % 2 == 0,
+        )
+        for i in range(1, n + 1)
+    ]
 
 
 async def test_register_401_then_200_with_date(server, ep):
@@ -118,8 +145,12 @@ async def test_wrong_password_is_403_and_device_password_wins(server, ep):
 
 
 async def test_refresh_by_call_id_and_unregister(server, ep, db):
-    dev = SimDevice(ep, "34020000001320000004", PASSWORD, channels=[
-        Channel("34020000001320000004", "单机", 118.4, 31.3, ptz_type=3, civil_code="340202")])
+    dev = SimDevice(
+        ep,
+        "34020000001320000004",
+        PASSWORD,
+        channels=[Channel("34020000001320000004", "单机", 118.4, 31.3, ptz_type=3, civil_code="340202")],
+    )
     before = server.stats["registrations"]
     assert (await dev.register()).status == 200
     await wait_for(dev.catalog_answered.is_set)
@@ -132,7 +163,9 @@ async def test_refresh_by_call_id_and_unregister(server, ep, db):
     assert sum(1 for m in dev.received if m.method == "MESSAGE" and b"Catalog" in m.body) == queries
     assert (await dev.register(expires=0)).status == 200
     assert server.registry.get(dev.device_id) is None
-    await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g AND status = 'offline'", g=dev.device_id))
+    await wait_for(
+        lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g AND status = 'offline'", g=dev.device_id)
+    )
     assert (await dev.keepalive()).status == 404  # unregistered devices are told so and register again
 
 
@@ -142,9 +175,15 @@ async def test_catalog_multi_message_becomes_cameras(server, ep, db, sink):
     nvr.channels.append(Channel("34020000002150000001", "业务分组"))  # a group node, not a camera
     assert (await nvr.register()).status == 200
     await wait_for(nvr.catalog_answered.is_set)
-    rows = await wait_for(lambda: q(db, "SELECT gb_id, name, kind, division_code, secrecy, parent_device, "
-                                    "status, ST_X(location), ST_Y(location), source FROM camera "
-                                    "WHERE parent_device = :d ORDER BY gb_id", d=GCJ_DEVICE))
+    rows = await wait_for(
+        lambda: q(
+            db,
+            "SELECT gb_id, name, kind, division_code, secrecy, parent_device, "
+            "status, ST_X(location), ST_Y(location), source FROM camera "
+            "WHERE parent_device = :d ORDER BY gb_id",
+            d=GCJ_DEVICE,
+        )
+    )
     assert len(rows) == 5  # no location → not on the map; group skipped
     first = rows[0]
     assert first.name == "通道1号" and first.kind == "dome" and first.division_code == "340202"
@@ -152,8 +191,12 @@ async def test_catalog_multi_message_becomes_cameras(server, ep, db, sink):
     wlon, wlat = crs.gcj02_to_wgs84(118.381, 31.331)
     assert abs(first[7] - float(wlon)) < 1e-7 and abs(first[8] - float(wlat)) < 1e-7
     assert {r.kind for r in rows} == {"ptz", "dome", "fixed"}
-    ev = await q(db, "SELECT count(*) FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
-                 "WHERE c.parent_device = :d", d=GCJ_DEVICE)
+    ev = await q(
+        db,
+        "SELECT count(*) FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
+        "WHERE c.parent_device = :d",
+        d=GCJ_DEVICE,
+    )
     assert ev[0][0] == 5
     cat = [m for m in sink.topics("gb28181.catalog") if m["device_id"] == GCJ_DEVICE]
     assert cat and cat[-1]["channels"] == 6 and cat[-1]["stored"] == 5 and cat[-1]["without_location"] == 1
@@ -166,23 +209,46 @@ async def test_catalog_notify_events(server, ep, db, sink):
     await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g", g=chs[2].gb_id))
     added = Channel("34020000001320088004", "新增", 118.5, 31.4, ptz_type=1, civil_code="340202")
     chs[0].name = "改名"
-    resp = await nvr.send_catalog_event([(added, "ADD"), (chs[0], "UPDATE"), (chs[1], "OFF"),
-                                         (chs[2], "VLOST")])
+    resp = await nvr.send_catalog_event(
+        [(added, "ADD"), (chs[0], "UPDATE"), (chs[1], "OFF"), (chs[2], "VLOST")]
+    )
     assert resp.status == 200
 
     async def state():
-        rows = await q(db, "SELECT gb_id, name, status FROM camera WHERE gb_id LIKE '34020000001320088%' "
-                       "ORDER BY gb_id")
+        rows = await q(
+            db, "SELECT gb_id, name, status FROM camera WHERE gb_id LIKE '34020000001320088%' ORDER BY gb_id"
+        )
         return {r.gb_id: (r.name, r.status) for r in rows}
 
-    await wait_for(lambda: _eq(state, {chs[0].gb_id: ("改名", "online"), chs[1].gb_id: ("通道2号", "offline"),
-                                           chs[2].gb_id: ("通道3号", "fault"), added.gb_id: ("新增", "online")}))
+    await wait_for(
+        lambda: _eq(
+            state,
+            {
+                chs[0].gb_id: ("改名", "online"),
+                chs[1].gb_id: ("通道2号", "offline"),
+                chs[2].gb_id: ("通道3号", "fault"),
+                added.gb_id: ("新增", "online"),
+            },
+        )
+    )
     assert any(m["gb_id"] == chs[1].gb_id and m["status"] == "offline" for m in sink.topics("camera.status"))
     await nvr.send_catalog_event([(chs[1], "ON"), (added, "DEL")])
-    await wait_for(lambda: _eq(state, {chs[0].gb_id: ("改名", "online"), chs[1].gb_id: ("通道2号", "online"),
-                                       chs[2].gb_id: ("通道3号", "fault")}))
-    hist = await q(db, "SELECT e.status FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
-                   "WHERE c.gb_id = :g ORDER BY e.id", g=chs[1].gb_id)
+    await wait_for(
+        lambda: _eq(
+            state,
+            {
+                chs[0].gb_id: ("改名", "online"),
+                chs[1].gb_id: ("通道2号", "online"),
+                chs[2].gb_id: ("通道3号", "fault"),
+            },
+        )
+    )
+    hist = await q(
+        db,
+        "SELECT e.status FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
+        "WHERE c.gb_id = :g ORDER BY e.id",
+        g=chs[1].gb_id,
+    )
     assert [h.status for h in hist] == ["online", "offline", "online"]
 
 
@@ -210,20 +276,34 @@ async def test_mobile_positions_flat_and_list_into_sink_and_store(server, ep, db
     t0 = now_local - timedelta(seconds=30)
     other = "34020000001380000007"
     r1 = await dev.send_positions([(dev.device_id, t0, 118.40, 31.30, 40.0, 90.0)], "flat", "NOTIFY")
-    r2 = await dev.send_positions([(dev.device_id, t0 + timedelta(seconds=5), 118.41, 31.31, 42.0, 95.0),
-                                   (other, t0 + timedelta(seconds=5), 118.5, 31.2, 0, 0)], "list", "MESSAGE")
+    r2 = await dev.send_positions(
+        [
+            (dev.device_id, t0 + timedelta(seconds=5), 118.41, 31.31, 42.0, 95.0),
+            (other, t0 + timedelta(seconds=5), 118.5, 31.2, 0, 0),
+        ],
+        "list",
+        "MESSAGE",
+    )
     assert r1.status == 200 and r2.status == 200
-    fixes = await wait_for(lambda: [f for f in sink.fixes if f.device_id in (dev.device_id, other)]
-                           if len([f for f in sink.fixes if f.device_id in (dev.device_id, other)]) == 3 else None)
+    fixes = await wait_for(
+        lambda: (
+            [f for f in sink.fixes if f.device_id in (dev.device_id, other)]
+            if len([f for f in sink.fixes if f.device_id in (dev.device_id, other)]) == 3
+            else None
+        )
+    )
     f0 = next(f for f in fixes if f.lon == 118.40)
     assert f0.fix_time == t0.replace(tzinfo=server.tz).astimezone(UTC) and f0.fix_time.tzinfo is not None
     assert (f0.speed_kmh, f0.course_deg, f0.altitude_m) == (40.0, 90.0, 12.0)
     store = Gb28181Store(db)
     assert await store.insert_positions(fixes) == 3
     assert await store.insert_positions(fixes) == 0  # a re-delivered fix is not stored twice
-    rows = await q(db, "SELECT t.external_id, t.kind, count(p.*), max(p.speed_kmh), "
-                   "ST_X(t.last_location) AS lon FROM target t JOIN position p ON p.target_id = t.id "
-                   "WHERE t.protocol = 'gb28181' GROUP BY t.id ORDER BY 1")
+    rows = await q(
+        db,
+        "SELECT t.external_id, t.kind, count(p.*), max(p.speed_kmh), "
+        "ST_X(t.last_location) AS lon FROM target t JOIN position p ON p.target_id = t.id "
+        "WHERE t.protocol = 'gb28181' GROUP BY t.id ORDER BY 1",
+    )
     assert [(r.external_id, r[2]) for r in rows] == [(dev.device_id, 2), (other, 1)]
     assert rows[0].kind == "vehicle_cam" and rows[0].lon == 118.41
 
@@ -234,8 +314,14 @@ async def test_alarm_becomes_incident_with_camera(server, ep, db, sink):
     assert (await nvr.register()).status == 200
     await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g", g=chs[1].gb_id))
     assert (await nvr.send_alarm(chs[1].gb_id, method=5, alarm_type=2, priority=1)).status == 200
-    inc = await wait_for(lambda: q(db, "SELECT i.*, c.gb_id, ST_X(i.location) AS lon FROM incident i "
-                                   "JOIN camera c ON c.id = i.camera_id WHERE c.gb_id = :g", g=chs[1].gb_id))
+    inc = await wait_for(
+        lambda: q(
+            db,
+            "SELECT i.*, c.gb_id, ST_X(i.location) AS lon FROM incident i "
+            "JOIN camera c ON c.id = i.camera_id WHERE c.gb_id = :g",
+            g=chs[1].gb_id,
+        )
+    )
     i = inc[0]
     assert i.type == "gb_video_alarm" and i.priority == 1 and i.source == "gb28181"
     assert "视频报警" in i.description and "运动目标检测报警" in i.description and "移动侦测" in i.description
@@ -243,10 +329,16 @@ async def test_alarm_becomes_incident_with_camera(server, ep, db, sink):
     pub = [m for m in sink.topics("incident.created") if m["camera_gb_id"] == chs[1].gb_id]
     assert pub and pub[0]["alarm_method"] == 5 and pub[0]["alarm_type"] == 2
     # device alarm with its own coordinates, and the WVP fixture shape without CmdType
-    assert (await nvr.send_alarm(chs[0].gb_id, method=2, alarm_type=1, lon=118.6, lat=31.5,
-                                 cmd_type=False)).status == 200
-    await wait_for(lambda: q(db, "SELECT 1 FROM incident WHERE type = 'gb_device_alarm' "
-                             "AND abs(ST_X(location) - 118.6) < 1e-9 AND description LIKE '%视频丢失报警%'"))
+    assert (
+        await nvr.send_alarm(chs[0].gb_id, method=2, alarm_type=1, lon=118.6, lat=31.5, cmd_type=False)
+    ).status == 200
+    await wait_for(
+        lambda: q(
+            db,
+            "SELECT 1 FROM incident WHERE type = 'gb_device_alarm' "
+            "AND abs(ST_X(location) - 118.6) < 1e-9 AND description LIKE '%视频丢失报警%'",
+        )
+    )
     before = server.stats["alarm_unplaced"]
     await nvr.send_alarm("34020000001320055999", priority=9)  # unknown camera, no position
     await wait_for(lambda: server.stats["alarm_unplaced"] == before + 1)
@@ -308,12 +400,22 @@ async def test_many_devices_register_and_keep_alive(server, ep):
 
 async def test_heartbeat_loss_marks_offline_then_keepalive_online(db):
     sink = Sink()
-    settings = Gb28181Settings(host="127.0.0.1", port=0, password=None, heartbeat_interval_s=0.2, heartbeat_count=2,
-                               subscribe_catalog=False, subscribe_mobile_position=False, subscribe_alarm=False,
-                               transaction_timeout_s=2, tcp=False)
+    settings = Gb28181Settings(
+        host="127.0.0.1",
+        port=0,
+        password=None,
+        heartbeat_interval_s=0.2,
+        heartbeat_count=2,
+        subscribe_catalog=False,
+        subscribe_mobile_position=False,
+        subscribe_alarm=False,
+        transaction_timeout_s=2,
+        tcp=False,
+    )
     dev_id = "34020000001110000044"
-    async with Gb28181Server(settings, store=Gb28181Store(db), publish=sink.publish,
-                             device_passwords={dev_id: "pw-44"}) as srv:
+    async with Gb28181Server(
+        settings, store=Gb28181Store(db), publish=sink.publish, device_passwords={dev_id: "pw-44"}
+    ) as srv:
         ep = await PeerEndpoint.open(("127.0.0.1", srv.udp_port))
         try:
             unknown = SimDevice(ep, "34020000001110000045", "pw-44")
@@ -328,16 +430,33 @@ async def test_heartbeat_loss_marks_offline_then_keepalive_online(db):
                 await asyncio.sleep(0.15)
             assert srv.registry.get(dev_id).online
             await wait_for(lambda: not srv.registry.get(dev_id).online, 3)
-            await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE parent_device = :d HAVING "
-                                     "bool_and(status = 'offline')", d=dev_id))
-            assert any(m["device_id"] == dev_id and m["status"] == "offline" for m in sink.topics("gb28181.device"))
+            await wait_for(
+                lambda: q(
+                    db,
+                    "SELECT 1 FROM camera WHERE parent_device = :d HAVING bool_and(status = 'offline')",
+                    d=dev_id,
+                )
+            )
+            assert any(
+                m["device_id"] == dev_id and m["status"] == "offline" for m in sink.topics("gb28181.device")
+            )
             assert {m["gb_id"] for m in sink.topics("camera.status") if m["status"] == "offline"} >= {
-                c.gb_id for c in chs}
+                c.gb_id for c in chs
+            }
             assert (await dev.keepalive()).status == 200
-            await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE parent_device = :d HAVING "
-                                     "bool_and(status = 'online')", d=dev_id))
-            hist = await q(db, "SELECT e.status FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
-                           "WHERE c.gb_id = :g ORDER BY e.id", g=chs[0].gb_id)
+            await wait_for(
+                lambda: q(
+                    db,
+                    "SELECT 1 FROM camera WHERE parent_device = :d HAVING bool_and(status = 'online')",
+                    d=dev_id,
+                )
+            )
+            hist = await q(
+                db,
+                "SELECT e.status FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
+                "WHERE c.gb_id = :g ORDER BY e.id",
+                g=chs[0].gb_id,
+            )
             assert [h.status for h in hist] == ["online", "offline", "online"]
         finally:
             ep.close()

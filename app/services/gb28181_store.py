@@ -79,8 +79,9 @@ class Gb28181Store:
     async def _division(self, s: AsyncSession, candidates: Sequence[str]) -> str | None:
         unknown = [c for c in candidates if c not in self._divisions]
         if unknown:
-            rows = await s.execute(text("SELECT code FROM division WHERE code = ANY(CAST(:c AS text[]))"),
-                                   {"c": unknown})
+            rows = await s.execute(
+                text("SELECT code FROM division WHERE code = ANY(CAST(:c AS text[]))"), {"c": unknown}
+            )
             found = {r[0] for r in rows}
             for c in unknown:
                 self._divisions[c] = c in found
@@ -92,8 +93,19 @@ class Gb28181Store:
         out: dict[str, list[str]] = {"stored": [], "changed": [], "skipped": []}
         async with self.session_maker() as s, s.begin():
             for row in rows:
-                params = {k: row[k] for k in ("gb_id", "name", "owner", "kind", "heading_deg", "secrecy",
-                                               "status", "parent_device")}
+                params = {
+                    k: row[k]
+                    for k in (
+                        "gb_id",
+                        "name",
+                        "owner",
+                        "kind",
+                        "heading_deg",
+                        "secrecy",
+                        "status",
+                        "parent_device",
+                    )
+                }
                 params["division_code"] = await self._division(s, row["division_candidates"])
                 spec = row["view_spec"]
                 if spec is not None:
@@ -112,16 +124,21 @@ class Gb28181Store:
     async def delete_cameras(self, gb_ids: Sequence[str]) -> int:
         """Channels a device removed (catalog DEL); only cameras this protocol created."""
         async with self.session_maker() as s, s.begin():
-            res = await s.execute(text("DELETE FROM camera WHERE gb_id = ANY(CAST(:ids AS text[])) "
-                                       "AND source = 'gb28181'"), {"ids": list(gb_ids)})
+            res = await s.execute(
+                text("DELETE FROM camera WHERE gb_id = ANY(CAST(:ids AS text[])) AND source = 'gb28181'"),
+                {"ids": list(gb_ids)},
+            )
             return res.rowcount or 0
 
-    async def set_status(self, status: str, gb_ids: Sequence[str] = (), device_id: str | None = None) -> list[str]:
+    async def set_status(
+        self, status: str, gb_ids: Sequence[str] = (), device_id: str | None = None
+    ) -> list[str]:
         """Set the status of the given cameras and of every camera whose parent is ``device_id``;
         returns the gb_ids that actually changed (an event row is written for each)."""
         async with self.session_maker() as s, s.begin():
-            rows = await s.execute(_SET_STATUS, {"ids": list(gb_ids), "device_id": device_id or "",
-                                                 "status": status})
+            rows = await s.execute(
+                _SET_STATUS, {"ids": list(gb_ids), "device_id": device_id or "", "status": status}
+            )
             return [r[0] for r in rows]
 
     async def touch(self, gb_ids: Sequence[str], device_ids: Sequence[str]) -> None:
@@ -129,21 +146,32 @@ class Gb28181Store:
         if not gb_ids and not device_ids:
             return
         async with self.session_maker() as s, s.begin():
-            await s.execute(text(
-                "UPDATE camera SET last_seen_at = now() WHERE source = 'gb28181' AND "
-                "(gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devs AS text[])))"),
-                {"ids": list(gb_ids), "devs": list(device_ids)})
+            await s.execute(
+                text(
+                    "UPDATE camera SET last_seen_at = now() WHERE source = 'gb28181' AND "
+                    "(gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devs AS text[])))"
+                ),
+                {"ids": list(gb_ids), "devs": list(device_ids)},
+            )
 
     async def _target_ids(self, s: AsyncSession, device_ids: set[str]) -> dict[str, int]:
         missing = sorted(d for d in device_ids if d not in self._targets)
         if missing:
-            await s.execute(text(
-                "INSERT INTO target (protocol, external_id, kind, name) "
-                "SELECT 'gb28181', x, 'vehicle_cam', x FROM unnest(CAST(:ids AS text[])) AS x "
-                "ON CONFLICT (protocol, external_id) DO NOTHING"), {"ids": missing})
-            rows = await s.execute(text(
-                "SELECT external_id, id FROM target WHERE protocol = 'gb28181' "
-                "AND external_id = ANY(CAST(:ids AS text[]))"), {"ids": missing})
+            await s.execute(
+                text(
+                    "INSERT INTO target (protocol, external_id, kind, name) "
+                    "SELECT 'gb28181', x, 'vehicle_cam', x FROM unnest(CAST(:ids AS text[])) AS x "
+                    "ON CONFLICT (protocol, external_id) DO NOTHING"
+                ),
+                {"ids": missing},
+            )
+            rows = await s.execute(
+                text(
+                    "SELECT external_id, id FROM target WHERE protocol = 'gb28181' "
+                    "AND external_id = ANY(CAST(:ids AS text[]))"
+                ),
+                {"ids": missing},
+            )
             self._targets.update({r[0]: r[1] for r in rows})
         return self._targets
 
@@ -160,25 +188,37 @@ class Gb28181Store:
                 await partitions.ensure_partitions(conn, first=day, days=0)
                 self._days.add(day)
             ids = await self._target_ids(s, {f.device_id for f in fixes})
-            cols = {"t": [ids[f.device_id] for f in fixes], "ft": [f.fix_time for f in fixes],
-                    "x": [f.lon for f in fixes], "y": [f.lat for f in fixes],
-                    "sp": [f.speed_kmh for f in fixes], "co": [f.course_deg for f in fixes]}
-            res = await s.execute(text("""
+            cols = {
+                "t": [ids[f.device_id] for f in fixes],
+                "ft": [f.fix_time for f in fixes],
+                "x": [f.lon for f in fixes],
+                "y": [f.lat for f in fixes],
+                "sp": [f.speed_kmh for f in fixes],
+                "co": [f.course_deg for f in fixes],
+            }
+            res = await s.execute(
+                text("""
                 INSERT INTO position (target_id, fix_time, location, speed_kmh, course_deg, source)
                 SELECT t, ft, ST_SetSRID(ST_MakePoint(x, y), 4326), sp, co, 'gb28181'
                 FROM unnest(CAST(:t AS int[]), CAST(:ft AS timestamptz[]), CAST(:x AS float8[]),
                             CAST(:y AS float8[]), CAST(:sp AS float8[]), CAST(:co AS float8[]))
                      AS u(t, ft, x, y, sp, co)
-                ON CONFLICT DO NOTHING"""), cols)
-            await s.execute(text("""
-                UPDATE target SET last_fix_at = u.ft, last_location = ST_SetSRID(ST_MakePoint(u.x, u.y), 4326),
+                ON CONFLICT DO NOTHING"""),
+                cols,
+            )
+            await s.execute(
+                text("""
+                UPDATE target SET last_fix_at = u.ft,
+                       last_location = ST_SetSRID(ST_MakePoint(u.x, u.y), 4326),
                        last_speed_kmh = u.sp, last_course_deg = u.co
                 FROM (SELECT DISTINCT ON (t) t, ft, x, y, sp, co
                       FROM unnest(CAST(:t AS int[]), CAST(:ft AS timestamptz[]), CAST(:x AS float8[]),
                                   CAST(:y AS float8[]), CAST(:sp AS float8[]), CAST(:co AS float8[]))
                            AS v(t, ft, x, y, sp, co)
                       ORDER BY t, ft DESC) AS u
-                WHERE target.id = u.t AND (target.last_fix_at IS NULL OR target.last_fix_at < u.ft)"""), cols)
+                WHERE target.id = u.t AND (target.last_fix_at IS NULL OR target.last_fix_at < u.ft)"""),
+                cols,
+            )
             return res.rowcount or 0
 
     async def insert_incident(self, row: dict, fallback_device: str | None = None) -> dict | None:
@@ -187,28 +227,51 @@ class Gb28181Store:
         async with self.session_maker() as s, s.begin():
             cam = None
             for gb_id in dict.fromkeys(x for x in (row["device_id"], fallback_device) if x):
-                cam = (await s.execute(text(
-                    "SELECT id, gb_id, division_code, ST_X(location) AS lon, ST_Y(location) AS lat "
-                    "FROM camera WHERE gb_id = :g"), {"g": gb_id})).first()
+                cam = (
+                    await s.execute(
+                        text(
+                            "SELECT id, gb_id, division_code, ST_X(location) AS lon, ST_Y(location) AS lat "
+                            "FROM camera WHERE gb_id = :g"
+                        ),
+                        {"g": gb_id},
+                    )
+                ).first()
                 if cam is not None:
                     break
             point = row["point"] or ((cam.lon, cam.lat) if cam is not None else None)
             if point is None:
                 return None
-            res = (await s.execute(text("""
+            res = (
+                await s.execute(
+                    text("""
                 INSERT INTO incident (type, priority, description, reporter, source, location,
                                       division_code, camera_id)
                 VALUES (:type, :priority, :description, :reporter, 'gb28181',
                         ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :division_code, :camera_id)
-                RETURNING id, created_at"""), {
-                "type": row["type"], "priority": row["priority"], "description": row["description"],
-                "reporter": row["device_id"], "lon": point[0], "lat": point[1],
-                "division_code": cam.division_code if cam is not None else None,
-                "camera_id": cam.id if cam is not None else None})).one()
-        return {"id": res.id, "type": row["type"], "priority": row["priority"],
-                "description": row["description"], "lon": point[0], "lat": point[1],
-                "camera_id": cam.id if cam is not None else None,
-                "camera_gb_id": cam.gb_id if cam is not None else None,
-                "division_code": cam.division_code if cam is not None else None,
-                "alarm_method": row["alarm_method"], "alarm_type": row["alarm_type"],
-                "created_at": res.created_at.isoformat()}
+                RETURNING id, created_at"""),
+                    {
+                        "type": row["type"],
+                        "priority": row["priority"],
+                        "description": row["description"],
+                        "reporter": row["device_id"],
+                        "lon": point[0],
+                        "lat": point[1],
+                        "division_code": cam.division_code if cam is not None else None,
+                        "camera_id": cam.id if cam is not None else None,
+                    },
+                )
+            ).one()
+        return {
+            "id": res.id,
+            "type": row["type"],
+            "priority": row["priority"],
+            "description": row["description"],
+            "lon": point[0],
+            "lat": point[1],
+            "camera_id": cam.id if cam is not None else None,
+            "camera_gb_id": cam.gb_id if cam is not None else None,
+            "division_code": cam.division_code if cam is not None else None,
+            "alarm_method": row["alarm_method"],
+            "alarm_type": row["alarm_type"],
+            "created_at": res.created_at.isoformat(),
+        }

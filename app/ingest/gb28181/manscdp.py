@@ -37,8 +37,12 @@ def decode(body: bytes, content_type: str | None = None) -> str:
     tried = []
     m = _DECL.match(body)
     ct = _CHARSET.search(content_type or "")
-    for name in (_codec(m.group(1).decode()) if m else None, _codec(ct.group(1)) if ct else None,
-                 "utf-8", "gb18030"):
+    for name in (
+        _codec(m.group(1).decode()) if m else None,
+        _codec(ct.group(1)) if ct else None,
+        "utf-8",
+        "gb18030",
+    ):
         if not name or name in tried:
             continue
         tried.append(name)
@@ -126,6 +130,7 @@ def local_time(raw: str | None, tz: ZoneInfo) -> datetime | None:
 
 # --- Catalog ---------------------------------------------------------------------------------------
 
+
 @dataclass(slots=True)
 class CatalogItem:
     device_id: str
@@ -167,12 +172,20 @@ def _catalog_item(it: ET.Element) -> CatalogItem | None:
         return None
     status = text(it, "Status")
     return CatalogItem(
-        device_id=dev, name=text(it, "Name"), manufacturer=text(it, "Manufacturer"), model=text(it, "Model"),
-        owner=text(it, "Owner"), civil_code=text(it, "CivilCode"), address=text(it, "Address"),
-        parent_id=text(it, "ParentID"), secrecy=_int(text(it, "Secrecy")) or 0,
+        device_id=dev,
+        name=text(it, "Name"),
+        manufacturer=text(it, "Manufacturer"),
+        model=text(it, "Model"),
+        owner=text(it, "Owner"),
+        civil_code=text(it, "CivilCode"),
+        address=text(it, "Address"),
+        parent_id=text(it, "ParentID"),
+        secrecy=_int(text(it, "Secrecy")) or 0,
         status=codes.STATUS.get(status.upper()) if status else None,
-        lon=_float(text(it, "Longitude")), lat=_float(text(it, "Latitude")),
-        ptz_type=_int(text(it, "PTZType")), direction_type=_int(text(it, "DirectionType")),
+        lon=_float(text(it, "Longitude")),
+        lat=_float(text(it, "Latitude")),
+        ptz_type=_int(text(it, "PTZType")),
+        direction_type=_int(text(it, "DirectionType")),
         event=(text(it, "Event") or "").upper() or None,
     )
 
@@ -180,7 +193,7 @@ def _catalog_item(it: ET.Element) -> CatalogItem | None:
 def catalog(doc: Document) -> CatalogPage:
     page = CatalogPage(doc.device_id, doc.sn, _int(text(doc.el, "SumNum")))
     lst = doc.el.find("devicelist")
-    for it in (lst.findall("item") if lst is not None else []):
+    for it in lst.findall("item") if lst is not None else []:
         item = _catalog_item(it)
         if item is not None:
             page.items.append(item)
@@ -188,6 +201,7 @@ def catalog(doc: Document) -> CatalogPage:
 
 
 # --- MobilePosition --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class RawFix:
@@ -206,8 +220,15 @@ def _fix(el: ET.Element, default_id: str, tz: ZoneInfo, fallback_time: str | Non
         return None
     dev = text(el, "DeviceID") or text(el, "TargetID") or default_id
     t = local_time(text(el, "CaptureTime") or text(el, "Time") or fallback_time, tz)
-    return RawFix(dev, t, lon, lat, _float(text(el, "Speed")), _float(text(el, "Direction")),
-                  _float(text(el, "Altitude")))
+    return RawFix(
+        dev,
+        t,
+        lon,
+        lat,
+        _float(text(el, "Speed")),
+        _float(text(el, "Direction")),
+        _float(text(el, "Altitude")),
+    )
 
 
 def mobile_positions(doc: Document, tz: ZoneInfo) -> list[RawFix]:
@@ -221,6 +242,7 @@ def mobile_positions(doc: Document, tz: ZoneInfo) -> list[RawFix]:
 
 
 # --- Alarm -----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
@@ -247,15 +269,29 @@ def alarm(doc: Document, tz: ZoneInfo) -> Alarm:
     desc = text(el, "AlarmDescription")
     if desc is None and info is not None:
         desc = text(info.find("alarmtypeparam"), "AlarmDescription")
-    return Alarm(doc.device_id, _int(text(el, "AlarmPriority")), codes.alarm_methods(text(el, "AlarmMethod")),
-                 atype, local_time(text(el, "AlarmTime"), tz), desc,
-                 _float(text(el, "Longitude")), _float(text(el, "Latitude")))
+    return Alarm(
+        doc.device_id,
+        _int(text(el, "AlarmPriority")),
+        codes.alarm_methods(text(el, "AlarmMethod")),
+        atype,
+        local_time(text(el, "AlarmTime"), tz),
+        desc,
+        _float(text(el, "Longitude")),
+        _float(text(el, "Latitude")),
+    )
 
 
 # --- Building bodies (platform → device) ------------------------------------------------------------
 
-def build(root: str, cmd_type: str, sn: int, device_id: str, extra: dict[str, str] | None = None,
-          encoding: str = "GB2312") -> bytes:
+
+def build(
+    root: str,
+    cmd_type: str,
+    sn: int,
+    device_id: str,
+    extra: dict[str, str] | None = None,
+    encoding: str = "GB2312",
+) -> bytes:
     """A MANSCDP body; element text is escaped, the bytes are in ``encoding`` (declared)."""
     el = ET.Element(root)
     for k, v in {"CmdType": cmd_type, "SN": str(sn), "DeviceID": device_id, **(extra or {})}.items():

@@ -75,7 +75,9 @@ class CatalogAssembler:
     def __init__(self) -> None:
         self._parts: dict[tuple[str, int | None], tuple[float, int | None, dict]] = {}
 
-    def add(self, device_id: str, sn: int | None, sum_num: int | None, items: list, now: float) -> list | None:
+    def add(
+        self, device_id: str, sn: int | None, sum_num: int | None, items: list, now: float
+    ) -> list | None:
         """Items so far; returns the complete list once SumNum is reached, else None."""
         key = (device_id, sn)
         started, total, got = self._parts.get(key, (now, sum_num, {}))

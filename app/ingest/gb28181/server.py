@@ -34,9 +34,16 @@ _MANSCDP = "Application/MANSCDP+xml"
 
 
 class Gb28181Server:
-    def __init__(self, settings: Gb28181Settings, *, store=None, position_sink: PositionSink | None = None,
-                 publish: Publish | None = None, device_passwords: dict[str, str] | None = None,
-                 device_crs: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Gb28181Settings,
+        *,
+        store=None,
+        position_sink: PositionSink | None = None,
+        publish: Publish | None = None,
+        device_passwords: dict[str, str] | None = None,
+        device_crs: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store  # app.services.gb28181_store.Gb28181Store or None (no persistence)
         self.position_sink = position_sink
@@ -67,19 +74,34 @@ class Gb28181Server:
         s = self.settings
         if s.udp:
             self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self._on_message, s.max_message_bytes, self.warn), local_addr=(s.host, s.port))
+                lambda: UdpProtocol(self._on_message, s.max_message_bytes, self.warn),
+                local_addr=(s.host, s.port),
+            )
             self.udp_port = self._udp.get_extra_info("sockname")[1]
         if s.tcp:
             # With port 0, TCP takes the port UDP got so devices see one address.
             self._tcp = await asyncio.start_server(
-                lambda r, w: serve_tcp_connection(r, w, self._on_message, s.max_message_bytes, self.warn,
-                                                  s.heartbeat_interval_s * s.heartbeat_count + 60),
-                s.host, self.udp_port if s.udp else s.port)
+                lambda r, w: serve_tcp_connection(
+                    r,
+                    w,
+                    self._on_message,
+                    s.max_message_bytes,
+                    self.warn,
+                    s.heartbeat_interval_s * s.heartbeat_count + 60,
+                ),
+                s.host,
+                self.udp_port if s.udp else s.port,
+            )
             self.tcp_port = self._tcp.sockets[0].getsockname()[1]
         self.host = s.public_host or (s.host if s.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         self._sweeper = asyncio.create_task(self._sweep_loop())
-        log.info("GB/T 28181 server %s listening on %s udp:%s tcp:%s", s.server_id, s.host,
-                 self.udp_port if s.udp else "-", self.tcp_port if s.tcp else "-")
+        log.info(
+            "GB/T 28181 server %s listening on %s udp:%s tcp:%s",
+            s.server_id,
+            s.host,
+            self.udp_port if s.udp else "-",
+            self.tcp_port if s.tcp else "-",
+        )
 
     async def stop(self) -> None:
         if self._sweeper:
@@ -147,8 +169,11 @@ class Gb28181Server:
             return
         ctx = (msg, addr, transport, send, key)
         handler = {
-            "REGISTER": self._on_register, "MESSAGE": self._on_manscdp, "NOTIFY": self._on_manscdp,
-            "OPTIONS": self._on_options, "BYE": self._on_options,
+            "REGISTER": self._on_register,
+            "MESSAGE": self._on_manscdp,
+            "NOTIFY": self._on_manscdp,
+            "OPTIONS": self._on_options,
+            "BYE": self._on_options,
         }.get(msg.method or "")
         if handler is None:
             self._reply(ctx, 405, headers=[("Allow", "REGISTER, MESSAGE, NOTIFY, OPTIONS, BYE, ACK")])
@@ -208,7 +233,9 @@ class Gb28181Server:
         expires = min(expires, self.settings.register_expires_max_s)
         self._reply(ctx, 200, headers=self._register_headers(msg, expires))
         now = self.now()
-        new = Device(dev_id, msg.call_id, msg.get("Contact") or "", addr, transport, send, now, now + expires, now)
+        new = Device(
+            dev_id, msg.call_id, msg.get("Contact") or "", addr, transport, send, now, now + expires, now
+        )
         before = self.registry.get(dev_id)
         was_online = before is not None and before.online
         dev, refresh = self.registry.register(new)
@@ -223,7 +250,9 @@ class Gb28181Server:
         nonce = digest.new_nonce()
         self._nonces[nonce] = self.now() + _NONCE_TTL_S
         self.stats["challenges"] += 1
-        self._reply(ctx, 401, headers=[("WWW-Authenticate", digest.challenge(self.settings.domain, nonce, stale))])
+        self._reply(
+            ctx, 401, headers=[("WWW-Authenticate", digest.challenge(self.settings.domain, nonce, stale))]
+        )
 
     def _expires(self, msg: sip.SipMessage) -> int:
         raw = msg.get("Expires")
@@ -252,8 +281,9 @@ class Gb28181Server:
         if s.subscribe_catalog:
             await self.subscribe(dev, "Catalog", "Catalog")
         if s.subscribe_mobile_position:
-            await self.subscribe(dev, "presence", "MobilePosition",
-                                 {"Interval": str(s.mobile_position_interval_s)})
+            await self.subscribe(
+                dev, "presence", "MobilePosition", {"Interval": str(s.mobile_position_interval_s)}
+            )
         if s.subscribe_alarm:
             await self.control(dev, {"GuardCmd": "SetGuard"})
             await self.subscribe(dev, "presence", "Alarm")
@@ -262,8 +292,15 @@ class Gb28181Server:
         """Device-level transition: the device and all its channels follow (online restores the
         channels' own catalog status)."""
         self.stats[f"device_{status}"] += 1
-        await self._publish("gb28181.device", {"device_id": dev.device_id, "status": status, "reason": why,
-                                                "at": datetime.now(UTC).isoformat()})
+        await self._publish(
+            "gb28181.device",
+            {
+                "device_id": dev.device_id,
+                "status": status,
+                "reason": why,
+                "at": datetime.now(UTC).isoformat(),
+            },
+        )
         if self.store is None:
             return
         if status == "online":
@@ -333,11 +370,20 @@ class Gb28181Server:
         result = await self.store.upsert_cameras(rows) if self.store else {"stored": [], "skipped": []}
         if self.store:
             for gb_id in result["changed"]:
-                await self._publish("camera.status", {"gb_id": gb_id, "status": dev.channels[gb_id],
-                                                      "at": datetime.now(UTC).isoformat()})
-        await self._publish("gb28181.catalog", {
-            "device_id": dev.device_id, "items": len(items), "channels": len(rows),
-            "stored": len(result["stored"]), "without_location": len(result["skipped"])})
+                await self._publish(
+                    "camera.status",
+                    {"gb_id": gb_id, "status": dev.channels[gb_id], "at": datetime.now(UTC).isoformat()},
+                )
+        await self._publish(
+            "gb28181.catalog",
+            {
+                "device_id": dev.device_id,
+                "items": len(items),
+                "channels": len(rows),
+                "stored": len(result["stored"]),
+                "without_location": len(result["skipped"]),
+            },
+        )
 
     async def _catalog_events(self, dev: Device, items: list[manscdp.CatalogItem]) -> None:
         crs = self.crs_of(dev.device_id)
@@ -364,8 +410,10 @@ class Gb28181Server:
         if upserts:
             res = await self.store.upsert_cameras(upserts)
             for gb_id in res["changed"]:
-                await self._publish("camera.status", {"gb_id": gb_id, "status": dev.channels[gb_id],
-                                                      "at": datetime.now(UTC).isoformat()})
+                await self._publish(
+                    "camera.status",
+                    {"gb_id": gb_id, "status": dev.channels[gb_id], "at": datetime.now(UTC).isoformat()},
+                )
         if deletes:
             await self.store.delete_cameras(deletes)
             for gb_id in deletes:
@@ -375,8 +423,11 @@ class Gb28181Server:
 
     def _on_positions(self, dev: Device, doc: manscdp.Document) -> None:
         crs, now = self.crs_of(dev.device_id), datetime.now(UTC)
-        fixes = [f for raw in manscdp.mobile_positions(doc, self.tz)
-                 if (f := mapping.position_fix(raw, crs, now)) is not None]
+        fixes = [
+            f
+            for raw in manscdp.mobile_positions(doc, self.tz)
+            if (f := mapping.position_fix(raw, crs, now)) is not None
+        ]
         if not fixes:
             self.warn("position_without_fix", "MobilePosition from %s without coordinates", dev.device_id)
             return
@@ -403,9 +454,19 @@ class Gb28181Server:
         self._sn += 1
         return self._sn
 
-    async def request(self, dev: Device, method: str, body: bytes = b"", headers=(), *, call_id: str | None = None,
-                      from_tag: str | None = None, to_tag: str | None = None, cseq: int = 1,
-                      content_type: str | None = _MANSCDP) -> sip.SipMessage | None:
+    async def request(
+        self,
+        dev: Device,
+        method: str,
+        body: bytes = b"",
+        headers=(),
+        *,
+        call_id: str | None = None,
+        from_tag: str | None = None,
+        to_tag: str | None = None,
+        cseq: int = 1,
+        content_type: str | None = _MANSCDP,
+    ) -> sip.SipMessage | None:
         """Send a request to a device and wait for its final response (None on timeout).
         Over UDP it is retransmitted with RFC 3261 Timer A (0.5 s doubling, capped at 4 s)."""
         s = self.settings
@@ -417,7 +478,10 @@ class Gb28181Server:
             ("From", f"<sip:{s.server_id}@{s.domain}>;tag={from_tag or sip.new_tag()}"),
             ("To", f"<sip:{dev.device_id}@{s.domain}>" + (f";tag={to_tag}" if to_tag else "")),
             ("Call-ID", call_id or f"{secrets.token_hex(8)}@{self.host}"),
-            ("CSeq", f"{cseq} {method}"), ("Max-Forwards", "70"), ("User-Agent", "SharpEyes"), *headers,
+            ("CSeq", f"{cseq} {method}"),
+            ("Max-Forwards", "70"),
+            ("User-Agent", "SharpEyes"),
+            *headers,
         ]
         if body and content_type:
             msg.headers.append(("Content-Type", content_type))
@@ -431,7 +495,9 @@ class Gb28181Server:
             interval = 0.5
             dev.send(data)
             while True:
-                wait = min(interval, deadline - self.now()) if dev.transport == "UDP" else deadline - self.now()
+                wait = (
+                    min(interval, deadline - self.now()) if dev.transport == "UDP" else deadline - self.now()
+                )
                 if wait <= 0:
                     self.stats["out_timeout"] += 1
                     return None
@@ -452,22 +518,37 @@ class Gb28181Server:
         body = manscdp.build("Control", "DeviceControl", self.next_sn(), dev.device_id, extra)
         return await self.request(dev, "MESSAGE", body)
 
-    async def subscribe(self, dev: Device, event: str, cmd_type: str, extra: dict | None = None,
-                        refresh: bool = False) -> bool:
+    async def subscribe(
+        self, dev: Device, event: str, cmd_type: str, extra: dict | None = None, refresh: bool = False
+    ) -> bool:
         """SUBSCRIBE (new, or a refresh reusing the dialog's Call-ID and tags)."""
         key = cmd_type
         old = dev.subscriptions.get(key) if refresh else None
-        sub = old or {"call_id": f"{secrets.token_hex(8)}@{self.host}", "from_tag": sip.new_tag(),
-                      "to_tag": None, "cseq": 0, "event": f"{event};id={secrets.randbelow(1 << 20)}",
-                      "extra": extra}
+        sub = old or {
+            "call_id": f"{secrets.token_hex(8)}@{self.host}",
+            "from_tag": sip.new_tag(),
+            "to_tag": None,
+            "cseq": 0,
+            "event": f"{event};id={secrets.randbelow(1 << 20)}",
+            "extra": extra,
+        }
         sub["cseq"] += 1
         body = manscdp.build("Query", cmd_type, self.next_sn(), dev.device_id, sub["extra"])
         expires = self.settings.subscription_expires_s
         resp = await self.request(
-            dev, "SUBSCRIBE", body,
-            [("Event", sub["event"]), ("Expires", str(expires)),
-             ("Contact", f"<sip:{self.settings.server_id}@{self.host}:{self.udp_port}>")],
-            call_id=sub["call_id"], from_tag=sub["from_tag"], to_tag=sub["to_tag"], cseq=sub["cseq"])
+            dev,
+            "SUBSCRIBE",
+            body,
+            [
+                ("Event", sub["event"]),
+                ("Expires", str(expires)),
+                ("Contact", f"<sip:{self.settings.server_id}@{self.host}:{self.udp_port}>"),
+            ],
+            call_id=sub["call_id"],
+            from_tag=sub["from_tag"],
+            to_tag=sub["to_tag"],
+            cseq=sub["cseq"],
+        )
         if resp is None or not (200 <= (resp.status or 0) < 300):
             dev.subscriptions.pop(key, None)
             self.stats["subscribe_failed"] += 1
@@ -489,7 +570,11 @@ class Gb28181Server:
             await asyncio.sleep(period)
             try:
                 self.sweep()
-                if self.store is not None and self.now() - last_flush >= flush_every and self._seen_since_flush:
+                if (
+                    self.store is not None
+                    and self.now() - last_flush >= flush_every
+                    and self._seen_since_flush
+                ):
                     devs, self._seen_since_flush = self._seen_since_flush, set()
                     last_flush = self.now()
                     self._spawn(self.store.touch([], sorted(devs)), "touch")
@@ -507,7 +592,9 @@ class Gb28181Server:
             if dev.online:
                 self._spawn(self._device_status(dev, "offline", "registration_expired"), "status")
         for dev_id, items in self.catalogs.expire(now, self.settings.catalog_timeout_s):
-            self.warn("catalog_incomplete", "catalog of %s incomplete after timeout (%d items)", dev_id, len(items))
+            self.warn(
+                "catalog_incomplete", "catalog of %s incomplete after timeout (%d items)", dev_id, len(items)
+            )
             dev = self.registry.get(dev_id)
             if dev is not None and items:
                 self._spawn(self._catalog_complete(dev, items), "catalog")
@@ -530,18 +617,30 @@ class Gb28181Server:
             sub["refreshing"] = False
 
 
-async def run_server(settings: Gb28181Settings | None = None, position_sink: PositionSink | None = None,
-                     publish: Publish | None = None, session_maker=None, *,
-                     device_passwords: dict[str, str] | None = None, device_crs: dict[str, str] | None = None,
-                     started: asyncio.Event | None = None) -> None:
+async def run_server(
+    settings: Gb28181Settings | None = None,
+    position_sink: PositionSink | None = None,
+    publish: Publish | None = None,
+    session_maker=None,
+    *,
+    device_passwords: dict[str, str] | None = None,
+    device_crs: dict[str, str] | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
     """Run the signalling server until cancelled (for ``sharpeyes serve``). ``session_maker`` is an
     ``async_sessionmaker``; without one nothing is persisted."""
     from app.services.gb28181_store import Gb28181Store
 
     settings = settings or Gb28181Settings()
     store = Gb28181Store(session_maker) if session_maker is not None else None
-    server = Gb28181Server(settings, store=store, position_sink=position_sink, publish=publish,
-                           device_passwords=device_passwords, device_crs=device_crs)
+    server = Gb28181Server(
+        settings,
+        store=store,
+        position_sink=position_sink,
+        publish=publish,
+        device_passwords=device_passwords,
+        device_crs=device_crs,
+    )
     async with server:
         if started is not None:
             started.set()

@@ -10,26 +10,73 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 COMPACT = {
-    "v": "Via", "f": "From", "t": "To", "i": "Call-ID", "m": "Contact", "l": "Content-Length",
-    "c": "Content-Type", "e": "Content-Encoding", "k": "Supported", "s": "Subject", "o": "Event",
-    "u": "Allow-Events", "r": "Refer-To", "x": "Session-Expires",
+    "v": "Via",
+    "f": "From",
+    "t": "To",
+    "i": "Call-ID",
+    "m": "Contact",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "e": "Content-Encoding",
+    "k": "Supported",
+    "s": "Subject",
+    "o": "Event",
+    "u": "Allow-Events",
+    "r": "Refer-To",
+    "x": "Session-Expires",
 }
 # Canonical spelling of the headers we read or write, so lookups are case-insensitive.
-_CANON = {n.lower(): n for n in (
-    "Via", "From", "To", "Call-ID", "CSeq", "Contact", "Content-Length", "Content-Type", "Max-Forwards",
-    "Expires", "Authorization", "WWW-Authenticate", "User-Agent", "Date", "Event", "Subscription-State",
-    "Allow", "Subject", "Supported", "Allow-Events", "Content-Encoding", "Server", "Route", "Record-Route",
-)}
-_REASONS = {
-    100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 413: "Request Entity Too Large", 415:
-    "Unsupported Media Type", 423: "Interval Too Brief", 481: "Call/Transaction Does Not Exist",
-    500: "Server Internal Error", 503: "Service Unavailable", 513: "Message Too Large",
+_CANON = {
+    n.lower(): n
+    for n in (
+        "Via",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Content-Length",
+        "Content-Type",
+        "Max-Forwards",
+        "Expires",
+        "Authorization",
+        "WWW-Authenticate",
+        "User-Agent",
+        "Date",
+        "Event",
+        "Subscription-State",
+        "Allow",
+        "Subject",
+        "Supported",
+        "Allow-Events",
+        "Content-Encoding",
+        "Server",
+        "Route",
+        "Record-Route",
+    )
 }
-_STATUS_RE = re.compile(rb"^SIP/2\.0 (\d{3})(?: (.*))?$")
-_REQUEST_RE = re.compile(rb"^([A-Z]+) (\S+) SIP/2\.0$")
+_REASONS = {
+    100: "Trying",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    423: "Interval Too Brief",
+    481: "Call/Transaction Does Not Exist",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    513: "Message Too Large",
+}
+_STATUS_RE = re.compile(r"^SIP/2\.0 (\d{3})(?: (.*))?$")
+_REQUEST_RE = re.compile(r"^([A-Z]+) (\S+) SIP/2\.0$")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -42,6 +89,7 @@ class SipParseError(ValueError):
         self.msg = msg
 
 
+@lru_cache(maxsize=4096)  # bounded: header names come from the network
 def canonical_name(name: str) -> str:
     name = name.strip()
     low = name.lower()
@@ -114,7 +162,7 @@ class SipMessage:
 
 
 def _parse_head(head: bytes) -> SipMessage:
-    lines = head.replace(b"\r\n", b"\n").split(b"\n")
+    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
     while lines and not lines[0].strip():
         lines.pop(0)  # keepalive CRLFs before a message
     if not lines:
@@ -122,29 +170,29 @@ def _parse_head(head: bytes) -> SipMessage:
     start = lines[0].rstrip()
     msg = SipMessage()
     if m := _REQUEST_RE.match(start):
-        msg.method, msg.uri = m.group(1).decode(), m.group(2).decode("utf-8", "replace")
+        msg.method, msg.uri = m.group(1), m.group(2)
     elif m := _STATUS_RE.match(start):
-        msg.status, msg.reason = int(m.group(1)), (m.group(2) or b"").decode("utf-8", "replace")
+        msg.status, msg.reason = int(m.group(1)), m.group(2) or ""
     else:
         raise SipParseError(f"not a SIP start line: {start[:60]!r}")
-    current: list[str] | None = None
-    for raw in lines[1:]:
-        line = raw.decode("utf-8", "replace")
+    headers: list[list[str]] = []
+    for line in lines[1:]:
         if line[:1] in (" ", "\t"):  # folded continuation of the previous header
-            if current is None:
+            if not headers:
                 raise SipParseError("continuation line before any header")
-            current[1] += " " + line.strip()
-            continue
-        if not line.strip():
+            headers[-1][1] += " " + line.strip()
             continue
         name, sep, value = line.partition(":")
-        if not sep or not name.strip() or " " in name.strip():
+        name = name.strip()
+        if not sep or not name or " " in name:
+            if not line.strip():
+                continue
             raise SipParseError(f"bad header line: {line[:60]!r}")
-        current = [canonical_name(name), value.strip()]
-        msg.headers.append(current)  # type: ignore[arg-type]
-    msg.headers = [(k, v) for k, v in msg.headers]
+        headers.append([canonical_name(name), value.strip()])
+    msg.headers = [(k, v) for k, v in headers]
+    present = {k for k, _ in msg.headers}
     for required in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if msg.get(required) is None:
+        if required not in present:
             raise SipParseError(f"missing {required}")
     return msg
 
@@ -241,8 +289,14 @@ def new_branch() -> str:
     return "z9hG4bK" + secrets.token_hex(8)
 
 
-def make_response(req: SipMessage, status: int, reason: str = "", *, to_tag: str | None = None,
-                  received: tuple[str, int] | None = None) -> SipMessage:
+def make_response(
+    req: SipMessage,
+    status: int,
+    reason: str = "",
+    *,
+    to_tag: str | None = None,
+    received: tuple[str, int] | None = None,
+) -> SipMessage:
     """Response to ``req``: Via(s), From, To (with a tag), Call-ID and CSeq copied."""
     resp = SipMessage(status=status, reason=reason or _REASONS.get(status, ""))
     vias = req.get_all("Via")

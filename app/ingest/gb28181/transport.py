@@ -68,14 +68,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
         def send(data: bytes) -> None:
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.sendto(data, addr)
+
         return send
 
     def error_received(self, exc) -> None:  # ICMP port unreachable etc.
         self.warn.stats["udp_error"] += 1
 
 
-async def serve_tcp_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, handler: Handler,
-                               max_bytes: int, warn: RateLimitedLog, idle_timeout_s: float) -> None:
+async def serve_tcp_connection(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    handler: Handler,
+    max_bytes: int,
+    warn: RateLimitedLog,
+    idle_timeout_s: float,
+) -> None:
     peer = writer.get_extra_info("peername") or ("?", 0)
     addr = (peer[0], peer[1])
     framer = sip.StreamFramer(max_bytes)
