@@ -460,3 +460,26 @@ async def test_heartbeat_loss_marks_offline_then_keepalive_online(db):
             assert [h.status for h in hist] == ["online", "offline", "online"]
         finally:
             ep.close()
+
+
+async def test_run_server_entry_point(db):
+    from app.ingest.gb28181 import run_server
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink, started = Sink(), asyncio.Event()
+    settings = Gb28181Settings(host="127.0.0.1", port=port, password=PASSWORD, tcp=False)
+    task = asyncio.create_task(run_server(settings, sink.positions, sink.publish, db, started=started))
+    try:
+        await asyncio.wait_for(started.wait(), 5)
+        ep = await PeerEndpoint.open(("127.0.0.1", port))
+        chs = channels("34020000001320033", 1)
+        dev = SimDevice(ep, "34020000001110000033", PASSWORD, channels=chs)
+        assert (await dev.register()).status == 200
+        await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g", g=chs[0].gb_id))
+        ep.close()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -57,7 +57,7 @@ SELECT up.id, up.status, (SELECT count(*) FROM ev) AS changed FROM up
 _SET_STATUS = text("""
 WITH prev AS (
   SELECT id FROM camera
-  WHERE (gb_id = ANY(CAST(:ids AS text[])) OR parent_device = :device_id)
+  WHERE (gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devices AS text[])))
     AND status <> :status AND status <> 'planned' AND source = 'gb28181'
   FOR UPDATE),
 up AS (
@@ -131,13 +131,13 @@ class Gb28181Store:
             return res.rowcount or 0
 
     async def set_status(
-        self, status: str, gb_ids: Sequence[str] = (), device_id: str | None = None
+        self, status: str, gb_ids: Sequence[str] = (), device_ids: Sequence[str] = ()
     ) -> list[str]:
-        """Set the status of the given cameras and of every camera whose parent is ``device_id``;
+        """Set the status of the given cameras and of every camera whose parent is in ``device_ids``;
         returns the gb_ids that actually changed (an event row is written for each)."""
         async with self.session_maker() as s, s.begin():
             rows = await s.execute(
-                _SET_STATUS, {"ids": list(gb_ids), "device_id": device_id or "", "status": status}
+                _SET_STATUS, {"ids": list(gb_ids), "devices": list(device_ids), "status": status}
             )
             return [r[0] for r in rows]
 
@@ -274,4 +274,5 @@ class Gb28181Store:
             "alarm_method": row["alarm_method"],
             "alarm_type": row["alarm_type"],
             "created_at": res.created_at.isoformat(),
+            "alarm_time": row["alarm_time"].isoformat() if row["alarm_time"] else None,
         }

@@ -4,6 +4,15 @@ Flow per device: REGISTER (digest) → 200 with Date → Catalog query, catalog 
 subscriptions, SetGuard + alarm subscription → Keepalive MESSAGEs keep it online; silence for
 interval × count marks it and its channels offline. Every request is answered before its work
 (database, sink, bus) runs in a background task, so a slow database never makes devices retransmit.
+
+Topics handed to ``publish(topic, message)``:
+- ``gb28181.device``   {device_id, status online|offline, reason, at}
+- ``camera.status``    {gb_id, status online|offline|fault, at}: only real changes (an event row exists)
+- ``camera.deleted``   {gb_id}: catalog DEL
+- ``gb28181.catalog``  {device_id, items, channels, stored, without_location}: a complete catalog answer
+- ``incident.created`` the stored incident (see ``Gb28181Store.insert_incident``)
+- ``gb28181.alarm``    the decoded alarm, only when running without a store
+Fixes go to ``position_sink(fixes)`` as lists of ``mapping.PositionFix``.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ PositionSink = Callable[[list[mapping.PositionFix]], Awaitable[None]]
 Publish = Callable[[str, dict], Awaitable[None]]
 _DEVICE_ID = re.compile(r"^\d{20}$")
 _RESPONSE_CACHE_S = 32.0  # RFC 3261 Timer J: a retransmitted request gets the same answer
+_RESPONSE_CACHE_MAX = 50_000
 _NONCE_TTL_S = 600.0
 _MANSCDP = "Application/MANSCDP+xml"
 
@@ -64,6 +74,9 @@ class Gb28181Server:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._sweeper: asyncio.Task | None = None
+        self._status_task: asyncio.Task | None = None
+        self._status_queue: dict[str, tuple[str, list[str]]] = {}
+        self._status_wakeup = asyncio.Event()
         self.host = settings.host
         self.udp_port = self.tcp_port = settings.port
 
@@ -95,6 +108,7 @@ class Gb28181Server:
             self.tcp_port = self._tcp.sockets[0].getsockname()[1]
         self.host = s.public_host or (s.host if s.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         self._sweeper = asyncio.create_task(self._sweep_loop())
+        self._status_task = asyncio.create_task(self._status_writer())
         log.info(
             "GB/T 28181 server %s listening on %s udp:%s tcp:%s",
             s.server_id,
@@ -104,10 +118,11 @@ class Gb28181Server:
         )
 
     async def stop(self) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._status_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._udp:
             self._udp.close()
         if self._tcp:
@@ -188,6 +203,8 @@ class Gb28181Server:
         resp.body = body
         data = resp.to_bytes()
         self._responses[key] = (self.now(), data)
+        if len(self._responses) > _RESPONSE_CACHE_MAX:  # bounded memory under a flood
+            del self._responses[next(iter(self._responses))]
         self.stats[f"tx_{status}"] += 1
         send(data)
 
@@ -249,6 +266,8 @@ class Gb28181Server:
     def _challenge(self, ctx, stale: bool = False) -> None:
         nonce = digest.new_nonce()
         self._nonces[nonce] = self.now() + _NONCE_TTL_S
+        if len(self._nonces) > _RESPONSE_CACHE_MAX:  # a REGISTER flood must not grow memory without bound
+            del self._nonces[next(iter(self._nonces))]
         self.stats["challenges"] += 1
         self._reply(
             ctx, 401, headers=[("WWW-Authenticate", digest.challenge(self.settings.domain, nonce, stale))]
@@ -303,12 +322,33 @@ class Gb28181Server:
         )
         if self.store is None:
             return
+        # Queued, latest per device wins; one statement per status writes a whole registration storm.
         if status == "online":
             ids = [dev.device_id, *(c for c, st in dev.channels.items() if st == "online")]
-            changed = await self.store.set_status("online", ids)
         else:
-            changed = await self.store.set_status(status, [dev.device_id, *dev.channels], dev.device_id)
-        await self._publish_camera_status(changed, status)
+            ids = [dev.device_id, *dev.channels]
+        self._status_queue[dev.device_id] = (status, ids)
+        self._status_wakeup.set()
+
+    async def _status_writer(self) -> None:
+        while True:
+            await self._status_wakeup.wait()
+            self._status_wakeup.clear()
+            queue, self._status_queue = self._status_queue, {}
+            by_status: dict[str, tuple[list[str], list[str]]] = {}
+            for device_id, (status, ids) in queue.items():
+                gb_ids, devices = by_status.setdefault(status, ([], []))
+                gb_ids.extend(ids)
+                if status != "online":  # offline takes every channel, even ones never catalogued here
+                    devices.append(device_id)
+            for status, (gb_ids, devices) in by_status.items():
+                try:
+                    changed = await self.store.set_status(status, gb_ids, devices)
+                except Exception:
+                    self.stats["status_error"] += 1
+                    log.exception("status update failed (%d cameras)", len(gb_ids))
+                    continue
+                await self._publish_camera_status(changed, status)
 
     async def _publish_camera_status(self, gb_ids, status: str) -> None:
         at = datetime.now(UTC).isoformat()
@@ -577,7 +617,7 @@ class Gb28181Server:
                 ):
                     devs, self._seen_since_flush = self._seen_since_flush, set()
                     last_flush = self.now()
-                    self._spawn(self.store.touch([], sorted(devs)), "touch")
+                    self._spawn(self.store.touch(sorted(devs), sorted(devs)), "touch")
             except Exception:
                 log.exception("sweep failed")
 
@@ -598,11 +638,11 @@ class Gb28181Server:
             dev = self.registry.get(dev_id)
             if dev is not None and items:
                 self._spawn(self._catalog_complete(dev, items), "catalog")
-        for table in (self._responses,):
-            for key in [k for k, (t, _) in table.items() if now - t > _RESPONSE_CACHE_S]:
-                del table[key]
-        for nonce in [n for n, t in self._nonces.items() if now > t]:
-            del self._nonces[nonce]
+        # Both tables are in insertion (= time) order: drop from the front until a live entry.
+        while self._responses and now - next(iter(self._responses.values()))[0] > _RESPONSE_CACHE_S:
+            del self._responses[next(iter(self._responses))]
+        while self._nonces and now > next(iter(self._nonces.values())):
+            del self._nonces[next(iter(self._nonces))]
         for dev in self.registry.devices.values():
             for key, sub in list(dev.subscriptions.items()):
                 if not sub.get("refreshing") and now > sub["expires_at"] - min(60.0, sub["expires"] / 4):
