@@ -259,7 +259,7 @@ if __name__ == "__main__":
     p.add_argument("--n", type=int, default=10_000, help="simulated devices")
     p.add_argument("--rounds", type=int, default=3, help="keepalive rounds")
     p.add_argument("--positions", type=int, default=3, help="MobilePosition NOTIFYs per device")
-    p.add_argument("--window", type=int, default=256, help="transactions in flight")
+    p.add_argument("--window", type=int, default=64, help="transactions in flight")
     p.add_argument("--heartbeat", type=float, default=15.0, help="heartbeat interval (s); timeout = 2×")
     p.add_argument("--db", help="PostgreSQL URL: also store positions through the store")
     p.add_argument("--migrate", action="store_true", help="run the migrations on --db first")
