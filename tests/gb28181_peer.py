@@ -117,8 +117,9 @@ class PeerEndpoint:
 
     def send_raw(self, data: bytes) -> None:
         if self._udp is not None:
-            self._udp.sendto(data, self.server)
-        elif self._writer is not None:
+            if not self._udp.is_closing():
+                self._udp.sendto(data, self.server)
+        elif self._writer is not None and not self._writer.is_closing():
             self._writer.write(data)
 
     def on_message(self, msg: sip.SipMessage) -> None:
@@ -188,6 +189,7 @@ class SimDevice:
     page_size: int = 2  # catalog items per MESSAGE, so answers span several messages
     qop: bool = True
     answer_catalog: bool = True
+    grant_expires: int | None = None  # Expires granted to SUBSCRIBE (None: what was asked)
     received: list[sip.SipMessage] = field(default_factory=list)
     subscriptions: dict[str, sip.SipMessage] = field(default_factory=dict)
     guard: bool = False
@@ -200,6 +202,8 @@ class SimDevice:
         self.ep.devices[self.device_id] = self
         self.catalog_answered = asyncio.Event()
         self.subscribed = asyncio.Event()
+        self.subscribe_log: list[sip.SipMessage] = []
+        self.tasks: set[asyncio.Task] = set()
 
     # --- requests from the device ------------------------------------------------------------------
 
@@ -350,7 +354,7 @@ class SimDevice:
         self.received.append(msg)
         resp = sip.make_response(msg, 200)
         if msg.method == "SUBSCRIBE":
-            resp.headers.append(("Expires", msg.get("Expires") or "3600"))
+            resp.headers.append(("Expires", str(self.grant_expires or msg.get("Expires") or 3600)))
         self.ep.send_raw(resp.to_bytes())
         if not msg.body:
             return
@@ -359,9 +363,12 @@ class SimDevice:
         sn = int(text.split("<SN>")[1].split("</SN>")[0]) if "<SN>" in text else 0
         if msg.method == "SUBSCRIBE":
             self.subscriptions[cmd] = msg
+            self.subscribe_log.append(msg)
             self.subscribed.set()
         elif cmd == "Catalog" and self.answer_catalog:
-            asyncio.get_running_loop().create_task(self._answer_catalog(sn))
+            task = asyncio.get_running_loop().create_task(self._answer_catalog(sn))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         elif "<GuardCmd>SetGuard</GuardCmd>" in text:
             self.guard = True
 

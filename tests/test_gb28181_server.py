@@ -171,6 +171,8 @@ async def test_refresh_by_call_id_and_unregister(server, ep, db):
 
 async def test_catalog_multi_message_becomes_cameras(server, ep, db, sink):
     nvr = SimDevice(ep, GCJ_DEVICE, PASSWORD, channels=channels("34020000001320077", 5), page_size=2)
+    nvr.channels[1].secrecy = 1
+    nvr.channels[2].parent_id = "34020000002160000001"  # virtual org: not a device
     nvr.channels.append(Channel("34020000001320077999", "无坐标", None, None))
     nvr.channels.append(Channel("34020000002150000001", "业务分组"))  # a group node, not a camera
     assert (await nvr.register()).status == 200
@@ -191,6 +193,7 @@ async def test_catalog_multi_message_becomes_cameras(server, ep, db, sink):
     wlon, wlat = crs.gcj02_to_wgs84(118.381, 31.331)
     assert abs(first[7] - float(wlon)) < 1e-7 and abs(first[8] - float(wlat)) < 1e-7
     assert {r.kind for r in rows} == {"ptz", "dome", "fixed"}
+    assert [r.secrecy for r in rows[:3]] == [0, 1, 0]
     ev = await q(
         db,
         "SELECT count(*) FROM camera_status_event e JOIN camera c ON c.id = e.camera_id "
@@ -232,12 +235,12 @@ async def test_catalog_notify_events(server, ep, db, sink):
         )
     )
     assert any(m["gb_id"] == chs[1].gb_id and m["status"] == "offline" for m in sink.topics("camera.status"))
-    await nvr.send_catalog_event([(chs[1], "ON"), (added, "DEL")])
+    await nvr.send_catalog_event([(chs[1], "ON"), (added, "DEL"), (chs[0], "DEFECT")])
     await wait_for(
         lambda: _eq(
             state,
             {
-                chs[0].gb_id: ("改名", "online"),
+                chs[0].gb_id: ("改名", "fault"),
                 chs[1].gb_id: ("通道2号", "online"),
                 chs[2].gb_id: ("通道3号", "fault"),
             },
@@ -483,3 +486,48 @@ async def test_run_server_entry_point(db):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_retransmitted_register_answered_from_cache(server, ep):
+    dev = SimDevice(ep, "34020000001320000012", PASSWORD)
+    req = dev._request("REGISTER", headers=[("Expires", "3600")])
+    first = await ep.transact(req)
+    before = (server.stats["retransmissions"], server.stats["challenges"])
+    again = await ep.transact(req)  # same branch, CSeq and Call-ID: a UDP retransmission
+    assert again.get("WWW-Authenticate") == first.get("WWW-Authenticate")  # same nonce: not re-processed
+    assert (server.stats["retransmissions"], server.stats["challenges"]) == (before[0] + 1, before[1])
+
+
+async def test_tcp_oversize_answered_513_and_closed(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
+    dev = SimDevice(PeerEndpoint("TCP"), "34020000001320000013", PASSWORD)
+    head = dev._request("MESSAGE", b"x").to_bytes().replace(b"Content-Length: 1", b"Content-Length: 100000")
+    writer.write(head[:-1])
+    data = await asyncio.wait_for(reader.read(65536), 5)
+    assert sip.parse_datagram(data).status == 513
+    assert await asyncio.wait_for(reader.read(65536), 5) == b""  # framing lost: connection closed
+    writer.close()
+
+
+async def test_subscription_refreshed_in_the_same_dialog(db):
+    settings = Gb28181Settings(
+        host="127.0.0.1",
+        port=0,
+        password=PASSWORD,
+        tcp=False,
+        catalog_on_register=False,
+        subscribe_catalog=False,
+        subscribe_alarm=False,
+        transaction_timeout_s=2,
+    )
+    async with Gb28181Server(settings) as srv:
+        ep = await PeerEndpoint.open(("127.0.0.1", srv.udp_port))
+        try:
+            dev = SimDevice(ep, "34020000001380000014", PASSWORD, grant_expires=2)  # device grants 2 s
+            assert (await dev.register()).status == 200
+            await wait_for(lambda: len(dev.subscribe_log) >= 2, 5)
+            first, second = dev.subscribe_log[:2]
+            assert first.call_id == second.call_id and first.get("Event") == second.get("Event")
+            assert second.cseq[0] == first.cseq[0] + 1 and "tag=" in second.get("To")
+        finally:
+            ep.close()

@@ -62,7 +62,10 @@ def camera_row(item: CatalogItem, device_id: str, crs: str) -> dict:
     kind = codes.PTZ_KIND.get(item.ptz_type or 0, "fixed")
     point = to_wgs84(item.lon, item.lat, crs)
     heading = codes.DIRECTION_DEG.get(item.direction_type or 0)
-    parent = item.parent_id if item.parent_id and len(item.parent_id) == 20 else device_id
+    # ParentID may name a business group / virtual organisation (215/216) or a civil code: those
+    # are tree nodes, not the device whose loss takes the channel offline.
+    p = item.parent_id or ""
+    parent = p if len(p) == 20 and p.isdigit() and p[10:13] not in ("215", "216") else device_id
     spec = ViewSpec(point[0], point[1], kind, heading, range_m=DEFAULT_RANGE_M[kind]) if point else None
     return {
         "gb_id": item.device_id,
