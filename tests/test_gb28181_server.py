@@ -531,3 +531,15 @@ async def test_subscription_refreshed_in_the_same_dialog(db):
             assert second.cseq[0] == first.cseq[0] + 1 and "tag=" in second.get("To")
         finally:
             ep.close()
+
+
+async def test_incomplete_catalog_stored_after_timeout(server, ep, db):
+    dev = SimDevice(ep, "34020000001110000015", PASSWORD, answer_catalog=False)
+    assert (await dev.register()).status == 200
+    ch = Channel("34020000001320015001", "孤页", 118.45, 31.35, ptz_type=3, civil_code="340202")
+    inner = f'<SumNum>3</SumNum><DeviceList Num="1">{ch.xml()}</DeviceList>\r\n'
+    before = server.stats["catalog_incomplete"]
+    resp = await dev.message(body("Response", "Catalog", 4242, dev.device_id, inner))
+    assert resp.status == 200
+    await wait_for(lambda: q(db, "SELECT 1 FROM camera WHERE gb_id = :g", g=ch.gb_id), 6)
+    assert server.stats["catalog_incomplete"] == before + 1  # logged and counted, not lost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ class Device:
     channels: dict[str, str] = field(default_factory=dict)  # channel gb_id → last catalog status
     subscriptions: dict[str, dict] = field(default_factory=dict)  # event name → dialog state
     keepalives: int = 0
+    # Catalog work for one device is applied in arrival order (OFF then ON must not race).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Registry:

@@ -395,11 +395,15 @@ class Gb28181Server:
     def _on_catalog(self, dev: Device, doc: manscdp.Document, is_notify: bool) -> None:
         page = manscdp.catalog(doc)
         if is_notify:
-            self._spawn(self._catalog_events(dev, page.items), "catalog")
+            self._spawn(self._locked(dev, self._catalog_events(dev, page.items)), "catalog")
             return
         items = self.catalogs.add(dev.device_id, page.sn, page.sum_num, page.items, self.now())
         if items is not None:
-            self._spawn(self._catalog_complete(dev, items), "catalog")
+            self._spawn(self._locked(dev, self._catalog_complete(dev, items)), "catalog")
+
+    async def _locked(self, dev: Device, coro) -> None:
+        async with dev.lock:
+            await coro
 
     async def _catalog_complete(self, dev: Device, items: list[manscdp.CatalogItem]) -> None:
         crs = self.crs_of(dev.device_id)
@@ -637,7 +641,7 @@ class Gb28181Server:
             )
             dev = self.registry.get(dev_id)
             if dev is not None and items:
-                self._spawn(self._catalog_complete(dev, items), "catalog")
+                self._spawn(self._locked(dev, self._catalog_complete(dev, items)), "catalog")
         # Both tables are in insertion (= time) order: drop from the front until a live entry.
         while self._responses and now - next(iter(self._responses.values()))[0] > _RESPONSE_CACHE_S:
             del self._responses[next(iter(self._responses))]
