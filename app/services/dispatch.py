@@ -30,12 +30,22 @@ async def _incident_point(conn: AsyncConnection, scope: Scope, incident_id: int)
     return r
 
 
+async def _nearest_nodes(conn: AsyncConnection, points: list[tuple[float, float]]) -> list[tuple[int | None, float]]:
+    """Nearest routable node and the distance to it (m) for each point, in one KNN query."""
+    if not points:
+        return []
+    rows = (await conn.execute(text("""
+        SELECT s.i, n.id, ST_Distance(n.location::geography, ST_SetSRID(ST_MakePoint(s.x, s.y), 4326)::geography) AS d
+        FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS s(x, y, i)
+        CROSS JOIN LATERAL (SELECT id, location FROM road_node WHERE degree > 0
+                            ORDER BY location <-> ST_SetSRID(ST_MakePoint(s.x, s.y), 4326) LIMIT 1) n"""),
+        {"xs": [p[0] for p in points], "ys": [p[1] for p in points]})).all()
+    found = {r.i: (r.id, r.d) for r in rows}
+    return [found.get(i + 1, (None, 0.0)) for i in range(len(points))]
+
+
 async def _nearest_node(conn: AsyncConnection, lon: float, lat: float) -> tuple[int | None, float]:
-    r = (await conn.execute(text(
-        "SELECT id, ST_Distance(location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS d "
-        "FROM road_node WHERE degree > 0 ORDER BY location <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 1"),
-        {"x": lon, "y": lat})).first()
-    return (r.id, r.d) if r else (None, 0.0)
+    return (await _nearest_nodes(conn, [(lon, lat)]))[0]
 
 
 async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float]
@@ -44,7 +54,7 @@ async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], de
     goal, goal_off = await _nearest_node(conn, *dest)
     if goal is None or not starts:
         return [None] * len(starts)
-    nodes = [await _nearest_node(conn, *s) for s in starts]
+    nodes = await _nearest_nodes(conn, starts)
     xs = [p[0] for p in starts] + [dest[0]]
     ys = [p[1] for p in starts] + [dest[1]]
     edges = EDGES_SQL.format(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))

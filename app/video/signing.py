@@ -22,7 +22,7 @@ def play_url(secret: str, camera_id: int, user_id: int, minutes: int, now: float
 
 
 def verify(secret: str, camera_id: int, user_id: int, expires: int, sig: str, now: float | None = None) -> None:
-    if not hmac.compare_digest(_mac(secret, camera_id, user_id, expires), sig or ""):
+    if not hmac.compare_digest(_mac(secret, camera_id, user_id, expires).encode(), (sig or "").encode()):
         raise Forbidden("invalid play URL signature")
     if (now or time.time()) > expires:
         raise Forbidden("play URL expired; call the camera up again")

@@ -80,7 +80,7 @@ async def ptz(camera_id: IdPath, body: PtzIn, request: Request, conn: ConnDep,
 @router.get("/video/play/{camera_id}", operation_id="play", response_class=StreamingResponse)
 async def play(camera_id: IdPath, conn: ConnDep, settings: SettingsDep,
                uid: Annotated[int, Query(ge=1, le=2_147_483_647)], exp: Annotated[int, Query(ge=0, le=2**40)],
-               sig: Annotated[str, Query(min_length=1, max_length=64)]):
+               sig: Annotated[str, Query(pattern="^[0-9a-f]{1,64}$")]):
     """The stream behind a signed URL: the camera's own stream, or the demo MJPEG for demo cameras."""
     signing.verify(settings.secret_key, camera_id, uid, exp, sig)
     cam = (await conn.execute(select(Camera.name, Camera.gb_id, Camera.stream_url, Camera.division_code,

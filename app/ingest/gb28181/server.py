@@ -82,7 +82,7 @@ class Gb28181Server:
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         s = self.settings
         if s.udp:
@@ -92,7 +92,6 @@ class Gb28181Server:
             )
             self.udp_port = self._udp.get_extra_info("sockname")[1]
         if s.tcp:
-            # With port 0, TCP takes the port UDP got so devices see one address.
             self._tcp = await asyncio.start_server(
                 lambda r, w: serve_tcp_connection(
                     r,
@@ -106,6 +105,21 @@ class Gb28181Server:
                 self.udp_port if s.udp else s.port,
             )
             self.tcp_port = self._tcp.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        s = self.settings
+        # With port 0, TCP takes the port UDP got so devices see one address; that port may already be
+        # taken for TCP by someone else, so an ephemeral pick is retried a few times.
+        for attempt in range(20):
+            try:
+                await self._bind()
+                break
+            except OSError:
+                if s.port != 0 or attempt == 19:
+                    raise
+                if self._udp is not None:
+                    self._udp.close()
+                    self._udp = None
         self.host = s.public_host or (s.host if s.host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         self._sweeper = asyncio.create_task(self._sweep_loop())
         self._status_task = asyncio.create_task(self._status_writer())
