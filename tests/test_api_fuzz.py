@@ -38,7 +38,7 @@ def test_no_server_errors_and_schema_conformance(server, token):
             continue  # would revoke the token that the rest of the run uses
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def run(case):
             case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=checks)
 

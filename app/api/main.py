@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import errors
+from app.api import errors, openapi
 from app.api.middleware import BodyLimit, SecurityHeaders
 from app.api.ratelimit import RateLimiter
 from app.api.routes import (
@@ -52,6 +52,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.state.limiters = {"login": RateLimiter(settings.login_per_minute, burst=10),
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
+    openapi.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
               access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
               planning.router):

@@ -172,7 +172,8 @@ class ErrorBody(BaseModel):
 
 # Documented on every operation: what a client can get back besides success.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorBody, "description": d} for s, d in {
+    # ``content`` names JSON explicitly: errors are JSON even on routes that answer HTML or files.
+    s: {"model": ErrorBody, "description": d, "content": {"application/json": {}}} for s, d in {
         401: "not authenticated", 403: "not permitted", 404: "not found (or not visible to you)",
         409: "conflicts with existing data", 413: "request too large", 422: "invalid input",
         423: "account locked", 429: "rate limited"}.items()

@@ -70,7 +70,9 @@ async def revoke_grant(conn: AsyncConnection, scope: Scope, grant_id: int) -> di
     return _grant_dict(g)
 
 
-async def set_active(conn: AsyncConnection, scope: Scope, user_id: int, active: bool) -> None:
+async def set_active(conn: AsyncConnection, scope: Scope, user_id: int, active: bool, acting_user: int) -> None:
+    if user_id == acting_user and not active:
+        raise Conflict("you cannot deactivate your own account")
     users = {u["id"] for u in await list_users(conn, scope)}
     if user_id not in users:
         raise NotFound(f"user {user_id} not found")

@@ -152,7 +152,8 @@ async def report(request: Request, conn: ConnDep, mode: Mode = "all", auth: Auth
     return HTMLResponse(html)
 
 
-@router.get("/report/deckgl/index.js", operation_id="planning_report_js")
+@router.get("/report/deckgl/index.js", operation_id="planning_report_js", response_class=FileResponse,
+            responses={200: {"content": {"text/javascript": {}}, "description": "deck.gl bundle"}})
 async def report_js() -> FileResponse:
     """deck.gl's bundle, served locally (public static code, no data)."""
     return FileResponse(planning_report.deck_bundle(), media_type="text/javascript",

@@ -35,7 +35,7 @@ async def create_user(body: UserCreate, request: Request, conn: ConnDep,
 @router.put("/{user_id}/active", operation_id="set_user_active", status_code=204)
 async def set_active(user_id: IdPath, body: UserActive, request: Request, conn: ConnDep,
                      auth: Authorized = require(Perm.MANAGE_USERS)) -> None:
-    await admin.set_active(conn, auth.scope, user_id, body.is_active)
+    await admin.set_active(conn, auth.scope, user_id, body.is_active, auth.user_id)
     await audit.record(conn, "user_activate" if body.is_active else "user_deactivate", actor_id=auth.user_id,
                        actor_name=auth.principal.username, object_type="user", object_id=str(user_id),
                        client_ip=client_ip(request))
