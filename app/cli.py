@@ -255,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "db": cmd_db, "load": cmd_load, "users": cmd_users,
-            "audit": cmd_audit}
+COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "db": cmd_db, "load": cmd_load,
+            "users": cmd_users, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,8 @@ async def test_osmand_query_form_and_root_path(api, demo_db, registered):
     r = await api.get("/", params={"id": registered, "lat": LAT, "lon": LON + 0.0005,
                                    "timestamp": _ts(now - timedelta(seconds=20))})
     assert r.status_code == 200 and r.text == "OK"
-    r = await api.post("/", content=f"id={registered}&lat={LAT}&lon={LON + 0.001}&timestamp={_ts(now - timedelta(seconds=10))}",
+    form = f"id={registered}&lat={LAT}&lon={LON + 0.001}&timestamp={_ts(now - timedelta(seconds=10))}"
+    r = await api.post("/", content=form,
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 200, r.text
     r = await api.post("/", json={"device_id": registered, "location": {

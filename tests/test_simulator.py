@@ -25,7 +25,8 @@ def _stored(db_url: str, protocol: str) -> dict[str, tuple[int, str, str | None]
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("""
             SELECT t.external_id, count(p.*), u.kind, u.callsign FROM target t JOIN unit u ON u.target_id = t.id
-            LEFT JOIN position p ON p.target_id = t.id WHERE t.protocol = %s GROUP BY 1, 3, 4""", (protocol,)).fetchall()
+            LEFT JOIN position p ON p.target_id = t.id WHERE t.protocol = %s GROUP BY 1, 3, 4""",
+                            (protocol,)).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
