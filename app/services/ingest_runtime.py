@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.domain.errors import Forbidden
 from app.domain.tracking import AreaIndex
+from app.ingest.coalesce import Coalescer
 from app.ingest.event_store import store_events
 from app.ingest.jt808.server import Jt808Server
 from app.ingest.pipeline import Pipeline, Tracker, build_pipeline
@@ -80,6 +81,7 @@ class IngestRuntime:
         self.tracker = Tracker()
         self.pipeline: Pipeline = build_pipeline(writer=self.writer, publish=self.publish, tracker=self.tracker,
                                                  areas=lambda: self.areas, engine=engine)
+        self.coalescer = Coalescer(self.pipeline)
         self.devices = DeviceAuth(engine, settings.device_token)
         self.jt808_port = settings.jt808_port if jt808_port is None else jt808_port
         self.jt808: Jt808Server | None = None
@@ -95,7 +97,7 @@ class IngestRuntime:
         await self.refresh_areas()
         await self.retention()
         if self.jt808_port:
-            server = Jt808Server(self.pipeline.sink, secret=self.settings.secret_key, host=self.settings.host,
+            server = Jt808Server(self.coalescer.sink, secret=self.settings.secret_key, host=self.settings.host,
                                  port=self.jt808_port)
             try:
                 await server.start()
@@ -116,6 +118,7 @@ class IngestRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.jt808 is not None:
             await self.jt808.close()
+        await self.coalescer.close()
         await self.writer.close()  # flushes what is buffered: nothing acknowledged is pending here
 
     def _every(self, period_s: float, job: Callable[[], Awaitable[object]], name: str) -> asyncio.Task:

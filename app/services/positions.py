@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Perm, Principal
 from app.domain.errors import Forbidden, InvalidInput, Unavailable
-from app.domain.fix import Fix
+from app.domain.fix import Fix, validate_fix
 from app.ingest import batch_json, osmand
-from app.ingest.pipeline import Batch
+from app.ingest.pipeline import Batch, NotStored
 from app.services.ingest_runtime import IngestRuntime
 
 
@@ -27,12 +27,12 @@ def _stored_or_raise(batch: Batch) -> None:
 async def osmand_report(rt: IngestRuntime, query: dict[str, str], body: bytes, content_type: str,
                         token: str | None) -> Fix:
     """One OsmAnd / Traccar Client report; raises ``FixRejected`` (400) with the reason."""
-    fix = osmand.decode_request(query, body, content_type)
+    fix = validate_fix(osmand.decode_request(query, body, content_type))
     await rt.devices.check(fix.key, token)
-    batch = await rt.pipeline.submit([fix])
-    if batch.rejected:
-        raise batch.rejected[0]
-    _stored_or_raise(batch)
+    try:
+        await rt.coalescer.sink([fix])  # one fix per request: stored together with the concurrent ones
+    except NotStored:
+        raise Unavailable("position could not be stored now; send it again") from None
     return fix
 
 
