@@ -121,28 +121,49 @@ async def bench_jt808(port: int, terminals: int, seconds: float) -> tuple[float,
     return elapsed, sent, latencies
 
 
-async def bench_osmand(base: str, clients: int, seconds: float) -> tuple[float, int, list[float]]:
+class KeepAlive:
+    """A minimal HTTP/1.1 keep-alive client: httpx's pool costs more CPU than the server under test here."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+        return status, await self.reader.readexactly(length)
+
+
+async def bench_osmand(port: int, clients: int, seconds: float) -> tuple[float, int, list[float]]:
     start = int((datetime.now(UTC) - timedelta(hours=4)).timestamp())
     latencies: list[float] = []
     sent = 0
     stop_at = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        async def worker(k: int) -> None:
-            nonlocal sent
-            n = 0
-            while time.monotonic() < stop_at:
-                t0 = time.perf_counter()
-                r = await client.get("/ingest/osmand", params={"id": f"o{k}", "lat": LAT, "lon": LON + n * 1e-5,
-                                                               "timestamp": start + n, "speed": 10, "token": TOKEN})
-                assert r.status_code == 200, r.text
-                latencies.append(time.perf_counter() - t0)
-                n += 1
-                sent += 1
+    conns = [KeepAlive(port) for _ in range(clients)]
+    await asyncio.gather(*(c.open() for c in conns))
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(clients)))
-        return time.perf_counter() - t0, sent, latencies
+    async def worker(k: int, c: KeepAlive) -> None:
+        nonlocal sent
+        n = 0
+        while time.monotonic() < stop_at:
+            t0 = time.perf_counter()
+            status, body = await c.get(f"/ingest/osmand?id=o{k}&lat={LAT}&lon={LON + n * 1e-5:.6f}"
+                                       f"&timestamp={start + n}&speed=10&token={TOKEN}")
+            assert status == 200, body
+            latencies.append(time.perf_counter() - t0)
+            n += 1
+            sent += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k, c) for k, c in enumerate(conns)))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.writer.close()
+    return elapsed, sent, latencies
 
 
 def start_server(url: str, port: int, jt808_port: int) -> subprocess.Popen:
@@ -209,7 +230,7 @@ async def main(args) -> None:
         print(f"    {sent:,} locations acknowledged, {n:,} stored; ingest→stored (send → 0x8001 after commit) "
               f"p50 {pct(lat, .5) * 1e3:.0f} ms, p99 {pct(lat, .99) * 1e3:.0f} ms")
 
-        s, sent, lat = await bench_osmand(base, args.http_clients, args.seconds)
+        s, sent, lat = await bench_osmand(port, args.http_clients, args.seconds)
         n = await stored(url, "osmand")
         raw = await raw_copy(url, n, args.http_clients)
         print(line(f"(c) OsmAnd HTTP, {args.http_clients} clients", n / s, raw))
