@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     login_per_minute: int = Field(default=30, ge=1)
     ingest_per_minute: int = Field(default=6000, ge=1)
 
+    # Ingest of moving targets (issue #4). JT/T 808 terminals connect over TCP to ``host``:``jt808_port``
+    # (0 disables the listener). HTTP devices (OsmAnd / Traccar Client) are accepted when they are
+    # registered targets; with ``device_token`` set, a device sending ``token=<it>`` is accepted and
+    # registered on its first report.
+    jt808_port: int = Field(default=6808, ge=0, le=65535)
+    device_token: str | None = Field(default=None, min_length=16)
+    area_refresh_s: float = Field(default=60.0, ge=1.0)
+    stale_check_s: float = Field(default=10.0, ge=0.5)
+    max_positions_per_request: int = Field(default=10_000, ge=1)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if not self.demo_mode and self.secret_key == DEFAULT_SECRET:

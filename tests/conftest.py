@@ -30,6 +30,8 @@ def _find_shared() -> Path:
 SHARED = _find_shared()
 ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 os.environ.setdefault("SHARPEYES_DEMO_MODE", "1")
+# No JT/T 808 listener on the fixed default port: modules run in parallel; tests that want one pick a port.
+os.environ.setdefault("SHARPEYES_JT808_PORT", "0")
 
 
 def _url(db: str) -> str:

@@ -250,3 +250,29 @@ async def test_place_search_and_bad_incidents(api):
         assert (await api.post("/api/v1/incidents", headers=h, json=bad)).status_code == 422
     assert (await api.post("/api/v1/incidents", headers=await login(api, "planner"),
                            json={"type": "theft", "lon": X0, "lat": Y0})).status_code == 403
+
+
+async def test_positions_through_ingest_move_eta_and_arrive(api, demo_db):
+    """End to end: a dispatched car reports through the batch position API; the pipeline puts it on scene."""
+    now = datetime.now(UTC)
+    start = at(-250, -120)
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        tid = conn.execute(
+            "INSERT INTO target (protocol, external_id, kind, last_fix_at, last_location) VALUES "
+            "('api', 'car-9', 'patrol_car', %s, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id",
+            (now, *start)).fetchone()[0]
+        uid = conn.execute("INSERT INTO unit (callsign, kind, status, target_id, division_code) VALUES "
+                           "('巡逻9', 'patrol_car', 'available', %s, '990100') RETURNING id", (tid,)).fetchone()[0]
+    h = await login(api, "admin")
+    lon, lat = at(-20, 30)
+    iid = (await api.post("/api/v1/incidents", headers=h, json={"type": "assault", "lon": lon, "lat": lat})).json()["id"]
+    disp = (await api.post(f"/api/v1/incidents/{iid}/dispatch", headers=h, json={"unit_ids": [uid]})).json()
+    assert disp["dispatches"][0]["eta_s"] > 0
+    t0 = datetime.now(UTC)
+    fixes = [{"target": "car-9", "time": (t0 + timedelta(seconds=i)).isoformat(), "lon": x, "lat": y, "speed": 30}
+             for i, (x, y) in enumerate([start, at(-150, -50), at(-60, 10), (lon + 0.00001, lat)])]
+    r = await api.post("/api/v1/positions", headers=h, json=fixes)
+    assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+    got = (await api.get(f"/api/v1/incidents/{iid}", headers=h)).json()
+    assert got["properties"]["status"] == "on_scene"
+    assert got["properties"]["dispatches"][0]["status"] == "on_scene"

@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.api.ratelimit import TooManyRequests
-from app.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from app.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unavailable
+from app.domain.fix import FixRejected
 from app.services.security import AuthError, Locked
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[DomainError], int] = {
+    FixRejected: 400,  # device protocols answer 400 (Traccar's convention), before its base InvalidInput
     InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
@@ -23,6 +25,7 @@ STATUS: dict[type[DomainError], int] = {
     AuthError: 401,
     Locked: 423,
     TooManyRequests: 429,
+    Unavailable: 503,
 }
 
 

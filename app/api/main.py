@@ -5,14 +5,14 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import errors, openapi
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.ratelimit import RateLimiter
+from app.api.ratelimit import RateLimiter, limit
 from app.api.routes import (
     access_requests,
     audit,
@@ -23,14 +23,17 @@ from app.api.routes import (
     divisions,
     health,
     incidents,
+    ingest,
     key_areas,
     planning,
+    tracks,
     users,
 )
 from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
+from app.services import ingest_runtime
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
@@ -43,7 +46,10 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         async with app.state.engine.begin() as conn:
             await ensure_partitions(conn)
         try:
-            yield
+            async with ingest_runtime.running(app.state.engine, settings,
+                                              lambda: getattr(app.state, "bus", None)) as ingest:
+                app.state.ingest = ingest
+                yield
         finally:
             await app.state.engine.dispose()
 
@@ -55,7 +61,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     openapi.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
               access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
-              planning.router):
+              planning.router, ingest.router, tracks.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
@@ -72,6 +78,14 @@ def _mount_web(app: FastAPI) -> None:
     async def page() -> FileResponse:
         return FileResponse(root / "index.html")
 
-    app.add_api_route("/", page, include_in_schema=False)
+    async def page_or_report(request: Request) -> Response:
+        # OsmAnd / Traccar Client are configured with a bare server URL: a report carries ``id`` or
+        # ``deviceid`` (GET) or is a POST; a browser's GET / never does.
+        if request.method == "POST" or {"id", "deviceid"} & set(request.query_params):
+            return await ingest.osmand_report(request)
+        return await page()
+
+    app.add_api_route("/", page_or_report, methods=["GET", "POST"], include_in_schema=False,
+                      dependencies=[Depends(limit("ingest"))])
     for name in PAGES:
         app.add_api_route(f"/{name}", page, include_in_schema=False)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.fix import Fix, FixRejected, validate_fix
 from app.domain.tracking import AreaIndex, Event, EventKind, Observation, Rules, TargetState, on_fix, on_tick
+from app.ingest.event_store import store_events
 from app.ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,13 @@ def sos_incident_step(engine: AsyncEngine) -> Step:
     return raise_incidents
 
 
+def events_step(engine: AsyncEngine) -> Step:
+    async def store(batch: Batch) -> None:
+        await store_events(engine, batch.events)
+
+    return store
+
+
 def build_pipeline(
     *,
     writer: BatchWriter,
@@ -257,6 +265,7 @@ def build_pipeline(
         ("persist", persist_step(writer)),
     ]
     if engine is not None:
+        steps.append(("events", events_step(engine)))
         steps.append(("incidents", sos_incident_step(engine)))
     steps.append(("publish", publish_step(publish, writer)))
     return Pipeline(steps, tracker=tracker, publish=publish)
