@@ -265,7 +265,8 @@ async def test_positions_through_ingest_move_eta_and_arrive(api, demo_db):
                            "('巡逻9', 'patrol_car', 'available', %s, '990100') RETURNING id", (tid,)).fetchone()[0]
     h = await login(api, "admin")
     lon, lat = at(-20, 30)
-    iid = (await api.post("/api/v1/incidents", headers=h, json={"type": "assault", "lon": lon, "lat": lat})).json()["id"]
+    made = await api.post("/api/v1/incidents", headers=h, json={"type": "assault", "lon": lon, "lat": lat})
+    iid = made.json()["id"]
     disp = (await api.post(f"/api/v1/incidents/{iid}/dispatch", headers=h, json={"unit_ids": [uid]})).json()
     assert disp["dispatches"][0]["eta_s"] > 0
     t0 = datetime.now(UTC)

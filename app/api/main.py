@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.api import errors, openapi
 from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.principal_cache import PrincipalCache
 from app.api.ratelimit import RateLimiter, limit
 from app.api.routes import (
     access_requests,
@@ -55,6 +56,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
 
     app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
+    app.state.principals = PrincipalCache(ttl=5.0)
     app.state.limiters = {"login": RateLimiter(settings.login_per_minute, burst=10),
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
 
-from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, client_ip
+from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, client_ip, forget_user
 from app.api.ratelimit import limit
 from app.api.schemas import LoginIn, RefreshIn, TokenOut
 from app.domain.access import ROLES
@@ -41,6 +41,7 @@ async def logout(principal: CurrentPrincipal, request: Request, conn: ConnDep) -
     await audit.record(conn, "logout", actor_id=principal.user_id, actor_name=principal.username,
                        client_ip=client_ip(request))
     await conn.commit()
+    forget_user(request, principal.user_id)  # after the commit: no stale principal re-cached
 
 
 @router.get("/me", operation_id="me")
