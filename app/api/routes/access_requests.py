@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from app.api.deps import Authorized, ConnDep, CurrentPrincipal, IdPath, client_ip, require
+from app.api.deps import Authorized, ConnDep, CurrentPrincipal, IdPath, client_ip, forget_user, require
 from app.api.schemas import AccessRequestIn, Created, Decision
 from app.domain.access import Perm
 from app.services import admin, audit
