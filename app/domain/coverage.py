@@ -45,9 +45,9 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None) -> AreaCove
 
     Instead of clipping every (area, view) pair and unioning the pieces per area, each area is peeled:
     its remainder starts as the area and the views touching it are subtracted one round at a time,
-    nearest first (one vectorised ``difference`` per round over all areas). A view whose envelope
-    misses what is left costs nothing, an area is done as soon as its remainder is empty, and the
-    remainder *is* the uncovered polygon, so neither union nor final difference is needed.
+    biggest expected bite first (one vectorised ``difference`` per round over all areas). A view whose
+    envelope misses what is left costs nothing, an area is done as soon as its remainder is empty, and
+    the remainder *is* the uncovered polygon, so neither union nor final difference is needed.
     """
     areas = np.asarray(areas, dtype=object)
     views = np.asarray(views, dtype=object)
@@ -58,10 +58,12 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None) -> AreaCove
     rem = areas.copy()
     if len(ai):
         rb, vb = shapely.bounds(areas), shapely.bounds(views)
-        # Nearest view first (centre to centre): big bites early, so the remainder empties or shrinks
-        # out of reach of the farther views' envelopes.
-        ac, vc = (rb[:, :2] + rb[:, 2:]) / 2, (vb[:, :2] + vb[:, 2:]) / 2
-        order = np.lexsort((np.hypot(*(ac[ai] - vc[vi]).T), ai))
+        # Biggest expected bite first (envelope overlap × how much of its envelope the view fills), so
+        # the remainder empties early or shrinks out of reach of the other views' envelopes.
+        fill = shapely.area(views[vi]) / np.maximum((vb[vi, 2] - vb[vi, 0]) * (vb[vi, 3] - vb[vi, 1]), 1e-300)
+        dx = np.minimum(rb[ai, 2], vb[vi, 2]) - np.maximum(rb[ai, 0], vb[vi, 0])
+        dy = np.minimum(rb[ai, 3], vb[vi, 3]) - np.maximum(rb[ai, 1], vb[vi, 1])
+        order = np.lexsort((-(dx * dy * fill), ai))
         pa, pv = ai[order], vi[order]
         rank = np.arange(len(pa)) - np.searchsorted(pa, pa)  # position of the view within its area
         alive = np.ones(n, dtype=bool)
