@@ -8,6 +8,7 @@ Inputs are numpy arrays of shapely geometries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import shapely
@@ -23,8 +24,9 @@ MIN_GAP_M = 10.0
 def _groups(first: np.ndarray, second: np.ndarray, n: int) -> list[np.ndarray]:
     """For pairs (first[k], second[k]) sorted by first: the array of ``second`` per id 0…n-1."""
     order = np.argsort(first, kind="stable")
-    bounds = np.searchsorted(first[order], np.arange(n + 1))
-    return np.split(second[order], bounds[1:-1])
+    bounds = np.searchsorted(first[order], np.arange(n + 1)).tolist()
+    ordered = second[order]
+    return [ordered[lo:hi] for lo, hi in pairwise(bounds)]  # plain slices: np.split costs µs per piece
 
 
 @dataclass(frozen=True)
