@@ -107,3 +107,22 @@ def test_occluded_coverage_of_a_key_area():
     seen = occlusion.occlude(np.array([cam]), np.array([view]), np.array([100.0]), np.array([wall]))
     assert coverage.area_coverage([area], [view]).fraction[0] == pytest.approx(1.0)
     assert coverage.area_coverage([area], seen).fraction[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_area_coverage_matches_union_of_views():
+    """Peeling (sequential differences) gives the same covered area and uncovered polygon as a union."""
+    rng = np.random.default_rng(3)
+    lo = rng.uniform(0, 200, (2, 30))
+    hi = lo + rng.uniform(20, 80, (2, 30))
+    areas = shapely.box(lo[0], lo[1], hi[0], hi[1])
+    views = shapely.buffer(shapely.points(rng.uniform(0, 280, (80, 2))), rng.uniform(5, 40, 80), quad_segs=6)
+    views[:5] = areas[:5]  # a view identical to its area
+    cov = coverage.area_coverage(areas, views)
+    for k, area in enumerate(areas):
+        seen = shapely.intersection(area, shapely.union_all(views))
+        assert cov.covered_m2[k] == pytest.approx(seen.area, abs=1e-6)
+        left = shapely.difference(area, seen)
+        if left.area < 1e-6:
+            assert cov.uncovered[k] is None
+        else:
+            assert shapely.symmetric_difference(cov.uncovered[k], left).area == pytest.approx(0, abs=1e-6)
