@@ -32,6 +32,8 @@ ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:543
 os.environ.setdefault("SHARPEYES_DEMO_MODE", "1")
 # No JT/T 808 listener on the fixed default port: modules run in parallel; tests that want one pick a port.
 os.environ.setdefault("SHARPEYES_JT808_PORT", "0")
+os.environ.setdefault("SHARPEYES_GB_PORT", "0")  # each app in the tests runs its SIP server on a free port
+os.environ.setdefault("SHARPEYES_GB_PASSWORD", "gb-test-password")
 
 
 def _url(db: str) -> str:

@@ -34,7 +34,7 @@ from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
-from app.services import ingest_runtime
+from app.services import gb28181_runtime, ingest_runtime
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
@@ -50,7 +50,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             async with ingest_runtime.running(app.state.engine, settings,
                                               lambda: getattr(app.state, "bus", None)) as ingest:
                 app.state.ingest = ingest
-                yield
+                async with gb28181_runtime.running(app.state.engine, ingest) as sip:
+                    app.state.gb28181 = sip
+                    yield
         finally:
             await app.state.engine.dispose()
 

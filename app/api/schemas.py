@@ -174,7 +174,9 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     # ``content`` names JSON explicitly: errors are JSON even on routes that answer HTML or files.
     s: {"model": ErrorBody, "description": d, "content": {"application/json": {}}} for s, d in {
-        401: "not authenticated", 403: "not permitted", 404: "not found (or not visible to you)",
+        400: "bad request (e.g. a device report that cannot be decoded)", 401: "not authenticated",
+        403: "not permitted", 503: "temporarily unavailable (e.g. storage down; retry)",
+        404: "not found (or not visible to you)",
         409: "conflicts with existing data", 413: "request too large", 422: "invalid input",
         423: "account locked", 429: "rate limited"}.items()
 }

@@ -136,6 +136,10 @@ def _to_wgs(geoms: np.ndarray, epsg: int) -> np.ndarray:
     out = np.asarray(geoms, dtype=object).copy()
     has = shapely.is_geometry(out)
     out[has] = metric_crs.to_wgs84(out[has], epsg)
+    # Reprojection can leave a sliver self-touching; PostGIS predicates on such rows would fail later.
+    for i in np.flatnonzero(has & ~shapely.is_valid(out)):
+        parts = [p for p in shapely.get_parts(shapely.make_valid(out[i])) if p.geom_type == "Polygon"]
+        out[i] = shapely.MultiPolygon(parts) if parts else None
     return out
 
 

@@ -36,3 +36,4 @@ class Gb28181Settings(BaseSettings):
     default_crs: Literal["wgs84", "gcj02"] = "wgs84"
     device_tz: str = "Asia/Shanghai"  # GB bodies carry local wall-clock time without a zone
     date_header: bool = True
+    enabled: bool = True  # started with `sharpeyes serve`; 0 when another process runs the SIP server
