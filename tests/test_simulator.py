@@ -73,3 +73,42 @@ def test_cli_simulate(server, demo_db):
                        env={**os.environ, "DATABASE_URL": demo_db, "SHARPEYES_DEMO_MODE": "1"})
     assert r.returncode == 0, r.stderr
     assert "2 units" in r.stdout and "0 failed" in r.stdout
+
+
+async def test_dispatched_car_drives_to_the_incident_and_stays(demo_db):
+    """The simulated fleet obeys the dispatcher: route to the scene, then hold there until cleared."""
+    import random
+
+    from app.db.engine import make_engine
+    from app.simulator import fleet
+    from app.simulator.run import _follow_orders
+
+    engine = make_engine(demo_db)
+    async with engine.begin() as conn:
+        node, x, y = (await fleet.start_nodes(conn, 1))[0]
+        _, uid = await fleet.register(conn, "osmand", "sim-order-test", "SIM-T1", x, y)
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        ix, iy = conn.execute("""SELECT ST_X(location), ST_Y(location) FROM road_node WHERE degree > 1
+            AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 600)
+            AND NOT ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 200)
+            LIMIT 1""", (x, y, x, y)).fetchone()
+        iid = conn.execute("INSERT INTO incident (type, location) VALUES ('theft', "
+                           "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id", (ix + 0.0001, iy)).fetchone()[0]
+        did = conn.execute("INSERT INTO dispatch (incident_id, unit_id, status) VALUES (%s, %s, 'assigned') "
+                           "RETURNING id", (iid, uid)).fetchone()[0]
+    car = Car("sim-order-test", node, x, y, random.Random(1))
+    await _follow_orders(engine, "osmand", [car])
+    assert car.mission == did and car.leg.coords[-1] == (ix + 0.0001, iy)
+    for _ in range(2000):
+        if not car.advance(1.0):
+            break
+    assert (car.x, car.y) == (ix + 0.0001, iy)
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        conn.execute("UPDATE dispatch SET status = 'on_scene' WHERE id = %s", (did,))
+    await _follow_orders(engine, "osmand", [car])
+    assert car.on_scene  # holds position
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        conn.execute("UPDATE dispatch SET status = 'cleared' WHERE id = %s", (did,))
+    await _follow_orders(engine, "osmand", [car])
+    assert not car.on_scene and car.mission is None
+    await engine.dispose()

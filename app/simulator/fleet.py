@@ -97,3 +97,42 @@ async def register(conn: AsyncConnection, protocol: str, device_id: str, callsig
                                         "div": div})).scalar_one()
     uid = (await conn.execute(_UNIT, {"c": callsign, "t": tid, "div": div})).scalar_one()
     return tid, uid
+
+
+# Simulated cars obey the dispatcher: an assigned or en-route car drives to its incident, a car on
+# scene stays there until its dispatch is cleared.
+_MISSIONS = text("""
+SELECT t.external_id, d.id, d.status, ST_X(i.location), ST_Y(i.location)
+FROM dispatch d JOIN unit u ON u.id = d.unit_id JOIN target t ON t.id = u.target_id
+JOIN incident i ON i.id = d.incident_id
+WHERE t.protocol = :p AND t.external_id = ANY(:ids) AND d.status IN ('assigned', 'en_route', 'on_scene')""")
+_NEAREST = text("""SELECT id, ST_X(location), ST_Y(location) FROM road_node WHERE degree > 0
+                   ORDER BY location <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 1""")
+
+
+@dataclass
+class Mission:
+    dispatch_id: int
+    status: str
+    x: float
+    y: float
+
+
+async def missions(conn: AsyncConnection, protocol: str, device_ids: list[str]) -> dict[str, Mission]:
+    rows = await conn.execute(_MISSIONS, {"p": protocol, "ids": device_ids})
+    return {r[0]: Mission(r[1], r[2], r[3], r[4]) for r in rows}
+
+
+async def route_to(conn: AsyncConnection, x: float, y: float, tx: float, ty: float) -> Leg | None:
+    """From anywhere to a point: via the nearest road nodes, ending exactly at the point."""
+    a = (await conn.execute(_NEAREST, {"x": x, "y": y})).first()
+    b = (await conn.execute(_NEAREST, {"x": tx, "y": ty})).first()
+    if a is None or b is None:
+        return None
+    leg = await route(conn, a[0], a[1], a[2], b[0]) if a[0] != b[0] else Leg([(a[1], a[2]), (b[1], b[2])], [20.0] * 2,
+                                                                              b[0])
+    if leg is None:
+        return None
+    coords = [(x, y), *leg.coords, (tx, ty)]
+    speeds = [leg.speeds_kmh[0], *leg.speeds_kmh, 20.0]
+    return Leg(coords, speeds, b[0])

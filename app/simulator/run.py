@@ -29,6 +29,7 @@ from app.simulator import fleet
 log = logging.getLogger(__name__)
 KNOT_KMH = 1.852
 M_PER_DEG = 111_320.0
+MISSION_CHECK_S = 3.0  # how often simulated cars look for a dispatch
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Car:
         self.factor = rng.uniform(0.6, 0.9)  # this driver's share of the speed limit
         self.speed_kmh = 0.0
         self.heading = 0.0
+        self.mission: int | None = None  # the dispatch this car is driving to
+        self.on_scene = False
 
     def set_leg(self, leg: fleet.Leg) -> None:
         self.leg, self.i, self.offset = leg, 0, 0.0
@@ -223,8 +226,15 @@ async def simulate(database_url: str, *, units: int = 12, protocol: str = "osman
             await sender.open(car)
         deadline = None if seconds is None else time.monotonic() + seconds
         tick = time.monotonic()
+        next_check = 0.0
         while (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
+            if time.monotonic() >= next_check:  # the dispatcher's orders, every few seconds
+                next_check = time.monotonic() + MISSION_CHECK_S
+                await _follow_orders(engine, protocol, cars)
             for car in cars:
+                if car.on_scene:
+                    car.speed_kmh = 0.0
+                    continue
                 if not car.advance(interval_s):
                     async with engine.connect() as conn:
                         leg = await fleet.next_leg(conn, car.node, car.x, car.y)
@@ -247,3 +257,20 @@ async def simulate(database_url: str, *, units: int = 12, protocol: str = "osman
         await sender.close()
         await engine.dispose()
     return stats
+
+
+async def _follow_orders(engine, protocol: str, cars: list[Car]) -> None:
+    async with engine.connect() as conn:
+        orders = await fleet.missions(conn, protocol, [c.device_id for c in cars])
+        for car in cars:
+            m = orders.get(car.device_id)
+            car.on_scene = m is not None and m.status == "on_scene"
+            if m is None or car.on_scene or car.mission == m.dispatch_id:
+                if m is None:
+                    car.mission = None
+                continue
+            leg = await fleet.route_to(conn, car.x, car.y, m.x, m.y)
+            if leg is not None:
+                car.set_leg(leg)
+                car.factor = 1.0  # responding: at the speed limit
+                car.mission = m.dispatch_id
