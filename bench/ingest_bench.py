@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,7 +174,26 @@ def start_server(url: str, port: int, jt808_port: int) -> subprocess.Popen:
     env = {**os.environ, "SHARPEYES_DEMO_MODE": "1", "SHARPEYES_JT808_PORT": str(jt808_port),
            "SHARPEYES_INGEST_PER_MINUTE": "100000000", "SHARPEYES_DEVICE_TOKEN": TOKEN,
            "SHARPEYES_MAX_BODY_BYTES": str(50 << 20)}
-    return subprocess.Popen([sys.executable, "-c", code], env=env)
+    cmd = [sys.executable, "-c", code]
+    if os.environ.get("SHARPEYES_BENCH_PROFILE"):  # e.g. /tmp/ingest.txt: py-spy collapsed stacks of the server
+        cmd = [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw", "--rate", "200",
+               "-o", os.environ["SHARPEYES_BENCH_PROFILE"], "--", *cmd]
+    return subprocess.Popen(cmd, env=env)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if not os.environ.get("SHARPEYES_BENCH_PROFILE"):
+        proc.terminate()
+        proc.wait(10)
+        return
+    # py-spy writes its profile on SIGINT; the server it started is then ended on its own.
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGTERM)
 
 
 async def admin_headers(url: str, base: str) -> dict:
@@ -240,8 +261,7 @@ async def main(args) -> None:
               f" (median of one run; the ratio above compares equal row counts)")
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+            stop_server(proc)
         with psycopg.connect(ADMIN, autocommit=True) as c:
             c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

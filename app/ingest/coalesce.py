@@ -9,15 +9,16 @@ own fixes are stored (or raises ``NotStored``), so acknowledgement semantics are
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 from app.domain.fix import Fix
 from app.ingest.pipeline import NotStored, Pipeline
 
 
 class Coalescer:
-    def __init__(self, pipeline: Pipeline, max_fixes: int = 2000) -> None:
+    def __init__(self, pipeline: Pipeline, max_fixes: int = 10_000) -> None:
         self.pipeline, self.max_fixes = pipeline, max_fixes
-        self._waiting: list[tuple[list[Fix], asyncio.Future]] = []
+        self._waiting: deque[tuple[list[Fix], asyncio.Future]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._runs: set[asyncio.Task] = set()
@@ -40,7 +41,7 @@ class Coalescer:
             while self._waiting:
                 take, n = [], 0
                 while self._waiting and (not take or n + len(self._waiting[0][0]) <= self.max_fixes):
-                    item = self._waiting.pop(0)
+                    item = self._waiting.popleft()
                     take.append(item)
                     n += len(item[0])
                 task = asyncio.create_task(self._run(take))

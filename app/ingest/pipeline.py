@@ -185,8 +185,10 @@ def position_message(fix: Fix, areas: frozenset[int], target_id: int | None) -> 
     }
 
 
-def publish_step(publish: Publish, writer: BatchWriter | None = None) -> Step:
+def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True) -> Step:
     async def publish_all(batch: Batch) -> None:
+        if not live():
+            return  # nobody to tell (no live bus in this process): do not build a message per fix
         failures = 0
         areas = batch.areas if len(batch.areas) == len(batch.fixes) else [frozenset()] * len(batch.fixes)
         messages = [
@@ -254,6 +256,7 @@ def build_pipeline(
     areas: Callable[[], AreaIndex | None] = lambda: None,
     engine: AsyncEngine | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    live: Callable[[], bool] = lambda: True,
 ) -> Pipeline:
     """The standard order. ``areas`` returns the current key-area index (reloaded by its owner)."""
     tracker = tracker or Tracker()
@@ -267,5 +270,5 @@ def build_pipeline(
     if engine is not None:
         steps.append(("events", events_step(engine)))
         steps.append(("incidents", sos_incident_step(engine)))
-    steps.append(("publish", publish_step(publish, writer)))
+    steps.append(("publish", publish_step(publish, writer, live)))
     return Pipeline(steps, tracker=tracker, publish=publish)

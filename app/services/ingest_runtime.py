@@ -81,10 +81,11 @@ class IngestRuntime:
         self.areas: AreaIndex | None = None
         self.tracker = Tracker()
         self.pipeline: Pipeline = build_pipeline(writer=self.writer, publish=self.publish, tracker=self.tracker,
-                                                 areas=lambda: self.areas, engine=engine)
+                                                 areas=lambda: self.areas, engine=engine,
+                                                 live=lambda: self._bus() is not None)
         # Before "publish": a dispatched unit's fix moves its ETA and may put it on scene.
-        self.pipeline.steps.insert(len(self.pipeline.steps) - 1, (
-            "dispatch", dispatch_step(engine, self.writer.target_id, self.publish)))
+        self.dispatch = dispatch_step(engine, self.writer.target_id, self.publish)
+        self.pipeline.steps.insert(len(self.pipeline.steps) - 1, ("dispatch", self.dispatch))
         self.coalescer = Coalescer(self.pipeline)
         self.devices = DeviceAuth(engine, settings.device_token)
         self.jt808_port = settings.jt808_port if jt808_port is None else jt808_port

@@ -38,6 +38,9 @@ async def assign(incident_id: IdPath, body: AssignIn, request: Request, conn: Co
                        object_type="incident", object_id=str(incident_id), client_ip=client_ip(request),
                        detail={"units": body.unit_ids, "etas": [m["eta_s"] for m in made]})
     await conn.commit()
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is not None:  # follow the new dispatch from the unit's very next fix
+        ingest.dispatch.invalidate()
     feat = await incidents.get(conn, auth.scope, incident_id)
     await publish(request, "dispatch", {"op": "assigned", "incident_id": incident_id, "dispatches": made})
     await publish(request, "incidents", {"op": "updated", "incident": feat})

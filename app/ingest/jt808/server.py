@@ -1,14 +1,18 @@
 """Asyncio TCP listener for JT/T 808 terminals.
 
-One coroutine per connection, frames handled in order. Every message gets its reply; a location is
-answered 0x8001 "ok" only after ``sink`` returned, i.e. after the fixes are committed, so a terminal
-that gets no "ok" keeps and resends its data. Malformed input is counted and logged and never ends
+One coroutine per connection reads and decodes; it does not wait for storage. The fixes of all frames
+in one read go to ``sink`` together, and the replies of that read (in frame order) are written once
+``sink`` returned, i.e. after the fixes are committed, so a terminal that gets no "ok" keeps and resends
+its data. Reads are pipelined: the next ones are decoded and submitted while earlier ones await their
+commit (at most ``MAX_IN_FLIGHT`` per connection), and their replies are chained so a terminal still
+gets every answer in the order of its messages. Malformed input is counted and logged and never ends
 the listener; a wrong checksum is answered "bad message" and the connection stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -24,6 +28,8 @@ from app.ingest.jt808.splitter import FrameSplitter
 log = logging.getLogger(__name__)
 Sink = Callable[[list[Fix]], Awaitable[object]]
 MAX_PACKAGES = 64  # sub-packaged message parts kept per connection
+MAX_IN_FLIGHT = 16  # reads per connection awaiting their commit before we stop reading (backpressure)
+LOCATION_ACK = None  # outbox body placeholder: 0x8001 ok / fail, decided by the sink's outcome
 
 
 @dataclass
@@ -47,6 +53,9 @@ class Session:
     serial: int = 0
     splitter: FrameSplitter = field(default_factory=FrameSplitter)
     parts: dict[tuple[int, int], dict[int, bytes]] = field(default_factory=dict)
+    # Replies and fixes of the read being handled: (frame, msg id, body or LOCATION_ACK).
+    outbox: list[tuple[Frame, int, bytes | None]] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
 
     def next_serial(self) -> int:
         self.serial = (self.serial + 1) & 0xFFFF
@@ -103,16 +112,31 @@ class Jt808Server:
         session = Session(peer)
         self.stats.connections += 1
         self.stats.active += 1
+        in_flight: collections.deque[asyncio.Task] = collections.deque()
         try:
             while True:
-                data = await asyncio.wait_for(reader.read(4096), self.idle_timeout_s)
+                async with asyncio.timeout(self.idle_timeout_s):  # a timer, not a task per read
+                    data = await reader.read(65536)
                 if not data:
                     break
                 overflows = session.splitter.overflows
                 for segment in session.splitter.feed(data):
-                    await self._on_segment(session, segment, writer)
+                    self._on_segment(session, segment)
                 self.stats.overflows += session.splitter.overflows - overflows
+                outbox, fixes = session.outbox, session.fixes
+                session.outbox, session.fixes = [], []
+                while in_flight and in_flight[0].done():
+                    in_flight.popleft()
+                if not fixes and not in_flight:
+                    self._write(session, writer, outbox, ok=True)  # nothing to wait for: answer now
+                elif outbox:
+                    prev = in_flight[-1] if in_flight else None
+                    in_flight.append(asyncio.create_task(self._deliver(session, writer, outbox, fixes, prev)))
+                    if len(in_flight) >= MAX_IN_FLIGHT:
+                        await asyncio.shield(in_flight[0])
                 await writer.drain()
+            if in_flight:  # the terminal closed its side: its pending answers are still due
+                await asyncio.shield(in_flight[-1])
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
         except Exception:  # a bug in one session must not take the listener down
@@ -124,7 +148,36 @@ class Jt808Server:
             if task is not None:
                 self._tasks.discard(task)
 
-    async def _on_segment(self, session: Session, segment: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _deliver(self, session: Session, writer: asyncio.StreamWriter, outbox: list, fixes: list[Fix],
+                       prev: asyncio.Task | None) -> None:
+        """Store the fixes of one read, then (after the previous read's replies) answer its frames."""
+        ok = True
+        if fixes:
+            try:
+                await self.sink(fixes)
+            except Exception:
+                # Not acknowledged: the terminal keeps the data and sends it again.
+                ok = False
+                self.stats.sink_errors += 1
+                log.exception("JT/T 808 %s: storing %d fixes failed", session.phone, len(fixes))
+            else:
+                self.stats.fixes += len(fixes)
+        if prev is not None:
+            await asyncio.gather(prev, return_exceptions=True)
+        with contextlib.suppress(Exception):  # the connection may be gone: nothing to answer then
+            self._write(session, writer, outbox, ok)
+
+    def _write(self, session: Session, writer: asyncio.StreamWriter, outbox: list, ok: bool) -> None:
+        out = []
+        for frame, msg_id, body in outbox:
+            h = frame.header
+            if body is LOCATION_ACK:
+                body = m.encode_general_reply(h.serial, h.msg_id, m.OK if ok else m.FAIL)
+            out.append(encode_frame(msg_id, h.phone_raw, session.next_serial(), body, h.version))
+        if out:
+            writer.write(b"".join(out))
+
+    def _on_segment(self, session: Session, segment: bytes) -> None:
         self.stats.frames += 1
         try:
             frame = decode_frame(segment)
@@ -141,13 +194,13 @@ class Jt808Server:
                 frame.header.msg_id,
             )
             if not self.accept_bad_checksum:
-                self._reply(session, frame, writer, m.BAD_MESSAGE)
+                self._reply(session, frame, m.BAD_MESSAGE)
                 return
-        frame = self._reassemble(session, frame, writer)
+        frame = self._reassemble(session, frame)
         if frame is not None:
-            await self._on_message(session, frame, writer)
+            self._on_message(session, frame)
 
-    def _reassemble(self, session: Session, frame: Frame, writer: asyncio.StreamWriter) -> Frame | None:
+    def _reassemble(self, session: Session, frame: Frame) -> Frame | None:
         h = frame.header
         if h.package_total is None or h.package_total == 1:
             return frame
@@ -157,28 +210,25 @@ class Jt808Server:
         if len(parts) < h.package_total:
             if sum(len(p) for p in session.parts.values()) > MAX_PACKAGES:
                 session.parts.clear()  # a terminal that never completes must not grow memory
-            self._reply(session, frame, writer, m.OK)
+            self._reply(session, frame, m.OK)
             return None
         body = b"".join(parts[i] for i in sorted(parts))
         del session.parts[key]
         return Frame(h, body, frame.checksum_ok)
 
-    def _reply(self, session: Session, frame: Frame, writer: asyncio.StreamWriter, result: int) -> None:
+    def _reply(self, session: Session, frame: Frame, result: int | None) -> None:
+        """Queue a 0x8001 for ``frame`` (``LOCATION_ACK``: ok or fail once the read's fixes are stored)."""
         h = frame.header
-        self._send(
-            session, frame, writer, m.PLATFORM_REPLY, m.encode_general_reply(h.serial, h.msg_id, result)
-        )
+        body = None if result is LOCATION_ACK else m.encode_general_reply(h.serial, h.msg_id, result)
+        session.outbox.append((frame, m.PLATFORM_REPLY, body))
 
-    def _send(
-        self, session: Session, frame: Frame, writer: asyncio.StreamWriter, msg_id: int, body: bytes
-    ) -> None:
-        h = frame.header
-        writer.write(encode_frame(msg_id, h.phone_raw, session.next_serial(), body, h.version))
+    def _send(self, session: Session, frame: Frame, msg_id: int, body: bytes) -> None:
+        session.outbox.append((frame, msg_id, body))
 
-    async def _on_message(self, session: Session, frame: Frame, writer: asyncio.StreamWriter) -> None:
+    def _on_message(self, session: Session, frame: Frame) -> None:
         h = frame.header
         if h.encrypted:
-            self._reply(session, frame, writer, m.UNSUPPORTED)
+            self._reply(session, frame, m.UNSUPPORTED)
             return
         try:
             if h.msg_id == m.REGISTER:
@@ -187,7 +237,6 @@ class Jt808Server:
                 self._send(
                     session,
                     frame,
-                    writer,
                     m.REGISTER_REPLY,
                     m.encode_register_reply(h.serial, m.REGISTERED, auth_code(self.secret, h.phone)),
                 )
@@ -198,38 +247,29 @@ class Jt808Server:
                 session.phone = h.phone
                 if not ok:
                     log.warning("JT/T 808 %s (%s): wrong auth code", h.phone, session.peer)
-                self._reply(session, frame, writer, m.OK if ok else m.FAIL)
+                self._reply(session, frame, m.OK if ok else m.FAIL)
             elif h.msg_id == m.HEARTBEAT:
-                self._reply(session, frame, writer, m.OK)
+                self._reply(session, frame, m.OK)
             elif h.msg_id in (m.LOCATION, m.BATCH_LOCATION):
-                await self._on_location(session, frame, writer)
+                self._on_location(session, frame)
             elif h.msg_id == m.TERMINAL_REPLY:
                 pass  # the terminal acknowledging one of ours: nothing to answer
             else:
-                self._reply(session, frame, writer, m.UNSUPPORTED)
+                self._reply(session, frame, m.UNSUPPORTED)
         except Jt808Error as exc:
             self.stats.bad_frames += 1
             log.info("JT/T 808 %s: bad message 0x%04X: %s", h.phone, h.msg_id, exc)
-            self._reply(session, frame, writer, m.BAD_MESSAGE)
+            self._reply(session, frame, m.BAD_MESSAGE)
 
-    async def _on_location(self, session: Session, frame: Frame, writer: asyncio.StreamWriter) -> None:
+    def _on_location(self, session: Session, frame: Frame) -> None:
         h = frame.header
         if self.require_auth and not (session.authenticated and session.phone == h.phone):
             self.stats.unauthenticated += 1
-            self._reply(session, frame, writer, m.FAIL)
+            self._reply(session, frame, m.FAIL)
             return
         if h.msg_id == m.LOCATION:
             locations = [m.decode_location(frame.body)]
         else:
             locations = m.decode_batch_location(frame.body).items
-        fixes = [loc.to_fix(h.phone) for loc in locations]
-        try:
-            await self.sink(fixes)
-        except Exception:
-            # Not acknowledged: the terminal keeps the data and sends it again.
-            self.stats.sink_errors += 1
-            log.exception("JT/T 808 %s: storing %d fixes failed", h.phone, len(fixes))
-            self._reply(session, frame, writer, m.FAIL)
-            return
-        self.stats.fixes += len(fixes)
-        self._reply(session, frame, writer, m.OK)
+        session.fixes += [loc.to_fix(h.phone) for loc in locations]
+        self._reply(session, frame, LOCATION_ACK)
