@@ -61,7 +61,7 @@ def _serve(settings: Settings, url: str) -> None:
 
     asyncio.run(_with_conn(url, _roles))
     uvicorn.run(create_app(settings, url), host=settings.host, port=settings.port, log_level="info",
-                ws_max_size=1 << 20)
+                ws_max_size=1 << 20, ws_per_message_deflate=False)  # see tests/live_servers.py
 
 
 def cmd_serve(args, settings: Settings) -> int:

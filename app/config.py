@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     stale_check_s: float = Field(default=10.0, ge=0.5)
     max_positions_per_request: int = Field(default=10_000, ge=1)
 
+    # Live map: websocket frames queued per client before a slow client is cut off; tile cache size.
+    ws_queue_frames: int = Field(default=256, ge=4, le=100_000)
+    ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
+    tile_cache_mb: int = Field(default=64, ge=1, le=4096)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if not self.demo_mode and self.secret_key == DEFAULT_SECRET:

@@ -79,6 +79,39 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def demo_template(template_db: str) -> str:
+    """A migrated database with the demo city loaded once per session (loading takes ~15 s)."""
+    import asyncio
+
+    from app.db.engine import make_engine
+    from app.services.demo import load_demo
+
+    name = fresh_db(template_db)
+
+    async def _load() -> None:
+        engine = make_engine(_url(name))
+        async with engine.begin() as conn:
+            await load_demo(conn)
+        await engine.dispose()
+
+    try:
+        asyncio.run(_load())
+        yield name
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def demo_db_url(demo_template: str):
+    """URL of a fresh copy of the demo city for this test module."""
+    name = fresh_db(demo_template)
+    try:
+        yield _url(name)
+    finally:
+        _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 # -- API fixtures ------------------------------------------------------------------------------
 import httpx  # noqa: E402
 import pytest_asyncio  # noqa: E402
@@ -86,17 +119,10 @@ import pytest_asyncio  # noqa: E402
 from app.config import Settings  # noqa: E402
 
 
-@pytest_asyncio.fixture(scope="module")
-async def demo_db(db_url: str) -> str:
-    """The module's database with the demo city and demo accounts loaded."""
-    from app.db.engine import make_engine
-    from app.services.demo import load_demo
-
-    engine = make_engine(db_url)
-    async with engine.begin() as conn:
-        await load_demo(conn)
-    await engine.dispose()
-    return db_url
+@pytest.fixture(scope="module")
+def demo_db(demo_db_url: str) -> str:
+    """The module's own copy of the demo city and demo accounts."""
+    return demo_db_url
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -26,15 +26,21 @@ from app.api.routes import (
     incidents,
     ingest,
     key_areas,
+    kpi,
     planning,
+    tiles,
     tracks,
     users,
+    ws,
 )
 from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
+from app.realtime.bus import make_bus
+from app.realtime.hub import Hub
 from app.services import gb28181_runtime, ingest_runtime
+from app.services.tiles import TileCache
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
@@ -46,14 +52,23 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.engine = make_engine(database_url)
         async with app.state.engine.begin() as conn:
             await ensure_partitions(conn)
+        app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
+        app.state.bus = make_bus(settings.redis_url)
+        await app.state.bus.start()
+        # Writes announced by any process (Redis) drop this process's cached tiles of that table.
+        app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))
+        app.state.hub = Hub(app.state.bus, tick_hz=settings.ws_tick_hz, queue_max=settings.ws_queue_frames,
+                            kpi=lambda scope: ws.kpi_for(app, scope))
+        await app.state.hub.start()
         try:
-            async with ingest_runtime.running(app.state.engine, settings,
-                                              lambda: getattr(app.state, "bus", None)) as ingest:
+            async with ingest_runtime.running(app.state.engine, settings, lambda: app.state.bus) as ingest:
                 app.state.ingest = ingest
                 async with gb28181_runtime.running(app.state.engine, ingest) as sip:
                     app.state.gb28181 = sip
                     yield
         finally:
+            await app.state.hub.stop()
+            await app.state.bus.stop()
             await app.state.engine.dispose()
 
     app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
@@ -65,7 +80,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     openapi.install(app)
     for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
               access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
-              planning.router, ingest.router, tracks.router):
+              planning.router, ingest.router, tracks.router, kpi.router, tiles.router, ws.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -171,9 +171,10 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
 async def set_status(conn: AsyncConnection, scope: Scope, dispatch_id: int, wanted: str,
                      acting_user: int | None = None, officer_only: bool = False) -> dict:
     d = (await conn.execute(select(Dispatch.id, Dispatch.status, Dispatch.unit_id, Dispatch.incident_id,
-                                   Unit.user_id, Unit.division_code)
-                            .join(Unit, Unit.id == Dispatch.unit_id).where(Dispatch.id == dispatch_id)
-                            .with_for_update(of=Dispatch))).mappings().first()
+                                   Unit.user_id, Unit.division_code, Incident.division_code.label("incident_division"),
+                                   func.ST_X(Incident.location).label("lon"), func.ST_Y(Incident.location).label("lat"))
+                            .join(Unit, Unit.id == Dispatch.unit_id).join(Incident, Incident.id == Dispatch.incident_id)
+                            .where(Dispatch.id == dispatch_id).with_for_update(of=Dispatch))).mappings().first()
     if d is None or (officer_only and d["user_id"] != acting_user) or (
             not officer_only and not scope.covers(d["division_code"])):
         raise NotFound(f"dispatch {dispatch_id} not found")
@@ -188,13 +189,15 @@ async def set_status(conn: AsyncConnection, scope: Scope, dispatch_id: int, want
         await conn.execute(update(Incident).where(Incident.id == d["incident_id"],
                                                   Incident.status.in_(["new", "dispatched"]))
                            .values(status="on_scene", on_scene_at=now))
-    return {"dispatch_id": dispatch_id, "incident_id": d["incident_id"], "unit_id": d["unit_id"], "status": status}
+    # Routing fields for the live feed: the incident's division and place.
+    return {"dispatch_id": dispatch_id, "incident_id": d["incident_id"], "unit_id": d["unit_id"], "status": status,
+            "division": d["incident_division"], "lon": d["lon"], "lat": d["lat"]}
 
 
 async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: float) -> list[dict]:
     """A unit moved: refresh the ETA of its active dispatch; inside the arrival radius it is on scene."""
     rows = (await conn.execute(text("""
-        SELECT d.id, d.status, d.incident_id, ST_X(i.location) AS ilon, ST_Y(i.location) AS ilat,
+        SELECT d.id, d.status, d.incident_id, i.division_code, ST_X(i.location) AS ilon, ST_Y(i.location) AS ilat,
                ST_Distance(i.location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS dist
         FROM dispatch d JOIN unit u ON u.id = d.unit_id JOIN incident i ON i.id = d.incident_id
         WHERE u.target_id = :t AND d.status IN ('assigned', 'en_route')"""),
@@ -210,7 +213,7 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
         eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"])))[0]
         await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta))
         changes.append({"dispatch_id": d["id"], "incident_id": d["incident_id"], "status": d["status"],
-                        "eta_s": eta})
+                        "eta_s": eta, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})
     return changes
 
 

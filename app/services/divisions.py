@@ -57,3 +57,7 @@ async def get(conn: AsyncConnection, scope: Scope, code: str) -> dict:
     geometry = orjson.loads(row["geometry"]) if row["geometry"] else None
     return {"type": "Feature", "id": row["code"], "geometry": geometry,
             "properties": {k: row[k] for k in ("code", "name", "name_en", "level", "parent_code")}}
+
+
+# Public name for other services (tiles): the same rule as the REST listing.
+visible_filter = _visible

@@ -17,6 +17,7 @@ from app.domain.access import Scope
 from app.domain.errors import Forbidden, InvalidInput, NotFound
 from app.services.cameras import division_at
 
+EVERYWHERE = Scope(("",), 99, None)  # for system-side reads (alarms), never for a user's request
 COLUMNS = (Incident.id, Incident.type, Incident.priority, Incident.status, Incident.description, Incident.reporter,
            Incident.source, Incident.address, Incident.division_code, Incident.camera_id, Incident.target_id,
            Incident.created_at, Incident.dispatched_at, Incident.on_scene_at, Incident.resolved_at,
@@ -112,3 +113,21 @@ async def transition(conn: AsyncConnection, scope: Scope, incident_id: int, want
     values = {"status": status, flow.INCIDENT_STAMP[status]: datetime.now(UTC)}
     await conn.execute(update(Incident).where(Incident.id == incident_id).values(**values))
     return await get(conn, scope, incident_id)
+
+
+def live_message(feat: dict, op: str) -> dict:
+    """The ``incidents`` bus message: routing fields (division, lon/lat) + the incident as the wall draws it."""
+    p = feat["properties"]
+    lon, lat = feat["geometry"]["coordinates"]
+    incident = {k: p.get(k) for k in ("id", "type", "type_zh", "type_en", "priority", "status", "description",
+                                      "address", "created_at", "dispatched_at", "on_scene_at", "camera_id")}
+    return {"op": op, "division": p.get("division_code"), "lon": lon, "lat": lat,
+            "incident": {**incident, "lon": lon, "lat": lat}}
+
+
+async def live_message_for(conn: AsyncConnection, incident_id: int, op: str = "updated") -> dict | None:
+    """The same message, read from the database (for events raised outside the API: alarms, SOS)."""
+    try:
+        return live_message(await get(conn, EVERYWHERE, incident_id), op)
+    except NotFound:
+        return None

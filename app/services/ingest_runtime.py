@@ -27,6 +27,7 @@ from app.ingest.jt808.server import Jt808Server
 from app.ingest.pipeline import Pipeline, Tracker, build_pipeline
 from app.ingest.writer import BatchWriter
 from app.services.dispatch_tracking import dispatch_step
+from app.services.live_feed import LiveFeed
 from app.services.retention import enforce_retention
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,18 @@ class IngestRuntime:
         self.pipeline.steps.insert(len(self.pipeline.steps) - 1, ("dispatch", self.dispatch))
         self.coalescer = Coalescer(self.pipeline)
         self.devices = DeviceAuth(engine, settings.device_token)
+        self.feed = LiveFeed(engine)
         self.jt808_port = settings.jt808_port if jt808_port is None else jt808_port
         self.jt808: Jt808Server | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def publish(self, topic: str, message: dict) -> None:
         bus = self._bus()
-        if bus is not None:
-            await bus.publish(topic, message)
+        if bus is None:
+            return
+        translated = await self.feed.translate(topic, message)
+        if translated is not None:
+            await bus.publish(*translated)
 
     async def start(self) -> IngestRuntime:
         await self.writer.start()

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
 from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, client_ip, require
-from app.api.publish import publish
+from app.api.events import announce
 from app.api.schemas import CameraCreate, CameraStatus, CameraUpdate, Created, Feature, FeatureCollection
 from app.domain import division_code
 from app.domain.access import Perm
-from app.services import audit, cameras
+from app.services import audit, cameras, live
 from app.services.camera_changes import after_camera_change
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
@@ -37,8 +37,9 @@ async def create_camera(body: CameraCreate, request: Request, conn: ConnDep, bac
     cam_id = await cameras.create(conn, auth.scope, cameras.CameraInput(**body.model_dump()))
     await audit.record(conn, "camera_create", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(cam_id), client_ip=client_ip(request))
+    message = await live.camera_message(conn, cam_id)
     await conn.commit()
-    await publish(request, "cameras", {"op": "created", "ids": [cam_id]})
+    await announce(request, "cameras", message, table="cameras")
     background.add_task(after_camera_change, request.app.state.engine, cam_id)
     return {"id": cam_id}
 
@@ -51,17 +52,19 @@ async def update_camera(camera_id: IdPath, body: CameraUpdate, request: Request,
     await audit.record(conn, "camera_update", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), detail={"fields": sorted(changes)},
                        client_ip=client_ip(request))
+    message = await live.camera_message(conn, camera_id)
     await conn.commit()
-    await publish(request, "cameras", {"op": "updated", "ids": [camera_id]})
+    await announce(request, "cameras", message, table="cameras")
     background.add_task(after_camera_change, request.app.state.engine, camera_id)
 
 
 @router.delete("/{camera_id}", operation_id="delete_camera", status_code=204)
 async def delete_camera(camera_id: IdPath, request: Request, conn: ConnDep, background: BackgroundTasks,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
-    await cameras.delete_camera(conn, auth.scope, camera_id)
+    gone = await live.camera_message(conn, camera_id, op="delete")  # routing fields, read before deleting
+    await cameras.delete_camera(conn, auth.scope, camera_id)  # checks scope first (404 if not visible)
     await audit.record(conn, "camera_delete", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="camera", object_id=str(camera_id), client_ip=client_ip(request))
     await conn.commit()
-    await publish(request, "cameras", {"op": "deleted", "ids": [camera_id]})
+    await announce(request, "cameras", gone, table="cameras")
     background.add_task(after_camera_change, request.app.state.engine, camera_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Authorized, ConnDep, CurrentPrincipal, IdPath, client_ip, require
-from app.api.publish import publish
+from app.api.events import announce
 from app.api.schemas import AssignIn, StatusChange
 from app.domain.access import Perm, Scope
 from app.domain.errors import Forbidden
@@ -42,8 +42,12 @@ async def assign(incident_id: IdPath, body: AssignIn, request: Request, conn: Co
     if ingest is not None:  # follow the new dispatch from the unit's very next fix
         ingest.dispatch.invalidate()
     feat = await incidents.get(conn, auth.scope, incident_id)
-    await publish(request, "dispatch", {"op": "assigned", "incident_id": incident_id, "dispatches": made})
-    await publish(request, "incidents", {"op": "updated", "incident": feat})
+    where = incidents.live_message(feat, "updated")
+    await announce(request, "dispatch", {"op": "assigned", "incident_id": incident_id, "division": where["division"],
+                                         "lon": where["lon"], "lat": where["lat"],
+                                         "dispatches": [{k: v for k, v in m.items() if k != "route"} | {
+                                             "route": m["route"]} for m in made]})
+    await announce(request, "incidents", incidents.live_message(feat, "updated"))
     return {"dispatches": made, "incident": feat}
 
 
@@ -53,7 +57,7 @@ async def _change(request: Request, conn, scope, dispatch_id: int, status: str, 
     await audit.record(conn, "dispatch_status", actor_id=user_id, actor_name=username, object_type="dispatch",
                        object_id=str(dispatch_id), client_ip=client_ip(request), detail={"status": status})
     await conn.commit()
-    await publish(request, "dispatch", {"op": "status", **result})
+    await announce(request, "dispatch", {"op": "status", **result})
     return result
 
 

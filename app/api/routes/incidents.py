@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from app.api.deps import Authorized, ConnDep, IdPath, Limit, Offset, client_ip, require
-from app.api.publish import publish
+from app.api.events import announce
 from app.api.schemas import IncidentCreate, StatusChange
 from app.domain import dispatch as flow
 from app.domain.access import Perm
@@ -44,7 +44,7 @@ async def create_incident(body: IncidentCreate, request: Request, conn: ConnDep,
                        object_type="incident", object_id=str(feat["id"]), client_ip=client_ip(request),
                        detail={"type": body.type, "priority": body.priority})
     await conn.commit()
-    await publish(request, "incidents", {"op": "created", "incident": feat})
+    await announce(request, "incidents", incidents.live_message(feat, "created"))
     return feat
 
 
@@ -61,5 +61,5 @@ async def set_status(incident_id: IdPath, body: StatusChange, request: Request, 
                        object_type="incident", object_id=str(incident_id), client_ip=client_ip(request),
                        detail={"status": body.status})
     await conn.commit()
-    await publish(request, "incidents", {"op": "updated", "incident": feat})
+    await announce(request, "incidents", incidents.live_message(feat, "updated"))
     return feat

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.api.deps import Authorized, ConnDep, IdPath, client_ip, require
-from app.api.publish import publish
+from app.api.events import announce
 from app.api.schemas import Strict
 from app.domain.access import Perm
 from app.services import audit, cameras, placement_run, planning_jobs, planning_report
@@ -133,7 +133,7 @@ async def accept(body: AcceptSites, request: Request, conn: ConnDep, auth: Autho
                        object_type="camera", object_id=",".join(map(str, ids)), client_ip=client_ip(request),
                        detail={"sites": len(ids)})
     await conn.commit()
-    await publish(request, "cameras", {"op": "created", "ids": ids})
+    await announce(request, "cameras", None, table="cameras")
     return {"camera_ids": ids}
 
 

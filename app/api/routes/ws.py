@@ -1,0 +1,62 @@
+"""``/ws``: the live map feed. Token in ``?access_token=`` or in the first message
+``{"type": "auth", "token": …}``; then ``{"type": "subscribe", "layers": [...], "bbox": [...]}``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.api.deps import principal_from_token
+from app.domain.access import Perm
+from app.domain.errors import DomainError
+from app.services import kpi, live
+
+router = APIRouter()
+AUTH_TIMEOUT_S = 10.0
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+@router.websocket("/ws")
+async def ws_feed(ws: WebSocket) -> None:
+    app = ws.app
+    await ws.accept()
+    token = ws.query_params.get("access_token")
+    try:
+        if not token:
+            first = orjson.loads(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S))
+            token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
+        async with app.state.engine.connect() as conn:
+            principal = await principal_from_token(conn, app.state.settings, token)
+    except (TimeoutError, orjson.JSONDecodeError, DomainError) as exc:
+        message = exc.message if isinstance(exc, DomainError) else "authentication required"
+        await _refuse(ws, CLOSE_UNAUTHORIZED, "unauthorized", message)
+        return
+    except WebSocketDisconnect:
+        return
+    if principal.scope_for(Perm.VIEW_MAP, datetime.now(UTC)).empty:
+        await _refuse(ws, CLOSE_FORBIDDEN, "forbidden", "permission 'view_map' required")
+        return
+    await ws.send_bytes(orjson.dumps({"type": "hello", "user": principal.username}))
+
+    async def snapshot(scope, layers, bbox):
+        async with app.state.engine.connect() as conn:
+            return await live.snapshot(conn, scope, layers, bbox)
+
+    await app.state.hub.serve(ws, principal, snapshot)
+
+
+async def _refuse(ws: WebSocket, code: int, key: str, message: str) -> None:
+    try:
+        await ws.send_bytes(orjson.dumps({"type": "error", "code": key, "message": message}))
+        await ws.close(code=code, reason=key)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+async def kpi_for(app, scope) -> dict:
+    async with app.state.engine.connect() as conn:
+        return await kpi.summary(conn, scope)

@@ -1,0 +1,112 @@
+"""The event bus behind the websocket hub: in-process by default, Redis pub/sub when REDIS_URL is set.
+
+Both have the same interface: ``await bus.publish(topic, message)`` and ``bus.subscribe(callback)``
+where ``callback(topic, message)`` is a plain function run on the event loop (it must not block).
+With Redis, local subscribers also receive their own process's messages through Redis, so every
+process sees one order of events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import orjson
+
+log = logging.getLogger(__name__)
+Callback = Callable[[str, dict], None]
+CHANNEL_PREFIX = "sharpeyes:"
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, topic: str, message: dict) -> None: ...
+    def subscribe(self, callback: Callback) -> Callable[[], None]: ...
+
+
+class _Subscribers:
+    def __init__(self) -> None:
+        self._callbacks: list[Callback] = []
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+
+    def _deliver(self, topic: str, message: dict) -> None:
+        for cb in list(self._callbacks):
+            try:
+                cb(topic, message)
+            except Exception:  # one failing subscriber never stops the others
+                log.exception("bus subscriber failed on %s", topic)
+
+
+class LocalBus(_Subscribers):
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def publish(self, topic: str, message: dict) -> None:
+        self._deliver(topic, message)
+
+
+class RedisBus(_Subscribers):
+    """Redis pub/sub on channels ``sharpeyes:<topic>``; reconnects with backoff if Redis restarts."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="redis-bus")
+        # Wait for the subscription so that a message published right after start is not missed.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 5)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._redis.aclose()
+
+    async def publish(self, topic: str, message: dict) -> None:
+        await self._redis.publish(CHANNEL_PREFIX + topic, orjson.dumps(message))
+
+    async def _listen(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with self._redis.pubsub() as ps:
+                    await ps.psubscribe(CHANNEL_PREFIX + "*")
+                    self._ready.set()
+                    delay = 0.2
+                    async for item in ps.listen():
+                        if item["type"] != "pmessage":
+                            continue
+                        topic = item["channel"].decode()[len(CHANNEL_PREFIX):]
+                        try:
+                            message = orjson.loads(item["data"])
+                        except orjson.JSONDecodeError:
+                            log.warning("undecodable bus message on %s", topic)
+                            continue
+                        self._deliver(topic, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: keep retrying, the hub keeps serving what it has
+                log.warning("redis bus disconnected (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def make_bus(redis_url: str | None) -> Bus:
+    return RedisBus(redis_url) if redis_url else LocalBus()

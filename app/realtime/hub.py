@@ -1,0 +1,297 @@
+"""The websocket hub: per-client subscriptions, scoped fan-out, coalesced positions, bounded queues.
+
+Bus messages are dicts with routing fields next to the payload:
+``division`` (12-digit code or None), ``secrecy`` (default 0) and, for things on the map,
+``lon``/``lat``. Topics and how they travel:
+
+- ``positions``: ``{"target_id", "lon", "lat", ...}`` — coalesced per target (latest wins) and sent
+  as one ``positions`` frame per client per tick (≤ 10 Hz).
+- ``cameras``, ``incidents``, ``dispatch``: sent one frame per message, in order, never coalesced
+  or dropped; a client whose queue is full is cut off instead (it reconnects and gets a snapshot).
+- ``kpi``: marks the client's KPIs stale; they are recomputed for its scope at most every few seconds.
+
+Every message is filtered by the client's scope (division subtree + secrecy) before it is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.domain.access import Perm, Principal, Scope
+from app.realtime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+TOPICS = ("positions", "cameras", "incidents", "dispatch", "kpi")
+BBOX_FILTERED = {"positions", "cameras"}  # incidents and dispatch reach the client wherever they are
+KPI_TOPICS = {"cameras", "incidents", "dispatch", "kpi"}
+
+SnapshotFn = Callable[[Scope, frozenset[str], tuple[float, float, float, float] | None], Awaitable[dict]]
+KpiFn = Callable[[Scope], Awaitable[dict]]
+
+CLOSE_SLOW = 4008
+CLOSE_EXPIRED = 4403
+
+
+class Group:
+    """Clients with the same scope, layers and bbox: filtering, coalescing and encoding happen once
+    per group, so a thousand walls watching the whole city cost one frame build per tick."""
+
+    def __init__(self, key: tuple, scope: Scope, layers: frozenset[str], bbox) -> None:
+        self.key = key
+        self.scope = scope
+        self.layers = layers
+        self.bbox = bbox
+        self.clients: set[Client] = set()
+        self.pending: dict[object, bytes] = {}  # target id → encoded position (latest wins)
+
+    def wants(self, topic: str, msg: dict) -> bool:
+        if topic not in self.layers:
+            return False
+        if not self.scope.covers(msg.get("division"), int(msg.get("secrecy") or 0)):
+            return False
+        if self.bbox and topic in BBOX_FILTERED and "lon" in msg:
+            x1, y1, x2, y2 = self.bbox
+            return x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2
+        return True
+
+
+class Client:
+    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.scope = scope
+        self.layers: frozenset[str] = frozenset()
+        self.bbox: tuple[float, float, float, float] | None = None
+        self.group: Group | None = None
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_max)
+        self.kpi_dirty = False
+        self.cut_reason: str | None = None
+        self.done = asyncio.Event()
+        self.frames_sent = 0
+
+    def push(self, frame: bytes) -> bool:
+        if self.cut_reason:
+            return False
+        try:
+            self.queue.put_nowait(frame)
+            return True
+        except asyncio.QueueFull:
+            self.cut("slow_consumer")
+            return False
+
+    def cut(self, reason: str) -> None:
+        if not self.cut_reason:
+            self.cut_reason = reason
+            self.done.set()
+
+
+class Hub:
+    def __init__(self, bus: Bus, *, tick_hz: float = 10.0, queue_max: int = 256, keepalive_s: float = 15.0,
+                 kpi_interval_s: float = 5.0, kpi: KpiFn | None = None) -> None:
+        self.bus = bus
+        self.tick_s = 1.0 / min(tick_hz, 10.0)
+        self.queue_max = queue_max
+        self.keepalive_s = keepalive_s
+        self.kpi_interval_s = kpi_interval_s
+        self.kpi = kpi
+        self.clients: set[Client] = set()
+        self.groups: dict[tuple, Group] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._ticker: asyncio.Task | None = None
+        self.cut_count = 0
+
+    async def start(self) -> None:
+        self._unsubscribe = self.bus.subscribe(self._on_event)
+        self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
+
+    async def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for c in list(self.clients):
+            c.cut("shutdown")
+
+    # -- fan-out -------------------------------------------------------------------------------------
+    def _on_event(self, topic: str, msg: dict) -> None:
+        if topic not in TOPICS or not self.groups:
+            return
+        if topic == "kpi":
+            for g in self.groups.values():
+                if "kpi" in g.layers and (msg.get("division") is None or g.scope.covers(msg["division"])):
+                    for c in g.clients:
+                        c.kpi_dirty = True
+            return
+        encoded: bytes | None = None  # encode once, share the bytes between groups and clients
+        for g in self.groups.values():
+            if not g.wants(topic, msg):
+                continue
+            if encoded is None:
+                encoded = orjson.dumps(msg if topic == "positions" else {"type": topic, **msg})
+            if topic == "positions":
+                g.pending[msg.get("target_id")] = encoded
+                continue
+            for c in list(g.clients):
+                c.push(encoded)
+                if topic in KPI_TOPICS:
+                    c.kpi_dirty = True
+
+    def _flush_positions(self) -> None:
+        for g in self.groups.values():
+            if g.pending:
+                frame = b'{"type":"positions","items":[' + b",".join(g.pending.values()) + b"]}"
+                g.pending.clear()
+                for c in list(g.clients):
+                    c.push(frame)
+
+    def _join(self, c: Client) -> None:
+        self._leave(c)
+        key = (c.scope.prefixes, c.scope.max_secrecy, c.layers, c.bbox)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = Group(key, c.scope, c.layers, c.bbox)
+        g.clients.add(c)
+        c.group = g
+
+    def _leave(self, c: Client) -> None:
+        g = c.group
+        if g is not None:
+            g.clients.discard(c)
+            if not g.clients:
+                self.groups.pop(g.key, None)
+            c.group = None
+
+    async def _tick_loop(self) -> None:
+        last_keepalive = last_kpi = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick_s)
+            now = time.monotonic()
+            try:
+                self._flush_positions()
+                self._check_expiry(datetime.now(UTC))
+                if now - last_keepalive >= self.keepalive_s:
+                    last_keepalive = now
+                    frame = orjson.dumps({"type": "keepalive", "t": time.time()})
+                    for c in self.clients:
+                        c.push(frame)
+                if self.kpi and now - last_kpi >= self.kpi_interval_s:
+                    last_kpi = now
+                    await self._send_kpis()
+            except Exception:
+                log.exception("hub tick failed")
+
+    def _check_expiry(self, now: datetime) -> None:
+        for c in list(self.clients):
+            if c.scope.expires is not None and now >= c.scope.expires:
+                # Re-check at the earliest grant end: other grants may still hold, possibly narrower.
+                c.scope = c.principal.scope_for(Perm.VIEW_MAP, now)
+                if c.scope.empty:
+                    c.cut("grant_expired")  # serve() tells the client why, then closes
+                elif c.group is not None:
+                    self._join(c)  # narrower scope: another group
+
+    async def _send_kpis(self) -> None:
+        dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers]
+        by_scope: dict[tuple, list[Client]] = {}
+        for c in dirty:
+            c.kpi_dirty = False
+            by_scope.setdefault((c.scope.prefixes, c.scope.max_secrecy), []).append(c)
+        for clients in by_scope.values():
+            kpi = await self.kpi(clients[0].scope)
+            frame = orjson.dumps({"type": "kpi", "kpi": kpi})
+            for c in clients:
+                c.push(frame)
+
+    # -- one connection ------------------------------------------------------------------------------
+    async def serve(self, ws: WebSocket, principal: Principal, snapshot: SnapshotFn) -> str:
+        """Run one authenticated connection until it closes; returns why it ended."""
+        scope = principal.scope_for(Perm.VIEW_MAP, datetime.now(UTC))
+        client = Client(ws, principal, scope, self.queue_max)
+        self.clients.add(client)
+        sender = asyncio.create_task(self._send_loop(client))
+        receiver = asyncio.create_task(self._receive_loop(client, snapshot))
+        try:
+            await client.done.wait()
+        finally:
+            self.clients.discard(client)
+            self._leave(client)
+            for t in (sender, receiver):
+                t.cancel()
+            for t in (sender, receiver):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            if client.cut_reason in ("slow_consumer", "grant_expired"):
+                self.cut_count += client.cut_reason == "slow_consumer"
+                code = CLOSE_SLOW if client.cut_reason == "slow_consumer" else CLOSE_EXPIRED
+                with contextlib.suppress(Exception):
+                    if code == CLOSE_EXPIRED:  # a slow client would not read it anyway
+                        await asyncio.wait_for(ws.send_bytes(orjson.dumps(
+                            {"type": "error", "code": "grant_expired"})), 1.0)
+                    await asyncio.wait_for(ws.close(code=code, reason=client.cut_reason), 1.0)
+        return client.cut_reason or "closed"
+
+    async def _send_loop(self, c: Client) -> None:
+        try:
+            while True:
+                frame = await c.queue.get()
+                await c.ws.send_bytes(frame)
+                c.frames_sent += 1
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            c.cut("disconnected")
+
+    async def _receive_loop(self, c: Client, snapshot: SnapshotFn) -> None:
+        try:
+            while True:
+                raw = await c.ws.receive_text()
+                try:
+                    msg = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    c.push(orjson.dumps({"type": "error", "code": "bad_message"}))
+                    continue
+                kind = msg.get("type") if isinstance(msg, dict) else None
+                if kind == "subscribe":
+                    await self._subscribe(c, msg, snapshot)
+                elif kind == "ping":
+                    c.push(orjson.dumps({"type": "pong", "t": msg.get("t")}))
+                else:
+                    c.push(orjson.dumps({"type": "error", "code": "unknown_type"}))
+        except (WebSocketDisconnect, RuntimeError):
+            c.cut("disconnected")
+
+    async def _subscribe(self, c: Client, msg: dict, snapshot: SnapshotFn) -> None:
+        layers = msg.get("layers") or list(TOPICS)
+        bbox = msg.get("bbox")
+        if not (isinstance(layers, list) and all(isinstance(x, str) for x in layers)):
+            c.push(orjson.dumps({"type": "error", "code": "bad_layers"}))
+            return
+        if bbox is not None and not _valid_bbox(bbox):
+            c.push(orjson.dumps({"type": "error", "code": "bad_bbox"}))
+            return
+        c.layers = frozenset(layers) & frozenset(TOPICS)
+        c.bbox = tuple(float(v) for v in bbox) if bbox else None
+        self._join(c)
+        # Deltas arriving while the snapshot is read wait in the queue behind it: none is lost.
+        snap = await snapshot(c.scope, c.layers, c.bbox)
+        frame = orjson.dumps({"type": "snapshot", "layers": sorted(c.layers), **snap})
+        try:
+            c.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            c.cut("slow_consumer")
+
+
+def _valid_bbox(b) -> bool:
+    if not (isinstance(b, list) and len(b) == 4 and all(isinstance(v, int | float) for v in b)):
+        return False
+    x1, y1, x2, y2 = b
+    return -180 <= x1 <= x2 <= 180 and -90 <= y1 <= y2 <= 90

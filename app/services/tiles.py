@@ -1,0 +1,198 @@
+"""Vector tiles made by PostGIS (ST_AsMVT) with a size-bounded, versioned in-memory cache.
+
+One query template per layer: ``ST_TileEnvelope`` + GiST filter (``&&`` on a margin envelope) +
+``ST_AsMVTGeom`` + explicit ``LIMIT``. Scoped layers filter by the caller's division subtree and
+secrecy, and the scope is part of the cache key, so one district never gets another's tile.
+Writes bump a per-layer version (``TileCache.bump``); a bumped version makes old entries unreachable.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.models import Camera, Division, KeyArea, RoadEdge
+from app.db.scoping import division_filter
+from app.domain.access import Scope
+from app.domain.errors import InvalidInput, NotFound
+from app.services.divisions import visible_filter
+
+EXTENT = 4096
+BUFFER = 64
+WORLD_M = 40075016.685578488
+MAJOR_ROADS = ("motorway", "trunk", "primary", "motorway_link", "trunk_link", "primary_link")
+MEDIUM_ROADS = (*MAJOR_ROADS, "secondary", "tertiary", "secondary_link", "tertiary_link")
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    name: str
+    kind: str  # line | fill | point — for the style description
+    minzoom: int
+    maxzoom: int
+    limit: int
+    scoped: bool
+    build: Callable[[int, Scope], tuple[object, list, list]]  # geometry column, properties, filters
+    description: str
+
+
+def _roads(z: int, scope: Scope):
+    conds = []
+    if z < 12:
+        conds.append(RoadEdge.highway.in_(MAJOR_ROADS))
+    elif z < 14:
+        conds.append(RoadEdge.highway.in_(MEDIUM_ROADS))
+    return RoadEdge.geom_, [RoadEdge.id, RoadEdge.name, RoadEdge.highway], conds
+
+
+def _divisions(z: int, scope: Scope):
+    return (Division.boundary, [Division.code, Division.name, Division.name_en, Division.level],
+            [Division.boundary.isnot(None), visible_filter(scope)])
+
+
+def _key_areas(z: int, scope: Scope):
+    return (KeyArea.area,
+            [KeyArea.id, KeyArea.name, KeyArea.name_en, KeyArea.category, KeyArea.division_code],
+            [division_filter(KeyArea.division_code, scope)])
+
+
+def _camera_filters(scope: Scope) -> list:
+    return [division_filter(Camera.division_code, scope), Camera.secrecy <= scope.max_secrecy]
+
+
+def _cameras(z: int, scope: Scope):
+    return (Camera.location, [Camera.id, Camera.gb_id, Camera.name, Camera.cls, Camera.kind, Camera.status,
+                              Camera.heading_deg, Camera.fov_deg, Camera.range_m, Camera.hd, Camera.networked,
+                              Camera.division_code], _camera_filters(scope))
+
+
+def _camera_views(z: int, scope: Scope):
+    return Camera.view, [Camera.id, Camera.status, Camera.cls], _camera_filters(scope)
+
+
+LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
+    Layer("roads", "line", 10, 22, 20000, False, _roads, "OSM road network"),
+    Layer("divisions", "line", 0, 22, 2000, True, _divisions, "administrative division boundaries"),
+    Layer("key_areas", "fill", 10, 22, 5000, True, _key_areas, "key public areas"),
+    Layer("cameras", "point", 10, 22, 20000, True, _cameras, "cameras (scoped)"),
+    Layer("camera_views", "fill", 16, 22, 20000, True, _camera_views, "camera view sectors (scoped)"),
+)}
+# Which layers a write to a table invalidates.
+INVALIDATES = {"cameras": ("cameras", "camera_views"), "key_areas": ("key_areas",),
+               "divisions": ("divisions",), "roads": ("roads",)}
+
+
+def tile_query(layer: Layer, z: int, x: int, y: int, scope: Scope) -> Select:
+    geom, props, conds = layer.build(z, scope)
+    env = func.ST_TileEnvelope(z, x, y)
+    margin = WORLD_M / (1 << z) * BUFFER / EXTENT
+    search = func.ST_Transform(func.ST_Expand(env, margin), 4326)
+    inner = (select(func.ST_AsMVTGeom(func.ST_Transform(geom, 3857), env, EXTENT, BUFFER, True).label("geom"),
+                    *props)
+             .where(and_(geom.op("&&")(search), *conds))
+             .limit(layer.limit)
+             .subquery("t"))
+    return (select(func.ST_AsMVT(literal_column("t"), layer.name, EXTENT, "geom"))
+            .select_from(inner).where(inner.c.geom.isnot(None)))
+
+
+def check_tile(layer: str, z: int, x: int, y: int) -> Layer:
+    spec = LAYERS.get(layer)
+    if spec is None:
+        raise NotFound(f"unknown tile layer '{layer}'")
+    if not 0 <= z <= 22 or not (0 <= x < (1 << z) and 0 <= y < (1 << z)):
+        raise InvalidInput("tile coordinates out of range", field="z/x/y")
+    return spec
+
+
+async def render(conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, scope: Scope) -> bytes:
+    if not layer.minzoom <= z <= layer.maxzoom:
+        return b""
+    data = (await conn.execute(tile_query(layer, z, x, y, scope))).scalar()
+    return bytes(data) if data else b""
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    gzipped: bytes  # empty for an empty tile
+    etag: str
+    made_at: float
+
+
+class TileCache:
+    """LRU bounded by total bytes; keys carry the layer version and the scope."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl_s: float = 300.0) -> None:
+        self.max_bytes = max_bytes
+        self.ttl_s = ttl_s  # safety net for writes that bypass the services (bulk SQL loads)
+        self._entries: OrderedDict[tuple, Tile] = OrderedDict()
+        self._bytes = 0
+        self.versions: dict[str, int] = dict.fromkeys(LAYERS, 0)
+        self.hits = self.misses = 0
+
+    def bump(self, table: str) -> None:
+        for layer in INVALIDATES.get(table, (table,)):
+            if layer in self.versions:
+                self.versions[layer] += 1
+
+    def key(self, layer: Layer, z: int, x: int, y: int, scope: Scope) -> tuple:
+        scope_key = (scope.prefixes, scope.max_secrecy) if layer.scoped else ()
+        return (layer.name, self.versions[layer.name], z, x, y, scope_key)
+
+    def get(self, key: tuple) -> Tile | None:
+        tile = self._entries.get(key)
+        if tile is None or time.monotonic() - tile.made_at > self.ttl_s:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return tile
+
+    def put(self, key: tuple, raw: bytes) -> Tile:
+        body = gzip.compress(raw, compresslevel=6, mtime=0) if raw else b""
+        digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
+        tile = Tile(body, f'"{digest}"', time.monotonic())
+        old = self._entries.pop(key, None)
+        if old:
+            self._bytes -= len(old.gzipped) + 200
+        self._entries[key] = tile
+        self._bytes += len(body) + 200  # ~ per-entry overhead
+        while self._bytes > self.max_bytes and self._entries:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.gzipped) + 200
+        return tile
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def get_tile(conn: AsyncConnection, cache: TileCache, layer: Layer, z: int, x: int, y: int,
+                   scope: Scope) -> Tile:
+    key = cache.key(layer, z, x, y, scope)
+    tile = cache.get(key)
+    if tile is None:
+        tile = cache.put(key, await render(conn, layer, z, x, y, scope))
+    return tile
+
+
+def style(base_url: str = "/tiles") -> dict:
+    """What exists, for the frontend: layer names, geometry kind, zoom range and URL template."""
+    return {
+        "version": 1,
+        "attribution": "© OpenStreetMap contributors",
+        "tile_size": 512,
+        "layers": [{"id": spec.name, "kind": spec.kind, "minzoom": spec.minzoom, "maxzoom": spec.maxzoom,
+                    "scoped": spec.scoped, "description": spec.description,
+                    "url": f"{base_url}/{spec.name}/{{z}}/{{x}}/{{y}}.pbf"} for spec in LAYERS.values()],
+    }

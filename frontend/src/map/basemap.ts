@@ -1,0 +1,73 @@
+// The offline base map: our own vector tiles (/tiles), styled for a dark wall.
+import { MVTLayer } from "@deck.gl/geo-layers";
+import type { Layer } from "@deck.gl/core";
+import { MVTLoader } from "@loaders.gl/mvt";
+import { accessToken } from "../auth";
+import { CAMERA_STATUS, COVERAGE, DIVISION_LINE } from "./colors";
+import { uiScale } from "./scale";
+
+type Props = { properties: Record<string, unknown> };
+
+const ROAD_STYLE: Record<string, [number[], number]> = {
+  motorway: [[96, 128, 170, 255], 5], trunk: [[96, 128, 170, 255], 5], primary: [[74, 104, 145, 255], 4],
+  primary_link: [[74, 104, 145, 255], 3], secondary: [[58, 84, 120, 255], 3], tertiary: [[48, 70, 102, 255], 2.5],
+};
+const MINOR: [number[], number] = [[38, 56, 82, 255], 1.5];
+
+let cachedOptions: { token: string | null; value: object } | null = null;
+
+function loadOptions() {
+  // worker: false — loaders.gl would otherwise fetch its worker script from a CDN.
+  // The same object while the token is unchanged, or deck.gl would reload every tile on each render.
+  const token = accessToken();
+  if (!cachedOptions || cachedOptions.token !== token) {
+    cachedOptions = { token, value: { worker: false, fetch: { headers: { Authorization: `Bearer ${token ?? ""}` } } } };
+  }
+  return cachedOptions.value;
+}
+
+// MVTLayer's generic props resolve badly in TypeScript; the props below follow its documented API.
+function mvt(props: Record<string, unknown>): Layer {
+  return new MVTLayer(props as never) as unknown as Layer;
+}
+
+export function basemapLayers(version: Record<string, number>, zoom: number): Layer[] {
+  const s = uiScale();
+  const url = (layer: string) => `/tiles/${layer}/{z}/{x}/{y}.pbf?v=${version[layer] ?? 0}`;
+  // The main-thread MVTLoader: the default worker loader would fetch its script from a CDN.
+  // A tile that fails (server restarting) is dropped quietly; the page reloads tiles when the feed is back.
+  const common = { loaders: [MVTLoader], loadOptions: loadOptions(), minZoom: 10, maxZoom: 17, onTileError: () => {} };
+  const layers: Layer[] = [
+    mvt({
+      ...common, id: "base-roads", data: url("roads"),
+      getLineColor: (f: Props) => (ROAD_STYLE[String(f.properties.highway)] ?? MINOR)[0] as never,
+      getLineWidth: (f: Props) => (ROAD_STYLE[String(f.properties.highway)] ?? MINOR)[1] * s,
+      lineWidthUnits: "pixels", lineCapRounded: true, lineJointRounded: true,
+    }),
+    mvt({
+      ...common, id: "base-key-areas", data: url("key_areas"),
+      filled: true, stroked: true,
+      getFillColor: (f: Props) => (COVERAGE[String(f.properties.coverage_status ?? "unknown")] ?? COVERAGE.unknown) as never,
+      getLineColor: [150, 160, 255, 130], getLineWidth: s, lineWidthUnits: "pixels",
+      updateTriggers: { getFillColor: version.key_areas },
+    }),
+    mvt({
+      ...common, id: "base-divisions", data: url("divisions"), minZoom: 0,
+      filled: false, stroked: true,
+      getLineColor: (f: Props) => (Number(f.properties.level) <= 4 ? DIVISION_LINE : [64, 156, 255, 90]) as never,
+      getLineWidth: (f: Props) => (Number(f.properties.level) <= 4 ? 2.5 : 1) * s,
+      lineWidthUnits: "pixels",
+    }),
+  ];
+  if (zoom - Math.log2(s) >= 16) { // view sectors from street level on
+    layers.push(mvt({
+      ...common, id: "base-camera-views", data: url("camera_views"), minZoom: 16,
+      filled: true, stroked: false,
+      getFillColor: (f: Props) => {
+        const c = CAMERA_STATUS[["online", "offline", "fault", "planned"].indexOf(String(f.properties.status))] ?? CAMERA_STATUS[1];
+        return [c[0], c[1], c[2], 45] as never;
+      },
+    }));
+  }
+  return layers;
+}

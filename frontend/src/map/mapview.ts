@@ -1,0 +1,76 @@
+// The deck.gl map shared by every page: our tiles underneath, live overlays on top.
+import { Deck, FlyToInterpolator, WebMercatorViewport, type MapViewState } from "@deck.gl/core";
+import { basemapLayers } from "./basemap";
+import { overlayLayers } from "./overlays";
+import type { MapStore } from "./store";
+
+export class MapView {
+  readonly deck: Deck;
+  private viewState: MapViewState = { longitude: 24.944, latitude: 60.171, zoom: 14.5, pitch: 0, bearing: 0 };
+  tileVersion: Record<string, number> = {};
+  private fitted = false;
+  private animating = false;
+
+  constructor(parent: HTMLElement, private readonly store: MapStore) {
+    this.deck = new Deck({
+      parent: parent as HTMLDivElement, initialViewState: this.viewState, controller: true,
+      onViewStateChange: ({ viewState }) => { this.viewState = viewState as MapViewState; this.render(); return viewState; },
+      style: { position: "absolute", inset: "0" },
+      getTooltip: ({ layer, index, object }) => {
+        if (layer?.id === "cameras" && index >= 0) return { text: `#${this.store.cameras.ids[index]}` };
+        if (object && "callsign" in (object as object)) return { text: (object as { callsign: string }).callsign };
+        return null;
+      },
+    });
+    this.render();
+    // Pulses and fading tails move with time: redraw at 10 fps while there is something animated
+    // (big layers keep their data, so this is cheap); an idle wall does not spend CPU on redraws.
+    window.setInterval(() => {
+      if (this.store.incidents.size || this.store.targets.size || this.store.version !== this.drawnVersion) this.render();
+    }, 100);
+  }
+
+  private drawnVersion = -1;
+
+  render(): void {
+    this.drawnVersion = this.store.version;
+    const now = Date.now() / 1000;
+    const zoom = this.viewState.zoom;
+    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now)] });
+  }
+
+  invalidateTiles(layer: string): void {
+    this.tileVersion[layer] = (this.tileVersion[layer] ?? 0) + 1;
+  }
+
+  invalidateAllTiles(): void {
+    for (const layer of ["roads", "divisions", "key_areas", "camera_views"]) this.invalidateTiles(layer);
+    this.render();
+  }
+
+  fitOnce(bounds: [[number, number], [number, number]] | null): void {
+    if (this.fitted || !bounds) return;
+    this.fitted = true;
+    const width = window.innerWidth, height = window.innerHeight;
+    const vp = new WebMercatorViewport({ width, height });
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(height * 0.12) });
+    this.setView({ longitude, latitude, zoom: Math.min(zoom, 17.5) });
+  }
+
+  flyTo(lon: number, lat: number, zoom = 17): void {
+    this.animating = true;
+    this.setView({ longitude: lon, latitude: lat, zoom, transitionDuration: 1500,
+      transitionInterpolator: new FlyToInterpolator() } as Partial<MapViewState>);
+    window.setTimeout(() => { this.animating = false; }, 1600);
+  }
+
+  get busy(): boolean {
+    return this.animating;
+  }
+
+  private setView(v: Partial<MapViewState>): void {
+    this.viewState = { ...this.viewState, ...v };
+    this.deck.setProps({ initialViewState: this.viewState });
+    this.render();
+  }
+}

@@ -1,0 +1,217 @@
+"""The wall in headless Chromium (system browser, SwiftShader WebGL) against a real API process on Redis.
+
+Screenshots are kept under artifacts/screenshots/ (CI uploads that folder).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import redis
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+
+from tests.frontend_build import ensure_built
+from tests.live_servers import ApiProcess, token
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run"]
+NW = "990101001001"
+
+
+@pytest.fixture(scope="module")
+def server(demo_db_url):
+    ensure_built()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    proc = ApiProcess(demo_db_url, redis_url=REDIS_URL)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page with every request and console error recorded."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("websocket", lambda ws: self.requests.append(ws.url))
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def foreign(self, base: str) -> list[str]:
+        ours = (base + "/", base.replace("http", "ws", 1) + "/", "data:", "blob:")
+        return [u for u in self.requests if not u.startswith(ours)]
+
+
+def open_wall(browser, base: str, width=1920, height=1080, user="commander") -> Watched:
+    page = browser.new_page(viewport={"width": width, "height": height})
+    w = Watched(page)
+    page.goto(base + "/wall")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", "sharpeyes-demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=30_000)
+    return w
+
+
+def wait_tiles_loaded(page: Page, timeout_s: float = 20) -> None:
+    page.wait_for_function("""() => {
+        const d = window.sharpeyes?.map?.deck;
+        return d && d.isInitialized && d.layerManager.getLayers().filter(l => l.id.startsWith('base-'))
+            .every(l => l.isLoaded);
+    }""", timeout=timeout_s * 1000)
+    time.sleep(0.5)
+
+
+def map_pixels(png: bytes) -> float:
+    """Share of pixels in the map area that differ from the dark background."""
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    w, h = img.size
+    crop = img.crop((int(w * 0.15), int(h * 0.2), int(w * 0.85), int(h * 0.9))).resize((200, 120))
+    lit = sum(1 for r, g, b in crop.getdata() if r + g + b > 90)
+    return lit / (200 * 120)
+
+
+def api_kpi(base: str, user: str) -> dict:
+    return httpx.get(base + "/api/v1/kpi/summary", headers={"Authorization": f"Bearer {token(base, user)}"}).json()
+
+
+def test_wall_renders_kpis_and_stays_on_origin(server, browser):
+    base = server.base
+    w = open_wall(browser, base)
+    page = w.page
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.inner_text("[data-testid=legend]").startswith("图例")
+    wait_tiles_loaded(page)
+    png = page.screenshot(path=str(SHOTS / "wall-1920x1080.png"))
+    assert map_pixels(png) > 0.05, "the map looks blank"
+    kpi = api_kpi(base, "commander")
+    for key in ("cameras", "online_rate", "networked_rate", "hd_ratio", "key_areas", "key_area_coverage",
+                "open_incidents", "units_available"):
+        raw = page.get_attribute(f"[data-kpi={key}]", "data-raw")
+        assert raw == ("" if kpi[key] is None else str(kpi[key])) or float(raw) == kpi[key], key
+    assert page.inner_text("[data-kpi=cameras]") == f"{kpi['cameras']:,}"
+    assert page.inner_text("[data-kpi=online_rate]") == f"{kpi['online_rate'] * 100:.1f}%"
+    assert "OpenStreetMap" in page.inner_text("[data-testid=attribution]")
+    assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")  # never scrolls
+    assert w.foreign(base) == []
+    assert any("/tiles/roads/" in u for u in w.requests) and any(u.startswith("ws://") for u in w.requests)
+    assert w.errors == []
+    page.close()
+
+
+def test_english_switch(server, browser):
+    w = open_wall(browser, server.base)
+    page = w.page
+    assert page.inner_text(".kpi-cameras .kpi-label") == "摄像机"
+    page.click("[data-testid=lang]")
+    assert page.inner_text(".kpi-cameras .kpi-label") == "Cameras"
+    assert page.inner_text("[data-testid=legend]").startswith("Legend")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.reload()  # the choice is remembered
+    page.wait_for_selector("[data-testid=conn][data-state=live]")
+    assert page.inner_text(".kpi-online_rate .kpi-label") == "Online rate"
+    page.click("[data-testid=lang]")
+    assert page.inner_text(".kpi-online_rate .kpi-label") == "完好率"
+    assert w.errors == []
+    page.close()
+
+
+def test_live_position_and_incident(server, browser):
+    base = server.base
+    w = open_wall(browser, base)
+    page = w.page
+    wait_tiles_loaded(page)  # steady state: what a wall looks like most of the day
+    bus = redis.Redis.from_url(REDIS_URL)
+    sent = time.time()
+    bus.publish("sharpeyes:positions", orjson.dumps(
+        {"target_id": 9001, "division": NW, "lon": 24.9405, "lat": 60.1702, "course_deg": 90, "kind": "patrol_car",
+         "t": sent}))
+    page.wait_for_function("""() => {
+        const l = window.sharpeyes.map.deck.layerManager.getLayers().find(l => l.id === 'targets');
+        return l && l.props.data.some(t => t.id === 9001);
+    }""", timeout=5000)
+    # Measured in the page (same clock): publish → hub tick → websocket → target layer data.
+    elapsed = page.evaluate("window.sharpeyes.store.positionsDrawnAt") / 1000 - sent
+    assert 0 < elapsed < 1.0, f"position took {elapsed:.2f}s to reach the target layer"
+    bus.publish("sharpeyes:incidents", orjson.dumps(
+        {"op": "created", "division": NW, "lon": 24.9412, "lat": 60.1712,
+         "incident": {"id": 77, "type": "fight", "priority": 1, "status": "new", "lon": 24.9412, "lat": 60.1712,
+                      "address": "Mannerheimintie 1", "description": "demo", "created_at": "2026-01-01T10:00:00Z"}}))
+    page.wait_for_selector("[data-testid=incident-panel][data-incident='77']", timeout=3000)
+    time.sleep(1.8)  # the fly-to animation
+    view = page.evaluate("window.sharpeyes.map.deck.viewManager.getViewports()[0]")
+    assert abs(view["longitude"] - 24.9412) < 0.002 and abs(view["latitude"] - 60.1712) < 0.002
+    page.screenshot(path=str(SHOTS / "wall-incident-1920x1080.png"))
+    assert w.errors == [] and w.foreign(base) == []
+    page.close()
+
+
+def test_wall_at_4k(server, browser):
+    w = open_wall(browser, server.base, 3840, 2160)
+    page = w.page
+    wait_tiles_loaded(page)
+    png = page.screenshot(path=str(SHOTS / "wall-3840x2160.png"))
+    assert map_pixels(png) > 0.05
+    # Scaled, not reflowed: the KPI strip is twice as tall as at 1080p, and nothing scrolls.
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "32px"
+    assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")
+    assert w.errors == []
+    page.close()
+
+
+def test_reconnects_after_server_restart(server, browser):
+    w = open_wall(browser, server.base)
+    page = w.page
+    page.evaluate("window.__marker = 42")  # survives only if the page is not reloaded
+    server.stop()
+    page.wait_for_selector("[data-testid=conn][data-state=reconnecting]", timeout=45_000)
+    server.start()
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=30_000)
+    assert page.evaluate("window.__marker") == 42
+    assert page.inner_text("[data-kpi=cameras]") == "221"
+    # A plain drop of the websocket (a network blip) recovers too.
+    page.evaluate("window.sharpeyes.feed.drop()")
+    page.wait_for_selector("[data-testid=conn][data-state=reconnecting]", timeout=5_000)
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=10_000)
+    # Only the refused connection attempts while the server was down may show up as console errors.
+    assert all("WebSocket" in e or "Failed to load resource" in e or "ERR_CONNECTION_REFUSED" in e
+               for e in w.errors), w.errors
+    page.close()
+
+
+@pytest.mark.parametrize("path,panels", [("dispatch", 2), ("planning", 2), ("m", 2), ("admin", 2)])
+def test_other_pages_log_in_and_show_map_with_panels(server, browser, path, panels):
+    page = browser.new_page(viewport={"width": 1280, "height": 800} if path != "m" else
+                            {"width": 390, "height": 844})
+    w = Watched(page)
+    page.goto(f"{server.base}/{path}")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "sharpeyes-demo")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=30_000)
+    assert page.locator("[data-testid=map] canvas").count() == 1
+    assert page.locator(".side .panel").count() == panels
+    assert w.foreign(server.base) == [] and w.errors == []
+    page.close()
