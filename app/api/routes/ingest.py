@@ -28,9 +28,10 @@ async def osmand_report(request: Request) -> PlainTextResponse:
     return PlainTextResponse("OK")
 
 
-router.add_api_route("/ingest/osmand", osmand_report, methods=["GET", "POST"], operation_id="osmand_report",
-                     dependencies=[Depends(limit("ingest"))], response_class=PlainTextResponse,
-                     summary="OsmAnd / Traccar Client position report")
+for _method in ("GET", "POST"):  # the apps use either; one operation id per method
+    router.add_api_route("/ingest/osmand", osmand_report, methods=[_method],
+                         operation_id=f"osmand_report_{_method.lower()}", dependencies=[Depends(limit("ingest"))],
+                         response_class=PlainTextResponse, summary="OsmAnd / Traccar Client position report")
 
 
 @router.post("/api/v1/positions", operation_id="report_positions", dependencies=[Depends(limit("ingest"))])
