@@ -51,7 +51,10 @@ fi
 if [ -f frontend/package.json ]; then
   if [ ! -d frontend/node_modules ] || [ frontend/package-lock.json -nt frontend/node_modules/.package-lock.json ]; then
     echo "==> npm ci (frontend)"
-    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+    # Some npm 11 releases write lock files without other platforms' optional packages and then
+    # refuse them in `npm ci`; `npm install` honours the same lock file's versions.
+    (cd frontend && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+      || npm install --no-audit --no-fund --loglevel=error; })
   fi
   echo "==> building frontend"
   (cd frontend && npm run build --silent)
