@@ -1,4 +1,4 @@
-"""`sharpeyes serve | demo | db upgrade|check | load osm|divisions|cameras | users create | audit verify`."""
+"""`sharpeyes serve | demo | simulate | db upgrade|check | load osm|divisions|cameras | users create | audit verify`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,56 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+def _simulate_in_background(settings: Settings, url: str, units: int) -> None:
+    """The demo's live movement: simulated patrol cars report over OsmAnd HTTP once the server answers."""
+    import threading
+
+    import httpx
+
+    from app.simulator.run import simulate
+
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+
+    def run() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        try:
+            asyncio.run(simulate(url, units=units, protocol="osmand", url=base, token=settings.device_token))
+        except Exception:
+            log.exception("demo simulator stopped")
+
+    threading.Thread(target=run, name="demo-simulator", daemon=True).start()
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from app.simulator.run import simulate
+
+    url = settings.database_url
+    if not url:
+        print("simulate needs DATABASE_URL (the database of the server it reports to: it registers its units "
+              "and routes on the road graph)", file=sys.stderr)
+        return 2
+    server = args.url or f"http://{settings.host}:{settings.port}"
+    try:
+        stats = asyncio.run(simulate(url, units=args.units, protocol=args.protocol, url=server,
+                                     host=args.host or settings.host, port=args.port or settings.jt808_port,
+                                     seconds=args.seconds, interval_s=args.interval,
+                                     token=args.token or settings.device_token, seed=args.seed))
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, RuntimeError) as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.units} units, {stats.sent} reports sent, {stats.acknowledged} acknowledged, {stats.failed} failed")
+    return 0 if stats.failed == 0 else 1
+
+
 def cmd_demo(args, settings: Settings) -> int:
     from app.services.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 
@@ -85,8 +135,12 @@ def cmd_demo(args, settings: Settings) -> int:
         print(f"  demo accounts (password '{DEMO_PASSWORD}'):")
         for username, role, division in DEMO_USERS:
             print(f"    {username:<12} {role:<11} division {division}")
+        if not args.no_serve and args.units > 0:
+            print(f"  {args.units} simulated patrol cars report over OsmAnd HTTP (--units 0 to turn off)")
         sys.stdout.flush()
         if not args.no_serve:
+            if args.units > 0:
+                _simulate_in_background(settings, url, args.units)
             _serve(settings, url)
     return 0
 
@@ -171,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the platform")
     demo = sub.add_parser("demo", help="load the demo city and run the platform")
     demo.add_argument("--no-serve", action="store_true", help="load and exit")
+    demo.add_argument("--units", type=int, default=12, help="simulated patrol cars driving (0: none)")
+    sim = sub.add_parser("simulate", help="drive patrol units on the road graph, reporting to a running server")
+    sim.add_argument("--units", type=int, default=12)
+    sim.add_argument("--protocol", choices=["osmand", "jt808"], default="osmand")
+    sim.add_argument("--url", help="OsmAnd: the server's base URL (default http://SHARPEYES_HOST:SHARPEYES_PORT)")
+    sim.add_argument("--host", help="JT/T 808: server host (default SHARPEYES_HOST)")
+    sim.add_argument("--port", type=int, help="JT/T 808: server port (default SHARPEYES_JT808_PORT)")
+    sim.add_argument("--seconds", type=float, help="stop after this long (default: run until interrupted)")
+    sim.add_argument("--interval", type=float, default=1.0, help="seconds between two fixes of a unit")
+    sim.add_argument("--token", help="device token, if the server requires one for unregistered devices")
+    sim.add_argument("--seed", type=int)
     db = sub.add_parser("db", help="schema migrations")
     db.add_argument("action", choices=["upgrade", "check"])
     load = sub.add_parser("load", help="load data files")
@@ -190,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "db": cmd_db, "load": cmd_load, "users": cmd_users,
-            "audit": cmd_audit}
+COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "db": cmd_db, "load": cmd_load,
+            "users": cmd_users, "audit": cmd_audit}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SECRET = "change-me-demo-only"
+DEFAULT_SECRET = "sharpeyes-demo-secret-change-me-in-production"
 
 
 class Settings(BaseSettings):
@@ -36,6 +36,19 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     position_retention_days: int = Field(default=90, ge=1)
+    login_per_minute: int = Field(default=30, ge=1)
+    ingest_per_minute: int = Field(default=6000, ge=1)
+
+    # Ingest of moving targets (issue #4). JT/T 808 terminals connect over TCP to ``host``:``jt808_port``
+    # (0 disables the listener). HTTP devices (OsmAnd / Traccar Client) are accepted when they are
+    # registered targets; with ``device_token`` set, a device sending ``token=<it>`` is accepted and
+    # registered on its first report.
+    jt808_port: int = Field(default=6808, ge=0, le=65535)
+    device_token: str | None = Field(default=None, min_length=16)
+    area_refresh_s: float = Field(default=60.0, ge=1.0)
+    stale_check_s: float = Field(default=10.0, ge=0.5)
+    max_positions_per_request: int = Field(default=10_000, ge=1)
+
     # Live map: websocket frames queued per client before a slow client is cut off; tile cache size.
     ws_queue_frames: int = Field(default=256, ge=4, le=100_000)
     ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
@@ -48,8 +61,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHARPEYES_SECRET_KEY must be set outside demo mode (SHARPEYES_DEMO_MODE=1 for the demo)"
             )
-        if len(self.secret_key) < 16:
-            raise ValueError("SHARPEYES_SECRET_KEY must be at least 16 characters")
+        if len(self.secret_key) < 32:
+            raise ValueError("SHARPEYES_SECRET_KEY must be at least 32 characters")
         return self
 
 

@@ -16,9 +16,24 @@ import pytest
 
 from app.db import migrate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+def _find_shared() -> Path:
+    """``shared/data`` beside the clone (CI), or beside any parent (git worktrees); SHARPEYES_SHARED_DATA wins."""
+    if os.environ.get("SHARPEYES_SHARED_DATA"):
+        return Path(os.environ["SHARPEYES_SHARED_DATA"])
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED = _find_shared()
 ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 os.environ.setdefault("SHARPEYES_DEMO_MODE", "1")
+# No JT/T 808 listener on the fixed default port: modules run in parallel; tests that want one pick a port.
+os.environ.setdefault("SHARPEYES_JT808_PORT", "0")
+os.environ.setdefault("SHARPEYES_GB_PORT", "0")  # each app in the tests runs its SIP server on a free port
+os.environ.setdefault("SHARPEYES_GB_PASSWORD", "gb-test-password")
 
 
 def _url(db: str) -> str:
@@ -95,3 +110,43 @@ def demo_db_url(demo_template: str):
         yield _url(name)
     finally:
         _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# -- API fixtures ------------------------------------------------------------------------------
+import httpx  # noqa: E402
+import pytest_asyncio  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo_db(demo_db_url: str) -> str:
+    """The module's own copy of the demo city and demo accounts."""
+    return demo_db_url
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(demo_db: str):
+    """An httpx client on the real app (lifespan run) over the demo database."""
+    from app.api.main import create_app
+
+    app = create_app(Settings(demo_mode=True), demo_db)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("10.9.8.7", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.app = app
+            yield client
+
+
+_TOKENS: dict[tuple[int, str], dict] = {}
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = "sharpeyes-demo",
+                fresh: bool = False) -> dict:
+    """Bearer header for a user; cached per client (the login endpoint is rate-limited, as it should be)."""
+    key = (id(client), username)
+    if fresh or key not in _TOKENS:
+        r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        _TOKENS[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _TOKENS[key]

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.api.principal_cache import PrincipalCache
 from app.config import Settings
 from app.domain.access import Perm, Principal, Scope
 from app.domain.errors import Forbidden, InvalidInput
@@ -31,11 +32,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
 
 
-async def principal_from_token(conn: AsyncConnection, settings: Settings, token: str | None) -> Principal:
+async def principal_from_token(conn: AsyncConnection, settings: Settings, token: str | None,
+                               cache: PrincipalCache | None = None) -> Principal:
     if not token:
         raise security.AuthError("authentication required")
     user_id, version = security.decode_token(settings, token)
-    return await security.load_principal(conn, user_id, version)
+    if cache is not None and (hit := cache.get(user_id, version)) is not None:
+        return hit
+    principal = await security.load_principal(conn, user_id, version)
+    if cache is not None:
+        cache.put(user_id, version, principal)
+    return principal
 
 
 async def current_principal(
@@ -47,7 +54,7 @@ async def current_principal(
 ) -> Principal:
     # Tiles and image/video elements cannot set headers: they may pass ?access_token=.
     token = creds.credentials if creds else access_token
-    principal = await principal_from_token(conn, settings, token)
+    principal = await principal_from_token(conn, settings, token, getattr(request.app.state, "principals", None))
     request.state.principal = principal
     return principal
 
@@ -98,3 +105,16 @@ def parse_bbox(bbox: Annotated[str | None, Query(description="minLon,minLat,maxL
 
 
 BBoxDep = Annotated[tuple[float, float, float, float] | None, Depends(parse_bbox)]
+
+
+# Bounded where the database is bounded: an id beyond int4 or a huge offset is a 422, not a driver error.
+IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+Limit = Annotated[int, Query(ge=1, le=100_000)]
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+
+
+def forget_user(request: Request, user_id: int | None = None) -> None:
+    """After logout or a grant/user change: drop cached principals so the change applies at once."""
+    cache = getattr(request.app.state, "principals", None)
+    if cache is not None:
+        cache.invalidate(user_id)

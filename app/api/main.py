@@ -5,19 +5,41 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import errors
+from app.api import errors, openapi
 from app.api.middleware import BodyLimit, SecurityHeaders
-from app.api.routes import auth, cameras, divisions, health, key_areas, kpi, tiles, ws
+from app.api.principal_cache import PrincipalCache
+from app.api.ratelimit import RateLimiter, limit
+from app.api.routes import (
+    access_requests,
+    audit,
+    auth,
+    callup,
+    cameras,
+    dispatch,
+    divisions,
+    health,
+    incidents,
+    ingest,
+    key_areas,
+    kpi,
+    planning,
+    tiles,
+    tracks,
+    users,
+    ws,
+)
+from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
+from app.services import gb28181_runtime, ingest_runtime
 from app.services.tiles import TileCache
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -39,18 +61,26 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                             kpi=lambda scope: ws.kpi_for(app, scope))
         await app.state.hub.start()
         try:
-            yield
+            async with ingest_runtime.running(app.state.engine, settings, lambda: app.state.bus) as ingest:
+                app.state.ingest = ingest
+                async with gb28181_runtime.running(app.state.engine, ingest) as sip:
+                    app.state.gb28181 = sip
+                    yield
         finally:
             await app.state.hub.stop()
             await app.state.bus.stop()
             await app.state.engine.dispose()
 
-    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+    app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
+    app.state.principals = PrincipalCache(ttl=5.0)
+    app.state.limiters = {"login": RateLimiter(settings.login_per_minute, burst=10),
+                          "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
-    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, kpi.router,
-              tiles.router, ws.router):
+    openapi.install(app)
+    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
+              access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
+              planning.router, ingest.router, tracks.router, kpi.router, tiles.router, ws.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
@@ -67,6 +97,14 @@ def _mount_web(app: FastAPI) -> None:
     async def page() -> FileResponse:
         return FileResponse(root / "index.html")
 
-    app.add_api_route("/", page, include_in_schema=False)
+    async def page_or_report(request: Request) -> Response:
+        # OsmAnd / Traccar Client are configured with a bare server URL: a report carries ``id`` or
+        # ``deviceid`` (GET) or is a POST; a browser's GET / never does.
+        if request.method == "POST" or {"id", "deviceid"} & set(request.query_params):
+            return await ingest.osmand_report(request)
+        return await page()
+
+    app.add_api_route("/", page_or_report, methods=["GET", "POST"], include_in_schema=False,
+                      dependencies=[Depends(limit("ingest"))])
     for name in PAGES:
         app.add_api_route(f"/{name}", page, include_in_schema=False)

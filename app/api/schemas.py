@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 CameraKind = Literal["fixed", "ptz", "dome"]
 CameraStatus = Literal["online", "offline", "fault", "planned"]
@@ -12,6 +12,19 @@ CameraStatus = Literal["online", "offline", "fault", "planned"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Patch(Strict):
+    """A partial update: a field may be left out, but only ``NULLABLE`` fields may be set to null."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self):
+        bad = sorted(k for k in self.model_fields_set if getattr(self, k) is None and k not in self.NULLABLE)
+        if bad:
+            raise ValueError(f"may not be null: {', '.join(bad)}")
+        return self
 
 
 class LoginIn(Strict):
@@ -34,12 +47,12 @@ class CameraCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    gb_id: str | None = Field(default=None, pattern=r"^\d{20}$", description="GB/T 28181 id; assigned if absent")
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$", description="GB/T 28181 id; assigned if absent")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     kind: CameraKind = "fixed"
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float = Field(default=60.0, ge=1, le=360)
-    range_m: float = Field(default=60.0, gt=0, le=5000)
+    range_m: float = Field(default=60.0, ge=1, le=5000, description="metres; below 1 m a view is meaningless")
     cls: int = Field(default=3, ge=1, le=3, description="一类/二类/三类")
     site_category: str | None = Field(default=None, max_length=40)
     owner: str | None = Field(default=None, max_length=200)
@@ -51,16 +64,18 @@ class CameraCreate(Strict):
     secrecy: int = Field(default=0, ge=0, le=9)
 
 
-class CameraUpdate(Strict):
+class CameraUpdate(Patch):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"heading_deg", "site_category", "owner", "stream_url", "division_code"})
     name: str | None = Field(default=None, min_length=1, max_length=200)
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
-    gb_id: str | None = Field(default=None, pattern=r"^\d{20}$")
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     kind: CameraKind | None = None
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float | None = Field(default=None, ge=1, le=360)
-    range_m: float | None = Field(default=None, gt=0, le=5000)
+    range_m: float | None = Field(default=None, ge=1, le=5000)
     cls: int | None = Field(default=None, ge=1, le=3)
     site_category: str | None = Field(default=None, max_length=40)
     owner: str | None = Field(default=None, max_length=200)
@@ -77,11 +92,12 @@ class KeyAreaCreate(Strict):
     name_en: str | None = Field(default=None, max_length=200)
     category: str = Field(min_length=1, max_length=40)
     geometry: dict[str, Any]
-    division_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     required_retention_days: int | None = Field(default=None, ge=1, le=3650)
 
 
-class KeyAreaUpdate(Strict):
+class KeyAreaUpdate(Patch):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"name_en"})
     name: str | None = Field(default=None, min_length=1, max_length=200)
     name_en: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, min_length=1, max_length=40)
@@ -106,3 +122,93 @@ class Feature(BaseModel):
     id: int | str
     geometry: dict[str, Any] | None
     properties: dict[str, Any]
+
+
+DivisionCode = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+
+
+class UserCreate(Strict):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    password: str = Field(min_length=8, max_length=256)
+    role: str = Field(min_length=1, max_length=32)
+    division_code: str = DivisionCode
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class GrantCreate(Strict):
+    role_name: str = Field(min_length=1, max_length=32)
+    division_code: str = DivisionCode
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    max_secrecy: int = Field(default=0, ge=0, le=9)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class UserActive(Strict):
+    is_active: bool
+
+
+class AccessRequestIn(Strict):
+    division_code: str = DivisionCode
+    hours: float = Field(gt=0, le=720)
+    reason: str = Field(min_length=4, max_length=2000)
+    role: Literal["commander", "dispatcher", "planner"] = "commander"
+
+
+class Decision(Strict):
+    approve: bool
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Documented on every operation: what a client can get back besides success.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    # ``content`` names JSON explicitly: errors are JSON even on routes that answer HTML or files.
+    s: {"model": ErrorBody, "description": d, "content": {"application/json": {}}} for s, d in {
+        400: "bad request (e.g. a device report that cannot be decoded)", 401: "not authenticated",
+        403: "not permitted", 503: "temporarily unavailable (e.g. storage down; retry)",
+        404: "not found (or not visible to you)",
+        409: "conflicts with existing data", 413: "request too large", 422: "invalid input",
+        423: "account locked", 429: "rate limited"}.items()
+}
+
+
+class IncidentCreate(Strict):
+    type: str = Field(min_length=1, max_length=32)
+    priority: int = Field(default=3, ge=1, le=4, description="1 highest … 4 lowest")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    description: str | None = Field(default=None, max_length=4000)
+    reporter: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=300)
+    camera_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class StatusChange(Strict):
+    status: str = Field(min_length=1, max_length=16)
+
+
+class CallupIn(Strict):
+    camera_ids: list[int] = Field(min_length=1, max_length=16)
+    reason: str = Field(min_length=2, max_length=2000, description="why the video is opened (audited)")
+    incident_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class AssignIn(Strict):
+    unit_ids: list[int] = Field(min_length=1, max_length=20)
+
+
+class PtzIn(Strict):
+    action: Literal["left", "right", "up", "down", "zoom_in", "zoom_out", "stop", "goto"]
+    speed: int = Field(default=5, ge=1, le=15)
+    bearing_deg: float | None = Field(default=None, ge=0, le=360, description="for goto")
+    reason: str = Field(min_length=2, max_length=2000)

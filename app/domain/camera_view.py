@@ -42,8 +42,8 @@ def validate(spec: ViewSpec) -> ViewSpec:
         raise InvalidInput("heading must be within 0–360°", field="heading_deg")
     if not (1.0 <= spec.fov_deg <= 360.0):
         raise InvalidInput("field of view must be within 1–360°", field="fov_deg")
-    if not (0.0 < spec.range_m <= 5000.0):
-        raise InvalidInput("range must be > 0 and ≤ 5000 m", field="range_m")
+    if not (1.0 <= spec.range_m <= 5000.0):
+        raise InvalidInput("range must be within 1–5000 m", field="range_m")
     return spec
 
 

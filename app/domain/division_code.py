@@ -15,7 +15,7 @@ from app.domain.errors import InvalidInput
 CENTRAL = "000000"
 # End offset (in the 12-digit form) of the segment that each level owns.
 _SEGMENT_END = {2: 2, 3: 4, 4: 6, 5: 9, 6: 12}
-_RE = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
+_RE = re.compile(r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
 
 
 def _pad(code: str) -> str:

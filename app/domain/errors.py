@@ -26,3 +26,9 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     code = "forbidden"
+
+
+class Unavailable(DomainError):
+    """Temporarily unable (e.g. the database is away): the client should retry."""
+
+    code = "unavailable"

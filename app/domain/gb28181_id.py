@@ -19,7 +19,7 @@ TYPE_NAMES = {
     200: "SIP server", 207: "GIS server", 215: "business group", 216: "virtual organization",
 }
 CAMERA_TYPES = frozenset({131, 132})
-_RE = re.compile(r"^\d{20}$")
+_RE = re.compile(r"^[0-9]{20}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ def validate(value: str) -> str:
 def centre_for(division: str, unit: str = "00") -> str:
     """8-digit centre code for a division of any level (township/village fold into their county)."""
     code6 = division_code.canonical(division).ljust(12, "0")[:6]
-    if not re.fullmatch(r"\d{2}", unit):
+    if not re.fullmatch(r"[0-9]{2}", unit):
         raise InvalidInput("grass-roots unit must be 2 digits", field="unit")
     return code6 + unit
 
@@ -72,7 +72,7 @@ def centre_for(division: str, unit: str = "00") -> str:
 def make(division: str, type_code: int = 132, serial: int = 1, industry: str = "00", network: int = 0) -> str:
     if not (0 <= serial <= 999_999):
         raise InvalidInput("serial must be 0–999999", field="serial")
-    if not (100 <= type_code <= 999) or not (0 <= network <= 9) or not re.fullmatch(r"\d{2}", industry):
+    if not (100 <= type_code <= 999) or not (0 <= network <= 9) or not re.fullmatch(r"[0-9]{2}", industry):
         raise InvalidInput("bad type, network or industry code")
     return str(DeviceId(centre_for(division), industry, type_code, network, serial))
 

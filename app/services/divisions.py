@@ -54,7 +54,8 @@ async def get(conn: AsyncConnection, scope: Scope, code: str) -> dict:
         .where(Division.code == code, _visible(scope)))).mappings().first()
     if row is None:
         raise NotFound(f"division {code} not found")
-    return {"type": "Feature", "id": row["code"], "geometry": orjson.loads(row["geometry"]) if row["geometry"] else None,
+    geometry = orjson.loads(row["geometry"]) if row["geometry"] else None
+    return {"type": "Feature", "id": row["code"], "geometry": geometry,
             "properties": {k: row[k] for k in ("code", "name", "name_en", "level", "parent_code")}}
 
 

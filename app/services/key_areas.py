@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 from geoalchemy2.shape import from_shape
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import KeyArea
@@ -12,6 +12,7 @@ from app.db.scoping import division_filter
 from app.domain import division_code, geojson, osm_tags
 from app.domain.access import Scope
 from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.services.cameras import division_at
 
 COLUMNS = (KeyArea.id, KeyArea.name, KeyArea.name_en, KeyArea.category, KeyArea.division_code,
            KeyArea.required_retention_days, KeyArea.source)
@@ -53,16 +54,16 @@ def _check_category(category: str) -> None:
                            field="category")
 
 
-async def _division_of(conn: AsyncConnection, geom_wkb) -> str | None:
-    return (await conn.execute(text(
-        "SELECT code FROM division WHERE boundary IS NOT NULL AND ST_Intersects(boundary, ST_PointOnSurface(:g)) "
-        "ORDER BY level DESC LIMIT 1"), {"g": geom_wkb})).scalar()
+async def _division_of(conn: AsyncConnection, shp) -> str | None:
+    p = shp.point_on_surface()
+    return await division_at(conn, p.x, p.y)
 
 
 async def create(conn: AsyncConnection, scope: Scope, data: dict) -> int:
     _check_category(data["category"])
-    geom = from_shape(geojson.polygon(data["geometry"]), srid=4326)
-    div = data.get("division_code") or await _division_of(conn, geom)
+    shp = geojson.polygon(data["geometry"])
+    geom = from_shape(shp, srid=4326)
+    div = data.get("division_code") or await _division_of(conn, shp)
     if not scope.covers(div):
         raise Forbidden("you may not manage key areas in this division")
     return (await conn.execute(insert(KeyArea).values(
@@ -77,8 +78,9 @@ async def update_area(conn: AsyncConnection, scope: Scope, area_id: int, changes
     if "category" in values:
         _check_category(values["category"])
     if changes.get("geometry") is not None:
-        values["area"] = from_shape(geojson.polygon(changes["geometry"]), srid=4326)
-        values["division_code"] = await _division_of(conn, values["area"])
+        shp = geojson.polygon(changes["geometry"])
+        values["area"] = from_shape(shp, srid=4326)
+        values["division_code"] = await _division_of(conn, shp)
         if not scope.covers(values["division_code"]):
             raise Forbidden("you may not move a key area outside your divisions")
     if values:

@@ -45,3 +45,4 @@ async def create_user(conn: AsyncConnection, username: str, password: str, role:
         kind="full" if division == "000000" else ("timeboxed" if valid_until else "regional"),
         approved_by=granted_by))
     return user_id
+

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, client_ip
+from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, client_ip, forget_user
+from app.api.ratelimit import limit
 from app.api.schemas import LoginIn, RefreshIn, TokenOut
 from app.domain.access import ROLES
 from app.services import audit, security
@@ -12,7 +13,7 @@ from app.services import audit, security
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-@router.post("/login", operation_id="login", response_model=TokenOut)
+@router.post("/login", operation_id="login", response_model=TokenOut, dependencies=[Depends(limit("login"))])
 async def login(body: LoginIn, request: Request, conn: ConnDep, settings: SettingsDep) -> dict:
     try:
         user = await security.login(conn, body.username, body.password)
@@ -40,6 +41,7 @@ async def logout(principal: CurrentPrincipal, request: Request, conn: ConnDep) -
     await audit.record(conn, "logout", actor_id=principal.user_id, actor_name=principal.username,
                        client_ip=client_ip(request))
     await conn.commit()
+    forget_user(request, principal.user_id)  # after the commit: no stale principal re-cached
 
 
 @router.get("/me", operation_id="me")

@@ -2,23 +2,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, SettingsDep, client_ip, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, client_ip, require
 from app.api.events import announce
 from app.api.schemas import CameraCreate, CameraStatus, CameraUpdate, Created, Feature, FeatureCollection
 from app.domain import division_code
 from app.domain.access import Perm
 from app.services import audit, cameras, live
+from app.services.camera_changes import after_camera_change
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
-DivisionQ = Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
 
 
 @router.get("", operation_id="list_cameras", response_model=FeatureCollection)
 async def list_cameras(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
-                       status: CameraStatus | None = None, limit: Annotated[int, Query(ge=1)] = 1000,
-                       offset: Annotated[int, Query(ge=0)] = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+                       status: CameraStatus | None = None, limit: Limit = 1000,
+                       offset: Offset = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     if division:
         division_code.validate(division)
     return await cameras.list_geojson(conn, auth.scope, bbox=bbox, division=division, status=status,
@@ -26,12 +27,12 @@ async def list_cameras(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, divi
 
 
 @router.get("/{camera_id}", operation_id="get_camera", response_model=Feature)
-async def get_camera(camera_id: int, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+async def get_camera(camera_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await cameras.get(conn, auth.scope, camera_id)
 
 
 @router.post("", operation_id="create_camera", status_code=201, response_model=Created)
-async def create_camera(body: CameraCreate, request: Request, conn: ConnDep,
+async def create_camera(body: CameraCreate, request: Request, conn: ConnDep, background: BackgroundTasks,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> dict:
     cam_id = await cameras.create(conn, auth.scope, cameras.CameraInput(**body.model_dump()))
     await audit.record(conn, "camera_create", actor_id=auth.user_id, actor_name=auth.principal.username,
@@ -39,12 +40,13 @@ async def create_camera(body: CameraCreate, request: Request, conn: ConnDep,
     message = await live.camera_message(conn, cam_id)
     await conn.commit()
     await announce(request, "cameras", message, table="cameras")
+    background.add_task(after_camera_change, request.app.state.engine, cam_id)
     return {"id": cam_id}
 
 
 @router.patch("/{camera_id}", operation_id="update_camera", status_code=204)
-async def update_camera(camera_id: int, body: CameraUpdate, request: Request, conn: ConnDep,
-                        auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
+async def update_camera(camera_id: IdPath, body: CameraUpdate, request: Request, conn: ConnDep,
+                        background: BackgroundTasks, auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     changes = body.model_dump(exclude_unset=True)
     await cameras.update_camera(conn, auth.scope, camera_id, changes)
     await audit.record(conn, "camera_update", actor_id=auth.user_id, actor_name=auth.principal.username,
@@ -53,10 +55,11 @@ async def update_camera(camera_id: int, body: CameraUpdate, request: Request, co
     message = await live.camera_message(conn, camera_id)
     await conn.commit()
     await announce(request, "cameras", message, table="cameras")
+    background.add_task(after_camera_change, request.app.state.engine, camera_id)
 
 
 @router.delete("/{camera_id}", operation_id="delete_camera", status_code=204)
-async def delete_camera(camera_id: int, request: Request, conn: ConnDep,
+async def delete_camera(camera_id: IdPath, request: Request, conn: ConnDep, background: BackgroundTasks,
                         auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     gone = await live.camera_message(conn, camera_id, op="delete")  # routing fields, read before deleting
     await cameras.delete_camera(conn, auth.scope, camera_id)  # checks scope first (404 if not visible)
@@ -64,3 +67,4 @@ async def delete_camera(camera_id: int, request: Request, conn: ConnDep,
                        object_type="camera", object_id=str(camera_id), client_ip=client_ip(request))
     await conn.commit()
     await announce(request, "cameras", gone, table="cameras")
+    background.add_task(after_camera_change, request.app.state.engine, camera_id)

@@ -4,21 +4,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, SettingsDep, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, Limit, Offset, SettingsDep, require
 from app.api.schemas import Feature, FeatureCollection
 from app.domain.access import Perm
 from app.services import divisions
 
 router = APIRouter(prefix="/api/v1/divisions", tags=["divisions"])
-CODE = r"^(\d{6}|\d{9}|\d{12})$"
+CODE = r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$"
 
 
 @router.get("", operation_id="list_divisions", response_model=FeatureCollection)
 async def list_divisions(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep,
                          level: Annotated[int | None, Query(ge=1, le=6)] = None,
                          parent: Annotated[str | None, Query(pattern=CODE)] = None,
-                         geometry: bool = True, limit: Annotated[int, Query(ge=1)] = 1000,
-                         offset: Annotated[int, Query(ge=0)] = 0,
+                         geometry: bool = True, limit: Limit = 1000,
+                         offset: Offset = 0,
                          auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await divisions.list_geojson(conn, auth.scope, bbox=bbox, level=level, parent=parent, geometry=geometry,
                                         limit=min(limit, settings.max_page_size), offset=offset)

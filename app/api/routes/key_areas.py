@@ -4,26 +4,26 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, SettingsDep, client_ip, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, client_ip, require
 from app.api.schemas import Created, Feature, FeatureCollection, KeyAreaCreate, KeyAreaUpdate
 from app.domain.access import Perm
 from app.services import audit, key_areas
 
 router = APIRouter(prefix="/api/v1/key-areas", tags=["key areas"])
-DivisionQ = Annotated[str | None, Query(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")]
 
 
 @router.get("", operation_id="list_key_areas", response_model=FeatureCollection)
 async def list_key_areas(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
                          category: Annotated[str | None, Query(max_length=40)] = None,
-                         limit: Annotated[int, Query(ge=1)] = 1000, offset: Annotated[int, Query(ge=0)] = 0,
+                         limit: Limit = 1000, offset: Offset = 0,
                          auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await key_areas.list_geojson(conn, auth.scope, bbox=bbox, division=division, category=category,
                                         limit=min(limit, settings.max_page_size), offset=offset)
 
 
 @router.get("/{area_id}", operation_id="get_key_area", response_model=Feature)
-async def get_key_area(area_id: int, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+async def get_key_area(area_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await key_areas.get(conn, auth.scope, area_id)
 
 
@@ -38,7 +38,7 @@ async def create_key_area(body: KeyAreaCreate, request: Request, conn: ConnDep,
 
 
 @router.patch("/{area_id}", operation_id="update_key_area", status_code=204)
-async def update_key_area(area_id: int, body: KeyAreaUpdate, request: Request, conn: ConnDep,
+async def update_key_area(area_id: IdPath, body: KeyAreaUpdate, request: Request, conn: ConnDep,
                           auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     await key_areas.update_area(conn, auth.scope, area_id, body.model_dump(exclude_unset=True))
     await audit.record(conn, "key_area_update", actor_id=auth.user_id, actor_name=auth.principal.username,
@@ -47,7 +47,7 @@ async def update_key_area(area_id: int, body: KeyAreaUpdate, request: Request, c
 
 
 @router.delete("/{area_id}", operation_id="delete_key_area", status_code=204)
-async def delete_key_area(area_id: int, request: Request, conn: ConnDep,
+async def delete_key_area(area_id: IdPath, request: Request, conn: ConnDep,
                           auth: Authorized = require(Perm.MANAGE_DEVICES)) -> None:
     await key_areas.delete_area(conn, auth.scope, area_id)
     await audit.record(conn, "key_area_delete", actor_id=auth.user_id, actor_name=auth.principal.username,

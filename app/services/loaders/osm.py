@@ -114,8 +114,8 @@ def split_ways(ways) -> tuple[dict[int, tuple[float, float]], list[dict]]:
                 nodes[refs[start]] = tuple(seg[0])
                 nodes[refs[i]] = tuple(seg[-1])
                 edges.append({
-                    "osm_way_id": way_id, "seq": next_seq[way_id], "src_osm": refs[start], "dst_osm": refs[i], "name": name,
-                    "highway": cls, "length_m": length, "speed_kmh": speed,
+                    "osm_way_id": way_id, "seq": next_seq[way_id], "src_osm": refs[start], "dst_osm": refs[i],
+                    "name": name, "highway": cls, "length_m": length, "speed_kmh": speed,
                     "cost": seconds if direction >= 0 else -1.0,
                     "reverse_cost": seconds if direction <= 0 else -1.0,
                     "wkt": shapely.to_wkt(shapely.linestrings(seg), rounding_precision=7),

@@ -1,0 +1,100 @@
+"""Video call-up, along-track cameras, PTZ commands, and the signed play endpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from app.api.deps import Authorized, ConnDep, IdPath, SettingsDep, client_ip, require
+from app.api.schemas import CallupIn, PtzIn
+from app.db.models import AppUser, Camera
+from app.domain.access import Perm
+from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.services import audit, callup, security
+from app.video import mjpeg, signing
+
+router = APIRouter(tags=["video"])
+
+
+@router.get("/api/v1/callup/seeing", operation_id="cameras_seeing")
+async def seeing(conn: ConnDep, lon: Annotated[float, Query(ge=-180, le=180)],
+                 lat: Annotated[float, Query(ge=-90, le=90)],
+                 auth: Authorized = require(Perm.VIEW_LIVE)) -> dict:
+    """Cameras whose view contains the point, ranked; offline/fault ones apart; PTZ pan bearing."""
+    return await callup.cameras_seeing(conn, auth.scope, lon, lat)
+
+
+@router.get("/api/v1/callup/along-track", operation_id="cameras_along_track")
+async def along_track(conn: ConnDep, target_id: Annotated[int, Query(ge=1, le=2_147_483_647)],
+                      start: AwareDatetime, end: AwareDatetime, request: Request,
+                      auth: Authorized = require(Perm.VIEW_RECORDINGS)) -> dict:
+    """Cameras whose view the target's track crossed, with enter/exit times (to pull recordings)."""
+    result = await callup.cameras_along_track(conn, auth.scope, target_id, start, end)
+    await audit.record(conn, "track_cameras", actor_id=auth.user_id, actor_name=auth.principal.username,
+                       object_type="target", object_id=str(target_id), client_ip=client_ip(request),
+                       detail={"start": start.isoformat(), "end": end.isoformat(),
+                               "cameras": [s["camera_id"] for s in result["sightings"]]})
+    await conn.commit()
+    return result
+
+
+@router.post("/api/v1/callup", operation_id="callup")
+async def open_video(body: CallupIn, request: Request, conn: ConnDep, settings: SettingsDep,
+                     auth: Authorized = require(Perm.VIEW_LIVE)) -> dict:
+    """Signed, expiring play URLs for the chosen cameras; audited with who, which, when and why."""
+    urls = await callup.play_urls(conn, auth.scope, settings, auth.user_id, body.camera_ids)
+    await audit.record(conn, "video_callup", actor_id=auth.user_id, actor_name=auth.principal.username,
+                       object_type="camera", object_id=",".join(map(str, body.camera_ids)), reason=body.reason,
+                       client_ip=client_ip(request), detail={"cameras": body.camera_ids,
+                                                             "incident_id": body.incident_id})
+    await conn.commit()
+    return {"streams": urls}
+
+
+@router.post("/api/v1/cameras/{camera_id}/ptz", operation_id="ptz", status_code=202)
+async def ptz(camera_id: IdPath, body: PtzIn, request: Request, conn: ConnDep,
+              auth: Authorized = require(Perm.PTZ)) -> dict:
+    cam = (await conn.execute(select(Camera.kind, Camera.division_code, Camera.secrecy, Camera.gb_id)
+                              .where(Camera.id == camera_id))).first()
+    if cam is None or not auth.scope.covers(cam.division_code, cam.secrecy):
+        raise NotFound(f"camera {camera_id} not found")
+    if cam.kind == "fixed":
+        raise InvalidInput("this camera is fixed: it has no PTZ", field="camera_id")
+    if body.action == "goto" and body.bearing_deg is None:
+        raise InvalidInput("goto needs bearing_deg", field="bearing_deg")
+    command = {"camera_id": camera_id, "gb_id": cam.gb_id, **body.model_dump(exclude={"reason"})}
+    await audit.record(conn, "ptz", actor_id=auth.user_id, actor_name=auth.principal.username, object_type="camera",
+                       object_id=str(camera_id), reason=body.reason, client_ip=client_ip(request), detail=command)
+    await conn.commit()
+    bus = getattr(request.app.state, "bus", None)
+    if bus is not None:  # the GB/T 28181 server turns this into a DeviceControl message
+        await bus.publish("ptz", command)
+    return {"accepted": True, "command": command}
+
+
+@router.get("/video/play/{camera_id}", operation_id="play", response_class=StreamingResponse)
+async def play(camera_id: IdPath, conn: ConnDep, settings: SettingsDep,
+               uid: Annotated[int, Query(ge=1, le=2_147_483_647)], exp: Annotated[int, Query(ge=0, le=2**40)],
+               sig: Annotated[str, Query(pattern="^[0-9a-f]{1,64}$")]):
+    """The stream behind a signed URL: the camera's own stream, or the demo MJPEG for demo cameras."""
+    signing.verify(settings.secret_key, camera_id, uid, exp, sig)
+    cam = (await conn.execute(select(Camera.name, Camera.gb_id, Camera.stream_url, Camera.division_code,
+                                     Camera.secrecy).where(Camera.id == camera_id))).first()
+    if cam is None:
+        raise NotFound(f"camera {camera_id} not found")
+    # The grant is checked again now: a URL outlives nothing that was revoked since it was issued.
+    version = (await conn.execute(select(AppUser.token_version).where(AppUser.id == uid))).scalar()
+    principal = await security.load_principal(conn, uid, version if version is not None else -1)
+    if not principal.can(Perm.VIEW_LIVE, datetime.now(UTC), cam.division_code, cam.secrecy):
+        raise Forbidden("no live-video permission for this camera")
+    await conn.close()  # the stream may run for minutes: do not hold a pooled connection
+    if cam.stream_url:
+        return RedirectResponse(cam.stream_url, status_code=307)
+    return StreamingResponse(mjpeg.stream(cam.name, cam.gb_id),
+                             media_type=f"multipart/x-mixed-replace; boundary={mjpeg.BOUNDARY}",
+                             headers={"Cache-Control": "no-store"})

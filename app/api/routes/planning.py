@@ -1,0 +1,160 @@
+"""Planner HTTP API (issue #6): jobs with progress, stored coverage results, KPIs, placement, exports.
+
+Reads come from the stored result tables, so they answer instantly; heavy runs are background jobs.
+Everything is scoped: a district planner reads the KPIs, key areas and cameras of their district only.
+The report page loads deck.gl from this same router (``report/deckgl/index.js``), never from a CDN.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from app.api.deps import Authorized, ConnDep, IdPath, client_ip, require
+from app.api.events import announce
+from app.api.schemas import Strict
+from app.domain.access import Perm
+from app.services import audit, cameras, placement_run, planning_jobs, planning_report
+
+router = APIRouter(prefix="/api/v1/planning", tags=["planning"])
+Mode = Literal["all", "online"]
+CODE = r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$"
+
+
+class JobCreate(Strict):
+    kind: Literal["full", "coverage", "duplicates", "kpi", "placement"] = "full"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlacementRequest(Strict):
+    budget: float = Field(gt=0, le=10_000)
+    division_code: str | None = Field(default=None, pattern=CODE)
+    mode: Mode = "all"
+    fov_deg: float = Field(default=60.0, ge=1, le=360)
+    range_m: float = Field(default=60.0, ge=1, le=500)
+    n_headings: int = Field(default=8, ge=1, le=36)
+    spacing_m: float = Field(default=50.0, ge=5, le=1000)
+    site_cost: dict[Literal["intersection", "road", "key_area_edge"], float] | None = None
+    exact: bool = True
+    time_limit_s: float = Field(default=20.0, gt=0, le=300)
+
+
+class PlannedSite(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    heading_deg: float | None = Field(default=None, ge=0, le=360)
+    fov_deg: float = Field(default=60.0, ge=1, le=360)
+    range_m: float = Field(default=60.0, ge=1, le=500)
+
+
+class AcceptSites(Strict):
+    sites: list[PlannedSite] = Field(min_length=1, max_length=500)
+    name_prefix: str = Field(default="规划点位", min_length=1, max_length=100)
+
+
+@router.post("/jobs", status_code=202, operation_id="planning_create_job")
+async def create_job(body: JobCreate, request: Request, auth: Authorized = require(Perm.PLAN)) -> dict:
+    params = PlacementRequest(**body.params).model_dump() if body.kind == "placement" else body.params
+    job_id = await planning_jobs.runner_for(request.app.state.engine).submit(body.kind, params)
+    return {"id": job_id, "status": "queued"}
+
+
+@router.get("/jobs/{job_id}", operation_id="planning_get_job")
+async def get_job(job_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.PLAN)) -> dict:
+    return await planning_jobs.get_job(conn, job_id)
+
+
+@router.get("/kpi", operation_id="planning_kpi")
+async def kpis(conn: ConnDep, parent: Annotated[str | None, Query(pattern=CODE)] = None,
+               auth: Authorized = require(Perm.PLAN)) -> dict:
+    """KPIs of every division the planner may see, or of ``parent`` and its children."""
+    where = "" if parent is None else "WHERE d.code = :p OR d.parent_code = :p"
+    rows = (await conn.execute(text(
+        "SELECT d.code, d.name, d.name_en, d.level, d.parent_code, k.window_days, k.key_area_coverage_rate,"
+        " k.networked_rate, k.online_rate, k.hd_rate, k.retention_compliance_rate, k.cameras_per_main_road_km,"
+        f" k.counts, k.computed_at FROM division_kpi k JOIN division d ON d.code = k.division_code {where}"
+        " ORDER BY d.level, d.code"), {"p": parent})).mappings().all()
+    items = [dict(r) for r in rows if auth.scope.covers(r["code"])]
+    return {"count": len(items), "items": items}
+
+
+@router.get("/coverage/key-areas", operation_id="planning_key_area_coverage")
+async def key_area_coverage(conn: ConnDep, mode: Mode = "all", below: float = Query(1.0, ge=0, le=1),
+                            limit: int = Query(500, ge=1, le=5000), auth: Authorized = require(Perm.PLAN)) -> dict:
+    rows = (await conn.execute(text(
+        "SELECT kc.key_area_id, k.name, k.category, k.division_code, kc.area_m2, kc.covered_m2, kc.fraction,"
+        " kc.camera_ids FROM key_area_coverage kc JOIN key_area k ON k.id = kc.key_area_id"
+        " WHERE kc.mode = :m AND kc.fraction <= :b ORDER BY kc.fraction LIMIT :l"),
+        {"m": mode, "b": below, "l": limit})).mappings().all()
+    items = [dict(r) for r in rows if auth.scope.covers(r["division_code"])]
+    return {"count": len(items), "items": items}
+
+
+@router.get("/layers/{layer}.geojson", operation_id="planning_layer")
+async def layer(layer: Annotated[str, Path(max_length=40)], conn: ConnDep, mode: Mode = "all",
+                auth: Authorized = require(Perm.PLAN)) -> Response:
+    fc = await planning_report.geojson_layer(conn, layer, mode, auth.scope)
+    return Response(orjson.dumps(fc), media_type="application/geo+json")
+
+
+@router.get("/tables/{table}.csv", operation_id="planning_table")
+async def table(table: Annotated[str, Path(max_length=40)], request: Request, conn: ConnDep,
+                auth: Authorized = require(Perm.PLAN)) -> Response:
+    body = await planning_report.csv_table(conn, table, auth.scope)
+    await audit.record(conn, "export", actor_id=auth.user_id, actor_name=auth.principal.username,
+                       object_type="planning_table", object_id=table, client_ip=client_ip(request))
+    await conn.commit()
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{table}.csv"'})
+
+
+@router.post("/placement", operation_id="planning_placement")
+async def place(body: PlacementRequest, conn: ConnDep, auth: Authorized = require(Perm.PLAN)) -> dict:
+    """Synchronous placement for a division or a moderate area; use a 'placement' job for big ones."""
+    return await placement_run.plan(conn, **body.model_dump())
+
+
+@router.post("/accept", operation_id="planning_accept", status_code=201)
+async def accept(body: AcceptSites, request: Request, conn: ConnDep, auth: Authorized = require(Perm.PLAN)) -> dict:
+    """Accepted suggestions become cameras with status ``planned`` (not counted as built)."""
+    ids = []
+    for i, s in enumerate(body.sites, start=1):
+        kind = "fixed" if s.heading_deg is not None and s.fov_deg < 360 else "ptz"
+        ids.append(await cameras.create(conn, auth.scope, cameras.CameraInput(
+            name=f"{body.name_prefix}{i}", lon=s.lon, lat=s.lat, kind=kind, heading_deg=s.heading_deg,
+            fov_deg=s.fov_deg if kind == "fixed" else 360.0, range_m=s.range_m, status="planned",
+            networked=False, source="planning")))
+    await audit.record(conn, "planning_accept", actor_id=auth.user_id, actor_name=auth.principal.username,
+                       object_type="camera", object_id=",".join(map(str, ids)), client_ip=client_ip(request),
+                       detail={"sites": len(ids)})
+    await conn.commit()
+    await announce(request, "cameras", None, table="cameras")
+    return {"camera_ids": ids}
+
+
+@router.get("/report/index.html", response_class=HTMLResponse, operation_id="planning_report")
+async def report(request: Request, conn: ConnDep, mode: Mode = "all", auth: Authorized = require(Perm.PLAN)
+                 ) -> HTMLResponse:
+    layers = {name: await planning_report.geojson_layer(conn, name, mode, auth.scope)
+              for name in planning_report.LAYERS}
+    c = (await conn.execute(text("SELECT ST_X(ST_Centroid(ST_Extent(location))),"
+                                 " ST_Y(ST_Centroid(ST_Extent(location))) FROM camera"))).first()
+    await audit.record(conn, "export", actor_id=auth.user_id, actor_name=auth.principal.username,
+                       object_type="planning_report", object_id=mode, client_ip=client_ip(request))
+    await conn.commit()
+    html = planning_report.render_html(layers, "覆盖规划报告", "deckgl/index.js",
+                                       (float(c[0] or 0.0), float(c[1] or 0.0)))
+    return HTMLResponse(html)
+
+
+@router.get("/report/deckgl/index.js", operation_id="planning_report_js", response_class=FileResponse,
+            responses={200: {"content": {"text/javascript": {}}, "description": "deck.gl bundle"}})
+async def report_js() -> FileResponse:
+    """deck.gl's bundle, served locally (public static code, no data)."""
+    return FileResponse(planning_report.deck_bundle(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})

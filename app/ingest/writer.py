@@ -1,0 +1,368 @@
+"""Batched, lossless writes of fixes into the day-partitioned ``position`` table.
+
+``add()`` returns once its fixes are committed ("acknowledged" means committed) or raises. Fixes wait
+in a buffer that is flushed at ``max_rows`` or after ``max_delay_s``; what queues up during a flush goes
+in the next one (group commit). A flush is one transaction on the writer's own connection: create the
+targets never seen before (ids are cached after commit), binary ``COPY`` straight into ``position`` with
+the points pre-encoded as EWKB, and one ``UPDATE … FROM unnest`` of ``target.last_*``. The primary key
+(target, fix_time) makes a replayed batch harmless: if the COPY meets a stored row (a flush whose commit
+reply was lost to a crash, a device resending), the same rows go through a temp table and ``INSERT …
+ON CONFLICT DO NOTHING`` instead: exactly once. ``target.last_*`` follows the newest fix, at most once
+per ``last_every_s`` of fix time per target (so it lags by less than that for devices reporting
+faster). Connection-level failures (database restarting, network) are retried on a new connection with
+capped exponential backoff for as long as it takes; a data error is retried once (after re-checking the
+partitions) and then bisected, so one bad row fails only its own caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import shapely
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db.partitions import ensure_partitions
+from app.domain.fix import Fix
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("target_id", "fix_time", "location", "speed_kmh", "course_deg", "accuracy_m", "source")
+# Same columns as ``position``; used only when a batch collides with stored rows (a replay).
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS position_stage
+  (LIKE position INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"""
+_FROM_STAGE = """
+INSERT INTO position (target_id, fix_time, location, speed_kmh, course_deg, accuracy_m, source)
+SELECT target_id, fix_time, location, speed_kmh, course_deg, accuracy_m, source FROM position_stage
+ON CONFLICT DO NOTHING"""
+# NOT EXISTS first: ON CONFLICT alone would burn a sequence value per known target per flush.
+_NEW_TARGETS = """
+WITH k AS (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS k(protocol, external_id))
+INSERT INTO target (protocol, external_id)
+SELECT k.protocol, k.external_id FROM k
+WHERE NOT EXISTS (SELECT 1 FROM target t WHERE t.protocol = k.protocol AND t.external_id = k.external_id)
+ON CONFLICT (protocol, external_id) DO NOTHING"""
+_TARGET_IDS = """
+SELECT t.protocol, t.external_id, t.id FROM target t
+JOIN unnest($1::text[], $2::text[]) AS k(protocol, external_id)
+  ON t.protocol = k.protocol AND t.external_id = k.external_id"""
+_UPDATE_LAST = """
+UPDATE target t SET last_fix_at = l.fix_time, last_location = ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326),
+       last_speed_kmh = l.speed_kmh, last_course_deg = l.course_deg
+FROM unnest($1::int[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
+     AS l(id, fix_time, lon, lat, speed_kmh, course_deg)
+WHERE t.id = l.id AND (t.last_fix_at IS NULL OR l.fix_time >= t.last_fix_at + make_interval(secs => $7))"""
+
+# SQLSTATE classes that mean "this data cannot be written", not "the database is unreachable".
+_DATA_ERROR_CLASSES = ("22", "23", "42", "0A", "21")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for e in (exc, getattr(exc, "orig", None), exc.__cause__):
+        state = getattr(e, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def is_data_error(exc: BaseException) -> bool:
+    state = _sqlstate(exc)
+    return state is not None and state[:2] in _DATA_ERROR_CLASSES
+
+
+@dataclass
+class WriterStats:
+    flushes: int = 0
+    rows_staged: int = 0
+    rows_inserted: int = 0
+    retries: int = 0
+    failed_rows: int = 0
+    partitions_created: int = 0
+    replays: int = 0  # flushes that met already stored rows and went the ON CONFLICT way
+
+
+@dataclass
+class _Entry:
+    fixes: list[Fix]
+    done: asyncio.Future
+    queued_at: float
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_rows: int = 2000,
+        max_batch_rows: int = 20_000,
+        max_delay_s: float = 0.05,
+        max_pending_rows: int = 200_000,
+        max_backoff_s: float = 2.0,
+        last_every_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        # Flush at ``max_rows`` or after ``max_delay_s``; rows that queued up while a flush was running
+        # go together in the next one, up to ``max_batch_rows`` (group commit: under load, batches grow
+        # by themselves and one commit answers many callers).
+        self.max_rows, self.max_delay_s = max_rows, max_delay_s
+        self.max_batch_rows = max(max_rows, max_batch_rows)
+        self.max_pending_rows = max_pending_rows
+        self.max_backoff_s = max_backoff_s
+        # target.last_* moves only when the new fix is at least this much newer: updating a target row
+        # (GiST-indexed point) per fix is the costliest part of a flush for devices reporting > 1 Hz.
+        self.last_every_s = last_every_s
+        self.stats = WriterStats()
+        self._entries: deque[_Entry] = deque()
+        self._pending_rows = 0
+        self._changed = asyncio.Condition()
+        self._known_days: set[date] = set()
+        # Committed facts of this process, so a steady-state flush is one COPY and at most one UPDATE.
+        self._target_ids: dict[tuple[str, str], int] = {}
+        self._last_sent: dict[int, datetime] = {}  # newest fix time written to target.last_fix_at
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    async def start(self) -> BatchWriter:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="batch-writer")
+        return self
+
+    async def __aenter__(self) -> BatchWriter:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def add(self, fix: Fix) -> None:
+        await self.add_many([fix])
+
+    async def add_many(self, fixes: list[Fix]) -> None:
+        """Return when every fix is committed; raise if they cannot be stored (never silently drop)."""
+        if not fixes:
+            return
+        if self._task is None or self._closing:
+            raise RuntimeError("BatchWriter is not running")
+        async with self._changed:
+            # Backpressure: producers wait instead of growing memory while the database is away.
+            await self._changed.wait_for(lambda: self._pending_rows < self.max_pending_rows)
+            entry = _Entry(list(fixes), asyncio.get_running_loop().create_future(), time.monotonic())
+            self._entries.append(entry)
+            self._pending_rows += len(entry.fixes)
+            self._changed.notify_all()
+        await asyncio.shield(entry.done)  # a cancelled caller does not cancel the write of others
+
+    def target_id(self, key: tuple[str, str]) -> int | None:
+        """The ``target.id`` of (protocol, device id), known once a fix of it was committed here."""
+        return self._target_ids.get(key)
+
+    async def close(self) -> None:
+        """Flush everything buffered, then stop."""
+        self._closing = True
+        async with self._changed:
+            self._changed.notify_all()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self._disconnect()
+
+    # -- flusher -----------------------------------------------------------------------------
+    async def _next_batch(self) -> list[_Entry] | None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._entries or self._closing)
+            if not self._entries:
+                return None
+            # Rows that waited through the previous flush are past their deadline: no extra wait then.
+            deadline = self._entries[0].queued_at + self.max_delay_s
+            while self._pending_rows < self.max_rows and not self._closing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    break
+            batch, rows = [], 0
+            while self._entries and (not batch or rows + len(self._entries[0].fixes) <= self.max_batch_rows):
+                entry = self._entries.popleft()
+                batch.append(entry)
+                rows += len(entry.fixes)
+            return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            if batch is None:
+                return
+            try:
+                await self._write_resilient(batch)
+            finally:
+                async with self._changed:
+                    self._pending_rows -= sum(len(e.fixes) for e in batch)
+                    self._changed.notify_all()
+
+    async def _write_resilient(self, batch: list[_Entry]) -> None:
+        attempt = data_errors = 0
+        while True:
+            try:
+                await self._write([f for e in batch for f in e.fixes])
+            except Exception as exc:
+                if not is_data_error(exc):
+                    attempt += 1
+                    self.stats.retries += 1
+                    await self._disconnect()  # a fresh connection for the next attempt
+                    delay = min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)) * (0.5 + random.random())
+                    log.warning(
+                        "position flush failed (%s: %s); retry %d in %.2f s",
+                        type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "",
+                        attempt,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                data_errors += 1
+                # e.g. a partition dropped by retention under our feet, or a target deleted
+                self._known_days.clear()
+                self._target_ids.clear()
+                self._last_sent.clear()
+                if data_errors < 2:
+                    continue
+                if len(batch) > 1:  # isolate the bad entry, store the others
+                    half = len(batch) // 2
+                    await self._write_resilient(batch[:half])
+                    await self._write_resilient(batch[half:])
+                    return
+                log.error("position flush rejected %d fixes: %s", len(batch[0].fixes), exc)
+                self.stats.failed_rows += len(batch[0].fixes)
+                if not batch[0].done.done():
+                    batch[0].done.set_exception(exc)
+                return
+            for entry in batch:
+                if not entry.done.done():
+                    entry.done.set_result(None)
+            return
+
+    # -- one flush ---------------------------------------------------------------------------
+    async def _connection(self) -> asyncpg.Connection:
+        """The writer's own connection: it carries a binary codec for ``geometry`` (EWKB bytes in, no
+        text parsing in the server), which must not leak into the pool shared with the rest of the app."""
+        if self._conn is None or self._conn.is_closed():
+            dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = await asyncpg.connect(dsn)
+            try:
+                schema = await conn.fetchval(
+                    "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+                    "WHERE t.typname = 'geometry'")
+                await conn.set_type_codec("geometry", schema=schema, encoder=bytes, decoder=bytes, format="binary")
+                await conn.execute(_STAGE)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 2)
+            except Exception:
+                conn.terminate()
+
+    async def _ensure_days(self, fixes: list[Fix]) -> None:
+        # Usually every fix of a batch falls on one or two known days: look at the extremes first.
+        first, last = min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
+        ends = {first.astimezone(UTC).date(), last.astimezone(UTC).date()}
+        if ends <= self._known_days and (last - first).days == 0:
+            return
+        days = {f.fix_time.astimezone(UTC).date() for f in fixes} - self._known_days
+        if not days:
+            return
+        async with self.engine.begin() as conn:
+            for day in sorted(days):
+                await ensure_partitions(conn, first=day, days=0)
+        self._known_days |= days
+        self.stats.partitions_created += len(days)
+
+    async def _write(self, fixes: list[Fix]) -> None:
+        await self._ensure_days(fixes)
+        fixes = _unique(fixes)
+        conn = await self._connection()
+        async with conn.transaction():
+            new_ids = await self._resolve_targets(conn, fixes)
+            ids = {**self._target_ids, **new_ids}
+            records = _records(fixes, ids)
+            try:
+                # The common case: none of these rows is stored yet, so COPY straight into ``position``
+                # (as fast as a raw COPY). A savepoint keeps the transaction usable if one is (a replay).
+                async with conn.transaction():
+                    await conn.copy_records_to_table("position", records=records, columns=COLUMNS)
+                inserted = len(records)
+            except asyncpg.UniqueViolationError:
+                await conn.copy_records_to_table("position_stage", records=records, columns=COLUMNS)
+                inserted = int((await conn.execute(_FROM_STAGE)).split()[-1])
+                self.stats.replays += 1
+            newest = self._newest_per_target(fixes, ids)
+            if newest:
+                await conn.execute(_UPDATE_LAST, *zip(*newest, strict=True), self.last_every_s)
+        # Only after the commit: a rolled-back flush must not leave ids of targets that do not exist.
+        self._target_ids.update(new_ids)
+        self._last_sent.update((row[0], row[1]) for row in newest)
+        self.stats.flushes += 1
+        self.stats.rows_staged += len(records)
+        self.stats.rows_inserted += inserted
+
+    async def _resolve_targets(self, conn: asyncpg.Connection, fixes: list[Fix]) -> dict[tuple[str, str], int]:
+        """Ids of the targets not known yet (created if new), in the flush's transaction."""
+        unknown = {f.key for f in fixes} - self._target_ids.keys()
+        if not unknown:
+            return {}
+        protocols, external_ids = zip(*unknown, strict=True)
+        await conn.execute(_NEW_TARGETS, protocols, external_ids)
+        return {(p, e): i for p, e, i in await conn.fetch(_TARGET_IDS, protocols, external_ids)}
+
+    def _newest_per_target(self, fixes: list[Fix], ids: dict[tuple[str, str], int]) -> list[tuple]:
+        """(id, time, lon, lat, speed, course) of each target whose last_* may move (the database decides)."""
+        newest: dict[int, Fix] = {}
+        for f in fixes:
+            tid = ids[f.key]
+            seen = newest.get(tid)
+            if seen is None or f.fix_time > seen.fix_time:
+                newest[tid] = f
+        every = timedelta(seconds=self.last_every_s)
+        rows = []
+        for tid, f in newest.items():
+            sent = self._last_sent.get(tid)
+            if sent is None or f.fix_time >= sent + every:
+                rows.append((tid, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg))
+        return rows
+
+
+def _unique(fixes: list[Fix]) -> list[Fix]:
+    """First fix per (target, time): the primary key, so a batch never collides with itself."""
+    seen: set[tuple[str, str, datetime]] = set()
+    out = []
+    for f in fixes:
+        k = (f.protocol, f.device_id, f.fix_time)
+        if k not in seen:
+            seen.add(k)
+            out.append(f)
+    return out
+
+
+def _records(fixes: list[Fix], ids: dict[tuple[str, str], int]) -> list[tuple]:
+    # All points encoded to EWKB in one vectorised call: nothing for the server to parse per row.
+    points = shapely.points(np.fromiter((f.lon for f in fixes), float, len(fixes)),
+                            np.fromiter((f.lat for f in fixes), float, len(fixes)))
+    wkb = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True)
+    return [(ids[f.key], f.fix_time, w, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
+            for f, w in zip(fixes, wkb, strict=True)]

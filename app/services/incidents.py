@@ -1,0 +1,133 @@
+"""Incidents: create (map click, coordinates, place name, API, alarms), list, lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.models import Dispatch, Incident, Unit
+from app.db.scoping import division_filter
+from app.domain import dispatch as flow
+from app.domain.access import Scope
+from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.services.cameras import division_at
+
+EVERYWHERE = Scope(("",), 99, None)  # for system-side reads (alarms), never for a user's request
+COLUMNS = (Incident.id, Incident.type, Incident.priority, Incident.status, Incident.description, Incident.reporter,
+           Incident.source, Incident.address, Incident.division_code, Incident.camera_id, Incident.target_id,
+           Incident.created_at, Incident.dispatched_at, Incident.on_scene_at, Incident.resolved_at,
+           Incident.closed_at)
+
+
+def _iso(v):
+    return v.isoformat() if isinstance(v, datetime) else v
+
+
+def as_feature(r) -> dict:
+    props = {k: _iso(v) for k, v in r.items() if k not in ("lon", "lat")}
+    zh, en = flow.INCIDENT_TYPES.get(props["type"], (props["type"], props["type"]))
+    props.update(type_zh=zh, type_en=en)
+    return {"type": "Feature", "id": r["id"], "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+            "properties": props}
+
+
+async def search_places(conn: AsyncConnection, q: str, limit: int = 10) -> list[dict]:
+    """Places by name in the loaded OSM data (key areas and streets), Chinese or Latin."""
+    if not q.strip():
+        raise InvalidInput("empty place name", field="q")
+    pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = (await conn.execute(text("""
+        (SELECT name, name_en, 'key_area' AS kind, ST_X(c) AS lon, ST_Y(c) AS lat FROM (
+           SELECT name, name_en, ST_PointOnSurface(area) AS c FROM key_area
+           WHERE name ILIKE :p OR name_en ILIKE :p LIMIT :n) a)
+        UNION ALL
+        (SELECT name, NULL, 'street', ST_X(c), ST_Y(c) FROM (
+           SELECT name, ST_LineInterpolatePoint(ST_LineMerge(ST_Collect(geom)), 0.5) AS c FROM (
+             SELECT name, geom FROM road_edge WHERE name ILIKE :p) s
+           GROUP BY name HAVING ST_GeometryType(ST_LineMerge(ST_Collect(geom))) = 'ST_LineString' LIMIT :n) b)
+        LIMIT :n"""), {"p": pattern, "n": limit})).mappings().all()
+    return [dict(r) for r in rows]
+
+
+async def create(conn: AsyncConnection, scope: Scope, *, type: str, priority: int, lon: float, lat: float,
+                 description: str | None = None, reporter: str | None = None, address: str | None = None,
+                 source: str = "console", camera_id: int | None = None, target_id: int | None = None) -> dict:
+    if type not in flow.INCIDENT_TYPES:
+        raise InvalidInput(f"unknown incident type; one of {', '.join(flow.INCIDENT_TYPES)}", field="type")
+    division = await division_at(conn, lon, lat)
+    if not scope.covers(division):
+        raise Forbidden("this location is outside your divisions")
+    row = (await conn.execute(insert(Incident).values(
+        type=type, priority=priority, description=description, reporter=reporter, address=address, source=source,
+        location=from_shape(Point(lon, lat), srid=4326), division_code=division, camera_id=camera_id,
+        target_id=target_id).returning(Incident.id))).scalar_one()
+    return await get(conn, scope, row)
+
+
+async def get(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
+    r = (await conn.execute(select(*COLUMNS, func.ST_X(Incident.location).label("lon"),
+                                   func.ST_Y(Incident.location).label("lat")).where(Incident.id == incident_id)
+                            )).mappings().first()
+    if r is None or not scope.covers(r["division_code"]):
+        raise NotFound(f"incident {incident_id} not found")
+    feat = as_feature(r)
+    disp = (await conn.execute(
+        select(Dispatch.id, Dispatch.unit_id, Unit.callsign, Dispatch.status, Dispatch.eta_s, Dispatch.assigned_at,
+               Dispatch.en_route_at, Dispatch.on_scene_at, Dispatch.cleared_at,
+               func.ST_AsGeoJSON(Dispatch.route, 6).label("route"))
+        .join(Unit, Unit.id == Dispatch.unit_id).where(Dispatch.incident_id == incident_id)
+        .order_by(Dispatch.id))).mappings().all()
+    feat["properties"]["dispatches"] = [
+        {**{k: _iso(v) for k, v in d.items() if k != "route"},
+         "route": orjson.loads(d["route"]) if d["route"] else None} for d in disp]
+    return feat
+
+
+async def list_incidents(conn: AsyncConnection, scope: Scope, *, open_only: bool = True, status: str | None = None,
+                         limit: int = 200, offset: int = 0) -> dict:
+    conds = [division_filter(Incident.division_code, scope)]
+    if status:
+        conds.append(Incident.status == status)
+    elif open_only:
+        conds.append(Incident.status.in_(["new", "dispatched", "on_scene"]))
+    total = (await conn.execute(select(func.count()).select_from(Incident).where(*conds))).scalar_one()
+    rows = (await conn.execute(select(*COLUMNS, func.ST_X(Incident.location).label("lon"),
+                                      func.ST_Y(Incident.location).label("lat")).where(*conds)
+                               .order_by(Incident.priority, Incident.created_at.desc()).limit(limit).offset(offset)
+                               )).mappings().all()
+    return {"type": "FeatureCollection", "total": total, "limit": limit, "offset": offset,
+            "features": [as_feature(r) for r in rows]}
+
+
+async def transition(conn: AsyncConnection, scope: Scope, incident_id: int, wanted: str) -> dict:
+    cur = (await conn.execute(select(Incident.status, Incident.division_code).where(Incident.id == incident_id)
+                              .with_for_update())).first()
+    if cur is None or not scope.covers(cur.division_code):
+        raise NotFound(f"incident {incident_id} not found")
+    status = flow.next_incident_status(cur.status, wanted)
+    values = {"status": status, flow.INCIDENT_STAMP[status]: datetime.now(UTC)}
+    await conn.execute(update(Incident).where(Incident.id == incident_id).values(**values))
+    return await get(conn, scope, incident_id)
+
+
+def live_message(feat: dict, op: str) -> dict:
+    """The ``incidents`` bus message: routing fields (division, lon/lat) + the incident as the wall draws it."""
+    p = feat["properties"]
+    lon, lat = feat["geometry"]["coordinates"]
+    incident = {k: p.get(k) for k in ("id", "type", "type_zh", "type_en", "priority", "status", "description",
+                                      "address", "created_at", "dispatched_at", "on_scene_at", "camera_id")}
+    return {"op": op, "division": p.get("division_code"), "lon": lon, "lat": lat,
+            "incident": {**incident, "lon": lon, "lat": lat}}
+
+
+async def live_message_for(conn: AsyncConnection, incident_id: int, op: str = "updated") -> dict | None:
+    """The same message, read from the database (for events raised outside the API: alarms, SOS)."""
+    try:
+        return live_message(await get(conn, EVERYWHERE, incident_id), op)
+    except NotFound:
+        return None
