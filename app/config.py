@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_positions_per_request: int = Field(default=10_000, ge=1)
 
     # Live map: websocket frames queued per client before a slow client is cut off; tile cache size.
+    # Redis channel prefix: platforms (or test runs) sharing one Redis must not hear each other.
+    bus_prefix: str = Field(default="sharpeyes:", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     ws_queue_frames: int = Field(default=256, ge=4, le=100_000)
     ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
     tile_cache_mb: int = Field(default=64, ge=1, le=4096)

@@ -26,7 +26,7 @@ BBOX = (24.9351, 60.1641, 24.9535, 60.1792)
 DIVISION = "990101001001"
 
 
-async def publisher(targets: int, stop: asyncio.Event) -> int:
+async def publisher(targets: int, stop: asyncio.Event, prefix: str) -> int:
     """Each target reports once a second, spread evenly over the second (like real devices)."""
     r = aioredis.from_url(REDIS_URL)
     sent = 0
@@ -46,7 +46,7 @@ async def publisher(targets: int, stop: asyncio.Event) -> int:
         if batch:
             async with r.pipeline(transaction=False) as p:
                 for b in batch:
-                    p.publish("sharpeyes:positions", b)
+                    p.publish(prefix + "positions", b)
                 await p.execute()
         await asyncio.sleep(0.01)
     await r.aclose()
@@ -88,7 +88,8 @@ async def client(url: str, stats: Stats, ready: asyncio.Event, stop: asyncio.Eve
         stats.closed += 1
 
 
-async def run_case(base: str, tok: str, pid: int, n: int, targets: int, seconds: float) -> dict:
+async def run_case(api: ApiProcess, tok: str, n: int, targets: int, seconds: float) -> dict:
+    base, pid = api.base, api.proc.pid
     url = base.replace("http", "ws") + f"/ws?access_token={tok}"
     stats, stop = Stats(), asyncio.Event()
     readies = [asyncio.Event() for _ in range(n)]
@@ -100,7 +101,7 @@ async def run_case(base: str, tok: str, pid: int, n: int, targets: int, seconds:
             await asyncio.sleep(0.2)
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
     pub_stop = asyncio.Event()
-    pub = asyncio.create_task(publisher(targets, pub_stop))
+    pub = asyncio.create_task(publisher(targets, pub_stop, api.bus_prefix))
     await asyncio.sleep(2)  # warm-up
     f0, p0, stats.latencies = stats.frames, stats.positions, []
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
@@ -132,7 +133,7 @@ def main() -> None:
         try:
             tok = token(base, "commander")
             for n in args.clients:
-                rows.append(asyncio.run(run_case(base, tok, api.proc.pid, n, args.targets, args.seconds)))
+                rows.append(asyncio.run(run_case(api, tok, n, args.targets, args.seconds)))
         finally:
             api.stop()
     print(f"{args.targets} targets at 1 Hz via Redis → 1 API process → N websocket clients (whole city), "

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -26,11 +27,15 @@ def free_port() -> int:
 class ApiProcess:
     """``uvicorn app.api.asgi:app`` in a subprocess, stoppable and restartable on the same port."""
 
-    def __init__(self, db_url: str, port: int | None = None, redis_url: str | None = None) -> None:
+    def __init__(self, db_url: str, port: int | None = None, redis_url: str | None = None,
+                 bus_prefix: str | None = None) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": db_url, "SHARPEYES_DEMO_MODE": "1", "PYTHONPATH": str(ROOT)}
         self.env.pop("REDIS_URL", None)
+        # Our own Redis channels: other test runs on the same Redis must not reach these processes.
+        self.bus_prefix = bus_prefix or new_bus_prefix()
+        self.env["SHARPEYES_BUS_PREFIX"] = self.bus_prefix
         if redis_url:
             self.env["REDIS_URL"] = redis_url
         self.proc: subprocess.Popen | None = None
@@ -66,10 +71,15 @@ class ApiProcess:
         self.proc = None
 
 
+def new_bus_prefix() -> str:
+    return f"se-test-{uuid.uuid4().hex[:8]}:"
+
+
 @contextlib.contextmanager
-def api_process(db_url: str, port: int | None = None, redis_url: str | None = None):
+def api_process(db_url: str, port: int | None = None, redis_url: str | None = None,
+                bus_prefix: str | None = None):
     """Run the API in a subprocess for the ``with`` block; yields its base URL."""
-    proc = ApiProcess(db_url, port, redis_url)
+    proc = ApiProcess(db_url, port, redis_url, bus_prefix)
     try:
         yield proc.start()
     finally:

@@ -155,7 +155,7 @@ def test_live_position_and_incident(server, browser):
     wait_tiles_loaded(page)  # steady state: what a wall looks like most of the day
     bus = redis.Redis.from_url(REDIS_URL)
     sent = time.time()
-    bus.publish("sharpeyes:positions", orjson.dumps(
+    bus.publish(server.bus_prefix + "positions", orjson.dumps(
         {"target_id": 9001, "division": NW, "lon": 24.9405, "lat": 60.1702, "course_deg": 90,
          "kind": "patrol_car", "t": sent}))
     page.wait_for_function("""() => {
@@ -165,7 +165,7 @@ def test_live_position_and_incident(server, browser):
     # Measured in the page (same clock): publish → hub tick → websocket → target layer data.
     elapsed = page.evaluate("window.sharpeyes.store.positionsDrawnAt") / 1000 - sent
     assert 0 < elapsed < 1.0, f"position took {elapsed:.2f}s to reach the target layer"
-    bus.publish("sharpeyes:incidents", orjson.dumps(
+    bus.publish(server.bus_prefix + "incidents", orjson.dumps(
         {"op": "created", "division": NW, "lon": 24.9412, "lat": 60.1712,
          "incident": {"id": 77, "type": "fight", "priority": 1, "status": "new", "lon": 24.9412,
                       "lat": 60.1712, "address": "Mannerheimintie 1", "description": "demo",

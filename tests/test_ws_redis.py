@@ -12,7 +12,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.live_servers import StalledClient, api_process, recv_until, token
+from tests.live_servers import StalledClient, api_process, new_bus_prefix, recv_until, token
 from tests.mvt import mvt_features, tile_of
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -21,8 +21,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture(scope="module")
 def two_apis(demo_db_url):
     redis.Redis.from_url(REDIS_URL).ping()  # precondition: the real Redis is there
-    with api_process(demo_db_url, redis_url=REDIS_URL) as a, \
-            api_process(demo_db_url, redis_url=REDIS_URL) as b:
+    prefix = new_bus_prefix()  # both processes on the same channels, apart from any other run
+    with api_process(demo_db_url, redis_url=REDIS_URL, bus_prefix=prefix) as a, \
+            api_process(demo_db_url, redis_url=REDIS_URL, bus_prefix=prefix) as b:
         yield a, b
 
 
@@ -56,14 +57,15 @@ def test_slow_client_is_cut_off(demo_db_url, monkeypatch):
     """A client that stops reading: its queue (16 frames here) fills and the hub cuts it off."""
     monkeypatch.setenv("SHARPEYES_WS_QUEUE_FRAMES", "16")
     bus = redis.Redis.from_url(REDIS_URL)
-    with api_process(demo_db_url, redis_url=REDIS_URL) as base:
+    prefix = new_bus_prefix()
+    with api_process(demo_db_url, redis_url=REDIS_URL, bus_prefix=prefix) as base:
         client = StalledClient(base, token(base, "commander"))
         try:
             client.send_text('{"type":"subscribe","layers":["incidents"]}')
             time.sleep(1.0)  # the snapshot is queued before the flood
             blob = "x" * 50_000
             for i in range(400):  # 20 MB of incidents that may not be dropped
-                bus.publish("sharpeyes:incidents", orjson.dumps(
+                bus.publish(prefix + "incidents", orjson.dumps(
                     {"op": "created", "division": "990101001001",
                      "incident": {"id": i, "priority": 3, "status": "new", "lon": 24.94, "lat": 60.17,
                                   "type": "test", "description": blob}}))

@@ -53,7 +53,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         async with app.state.engine.begin() as conn:
             await ensure_partitions(conn)
         app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
-        app.state.bus = make_bus(settings.redis_url)
+        app.state.bus = make_bus(settings.redis_url, settings.bus_prefix)
         await app.state.bus.start()
         # Writes announced by any process (Redis) drop this process's cached tiles of that table.
         app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))

@@ -18,7 +18,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 Callback = Callable[[str, dict], None]
-CHANNEL_PREFIX = "sharpeyes:"
+CHANNEL_PREFIX = "sharpeyes:"  # default; one per platform when several share a Redis
 
 
 class Bus(Protocol):
@@ -58,10 +58,11 @@ class LocalBus(_Subscribers):
 class RedisBus(_Subscribers):
     """Redis pub/sub on channels ``sharpeyes:<topic>``; reconnects with backoff if Redis restarts."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = CHANNEL_PREFIX) -> None:
         super().__init__()
         import redis.asyncio as redis
 
+        self.prefix = prefix
         self._redis = redis.from_url(url)
         self._task: asyncio.Task | None = None
         self._ready = asyncio.Event()
@@ -80,20 +81,20 @@ class RedisBus(_Subscribers):
         await self._redis.aclose()
 
     async def publish(self, topic: str, message: dict) -> None:
-        await self._redis.publish(CHANNEL_PREFIX + topic, orjson.dumps(message))
+        await self._redis.publish(self.prefix + topic, orjson.dumps(message))
 
     async def _listen(self) -> None:
         delay = 0.2
         while True:
             try:
                 async with self._redis.pubsub() as ps:
-                    await ps.psubscribe(CHANNEL_PREFIX + "*")
+                    await ps.psubscribe(self.prefix + "*")
                     self._ready.set()
                     delay = 0.2
                     async for item in ps.listen():
                         if item["type"] != "pmessage":
                             continue
-                        topic = item["channel"].decode()[len(CHANNEL_PREFIX):]
+                        topic = item["channel"].decode()[len(self.prefix):]
                         try:
                             message = orjson.loads(item["data"])
                         except orjson.JSONDecodeError:
@@ -108,5 +109,5 @@ class RedisBus(_Subscribers):
                 delay = min(delay * 2, 5.0)
 
 
-def make_bus(redis_url: str | None) -> Bus:
-    return RedisBus(redis_url) if redis_url else LocalBus()
+def make_bus(redis_url: str | None, prefix: str = CHANNEL_PREFIX) -> Bus:
+    return RedisBus(redis_url, prefix) if redis_url else LocalBus()
