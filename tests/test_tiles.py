@@ -19,10 +19,17 @@ def client(demo_db_url):
         yield c
 
 
+_TOKENS: dict[str, dict] = {}
+
+
 def login(client, user: str) -> dict:
+    """One login per user and module (the API rate-limits logins)."""
+    if user in _TOKENS:
+        return _TOKENS[user]
     r = client.post("/api/v1/auth/login", json={"username": user, "password": "sharpeyes-demo"})
     assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    _TOKENS[user] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _TOKENS[user]
 
 
 def get_tile(client, headers, layer, z=15, extra=None):

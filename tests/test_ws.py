@@ -26,10 +26,16 @@ def client(demo_db_url):
         yield c
 
 
+_TOKENS: dict[str, str] = {}
+
+
 def login(client, user: str, password: str = "sharpeyes-demo") -> str:
-    r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
+    """One login per user and module (the API rate-limits logins)."""
+    if user not in _TOKENS:
+        r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+        assert r.status_code == 200, r.text
+        _TOKENS[user] = r.json()["access_token"]
+    return _TOKENS[user]
 
 
 def frames(ws, kind: str, n: int = 1) -> list[dict]:
