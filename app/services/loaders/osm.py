@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, CameraStatusEvent, Division, KeyArea, RoadEdge, RoadNode
+from app.db.models_planning import Building
 from app.domain import camera_view, division_code, osm_tags
 from app.services.loaders.assign import allocate_gb_ids, division_lookup
 from app.services.loaders.report import FileRejected, LoadReport
@@ -35,6 +36,7 @@ class _Extract:
     poi_points: list[tuple[str, dict, float, float]] = field(default_factory=list)
     cameras: list[tuple[str, dict, float, float]] = field(default_factory=list)
     admin: list[tuple[str, dict, bytes]] = field(default_factory=list)
+    buildings: list[tuple[int, bytes]] = field(default_factory=list)  # signed OSM id (relations < 0), wkb
 
 
 def read(path: Path) -> _Extract:
@@ -60,14 +62,18 @@ def read(path: Path) -> _Extract:
             elif obj.is_area():
                 ref = f"osm:{'way' if obj.from_way() else 'relation'}/{obj.orig_id()}"
                 is_admin = tags.get("boundary") == "administrative"
-                wanted = is_admin or osm_tags.classify_key_area(tags, is_area=True)
-                if not wanted:
+                is_key = osm_tags.classify_key_area(tags, is_area=True)
+                is_building = tags.get("building", "no") != "no"
+                if not (is_admin or is_key or is_building):
                     continue
                 try:
-                    geom = factory.create_multipolygon(obj)
+                    geom = bytes.fromhex(factory.create_multipolygon(obj))
                 except RuntimeError:
                     continue  # broken multipolygon in the source: OSM has some
-                (ex.admin if is_admin else ex.areas).append((ref, tags, bytes.fromhex(geom)))
+                if is_building:  # walls that block a camera's line of sight (coverage planning)
+                    ex.buildings.append((obj.orig_id() if obj.from_way() else -obj.orig_id(), geom))
+                if is_admin or is_key:
+                    (ex.admin if is_admin else ex.areas).append((ref, tags, geom))
     except RuntimeError as exc:
         raise FileRejected(f"cannot read OSM file {path}: {exc}") from exc
     return ex
@@ -238,6 +244,25 @@ async def _divisions(conn: AsyncConnection, ex: _Extract, report: LoadReport) ->
     report.counts["divisions"] = n
 
 
+async def _buildings(conn: AsyncConnection, ex: _Extract, report: LoadReport) -> None:
+    """Footprints, one polygon each (the largest part of a multipolygon), valid or skipped."""
+    rows = []
+    for osm_id, geom_wkb in ex.buildings:
+        geom = wkb.loads(geom_wkb)
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+        parts = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and not g.is_empty]
+        if not parts:
+            continue
+        best = max(parts, key=lambda g: g.area)
+        rows.append({"osm_id": osm_id, "footprint": func.ST_GeomFromText(shapely.to_wkt(best, rounding_precision=7),
+                                                                          4326)})
+    for i in range(0, len(rows), BATCH):
+        await conn.execute(insert(Building).values(rows[i : i + BATCH])
+                           .on_conflict_do_nothing(index_elements=["osm_id"]))
+    report.counts["buildings"] = len(rows)
+
+
 async def load_osm(conn: AsyncConnection, path: Path) -> LoadReport:
     """Load everything useful from the file in the caller's transaction."""
     report = LoadReport(str(path))
@@ -247,4 +272,5 @@ async def load_osm(conn: AsyncConnection, path: Path) -> LoadReport:
     await _roads(conn, ex, report)
     await _key_areas(conn, ex, lookup, report)
     await _cameras(conn, ex, lookup, report)
+    await _buildings(conn, ex, report)
     return report
