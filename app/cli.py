@@ -60,8 +60,10 @@ def _serve(settings: Settings, url: str) -> None:
         await ensure_roles(conn)
 
     asyncio.run(_with_conn(url, _roles))
+    # No per-request access log in the demo: a dozen simulated cars report every second.
     uvicorn.run(create_app(settings, url), host=settings.host, port=settings.port, log_level="info",
-                ws_max_size=1 << 20, ws_per_message_deflate=False)  # see tests/live_servers.py
+                access_log=not settings.demo_mode, ws_max_size=1 << 20,
+                ws_per_message_deflate=False)  # see tests/live_servers.py
 
 
 def cmd_serve(args, settings: Settings) -> int:
