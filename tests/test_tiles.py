@@ -47,20 +47,20 @@ def test_style_lists_existing_layers(client):
     h = login(client, "commander")
     style = client.get("/tiles/style.json", headers=h).json()
     ids = [layer["id"] for layer in style["layers"]]
-    assert ids == ["roads", "divisions", "key_areas", "cameras", "camera_views"]
+    assert ids == ["roads", "divisions", "buildings", "key_areas", "cameras", "camera_views"]
     assert "OpenStreetMap" in style["attribution"]
 
 
-@pytest.mark.parametrize("layer", ["roads", "divisions", "key_areas", "cameras"])
+@pytest.mark.parametrize("layer", ["roads", "divisions", "buildings", "key_areas", "cameras"])
 def test_tile_has_features_gzip_and_etag(client, layer):
     h = login(client, "commander")
-    r = get_tile(client, h, layer, z=14, extra={"Accept-Encoding": "gzip"})
+    r = get_tile(client, h, layer, z=15 if layer == "buildings" else 14, extra={"Accept-Encoding": "gzip"})
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert r.headers["content-encoding"] == "gzip"
     assert mvt_features(r.content) > 0  # httpx decoded the gzip body
     etag = r.headers["etag"]
-    again = get_tile(client, h, layer, z=14, extra={"If-None-Match": etag})
+    again = get_tile(client, h, layer, z=15 if layer == "buildings" else 14, extra={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
 
 

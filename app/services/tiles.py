@@ -15,10 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, literal_column, select
+from sqlalchemy import Select, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Division, KeyArea, RoadEdge
+from app.db.models_planning import Building, KeyAreaCoverage
 from app.db.scoping import division_filter
 from app.domain.access import Scope
 from app.domain.errors import InvalidInput, NotFound
@@ -58,9 +59,18 @@ def _divisions(z: int, scope: Scope):
 
 
 def _key_areas(z: int, scope: Scope):
+    # The wall colours key areas by coverage: from the stored planning results (all cameras).
+    frac = (select(KeyAreaCoverage.fraction)
+            .where(KeyAreaCoverage.key_area_id == KeyArea.id, KeyAreaCoverage.mode == "all").scalar_subquery())
+    status = case((frac.is_(None), "unknown"), (frac >= 0.999, "covered"), (frac > 0, "partial"),
+                  else_="uncovered").label("coverage_status")
     return (KeyArea.area,
-            [KeyArea.id, KeyArea.name, KeyArea.name_en, KeyArea.category, KeyArea.division_code],
+            [KeyArea.id, KeyArea.name, KeyArea.name_en, KeyArea.category, KeyArea.division_code, status],
             [division_filter(KeyArea.division_code, scope)])
+
+
+def _buildings(z: int, scope: Scope):
+    return Building.footprint, [Building.id], []
 
 
 def _camera_filters(scope: Scope) -> list:
@@ -80,13 +90,15 @@ def _camera_views(z: int, scope: Scope):
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("roads", "line", 10, 22, 20000, False, _roads, "OSM road network"),
     Layer("divisions", "line", 0, 22, 2000, True, _divisions, "administrative division boundaries"),
-    Layer("key_areas", "fill", 10, 22, 5000, True, _key_areas, "key public areas"),
+    Layer("buildings", "fill", 14, 22, 20000, False, _buildings, "building footprints (OSM)"),
+    Layer("key_areas", "fill", 10, 22, 5000, True, _key_areas, "key public areas, with coverage status"),
     Layer("cameras", "point", 10, 22, 20000, True, _cameras, "cameras (scoped)"),
     Layer("camera_views", "fill", 16, 22, 20000, True, _camera_views, "camera view sectors (scoped)"),
 )}
 # Which layers a write to a table invalidates.
 INVALIDATES = {"cameras": ("cameras", "camera_views"), "key_areas": ("key_areas",),
-               "divisions": ("divisions",), "roads": ("roads",)}
+               "divisions": ("divisions",), "roads": ("roads",), "buildings": ("buildings",),
+               "coverage": ("key_areas",)}
 
 
 def tile_query(layer: Layer, z: int, x: int, y: int, scope: Scope) -> Select:

@@ -45,6 +45,10 @@ export function basemapLayers(version: Record<string, number>, zoom: number): La
       lineWidthUnits: "pixels", lineCapRounded: true, lineJointRounded: true,
     }),
     mvt({
+      ...common, id: "base-buildings", data: url("buildings"), minZoom: 14,
+      filled: true, stroked: false, getFillColor: [58, 66, 84, 150],
+    }),
+    mvt({
       ...common, id: "base-key-areas", data: url("key_areas"),
       filled: true, stroked: true,
       getFillColor: (f: Props) => (COVERAGE[String(f.properties.coverage_status ?? "unknown")] ?? COVERAGE.unknown) as never,
