@@ -40,14 +40,14 @@ class ApiProcess:
             self.env["REDIS_URL"] = redis_url
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> str:
+    def start(self, timeout_s: float = 30.0) -> str:
         self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app",
                                       "--host", "127.0.0.1", "--port", str(self.port),
                                       "--log-level", "warning",
                                       # The same live frame goes to many clients: compressing it once per
                                       # client costs more CPU than the LAN bandwidth it saves.
                                       "--ws-per-message-deflate", "false"], cwd=ROOT, env=self.env)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 if httpx.get(self.base + "/api/v1/health", timeout=1).status_code == 200:
