@@ -1,5 +1,5 @@
 // The deck.gl map shared by every page: our tiles underneath, live overlays on top.
-import { Deck, FlyToInterpolator, WebMercatorViewport, type MapViewState } from "@deck.gl/core";
+import { Deck, FlyToInterpolator, WebMercatorViewport, type Layer, type MapViewState, type PickingInfo } from "@deck.gl/core";
 import { basemapLayers } from "./basemap";
 import { overlayLayers } from "./overlays";
 import type { MapStore } from "./store";
@@ -10,12 +10,17 @@ export class MapView {
   tileVersion: Record<string, number> = {};
   private fitted = false;
   private animating = false;
+  /** Page-specific layers drawn above the live overlays (routes, cones, replay). */
+  extraLayers: Array<() => Layer[]> = [];
+  /** A click on the map (object or empty ground); pages set it. */
+  onClick: ((info: PickingInfo) => void) | null = null;
 
   constructor(parent: HTMLElement, private readonly store: MapStore) {
     this.deck = new Deck({
       parent: parent as HTMLDivElement, initialViewState: this.viewState, controller: true,
       onViewStateChange: ({ viewState }) => { this.viewState = viewState as MapViewState; this.render(); return viewState; },
       style: { position: "absolute", inset: "0" },
+      onClick: (info) => this.onClick?.(info),
       getTooltip: ({ layer, index, object }) => {
         if (layer?.id === "cameras" && index >= 0) return { text: `#${this.store.cameras.ids[index]}` };
         if (object && "callsign" in (object as object)) return { text: (object as { callsign: string }).callsign };
@@ -36,7 +41,8 @@ export class MapView {
     this.drawnVersion = this.store.version;
     const now = Date.now() / 1000;
     const zoom = this.viewState.zoom;
-    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now)] });
+    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now),
+      ...this.extraLayers.flatMap((f) => f())] });
   }
 
   invalidateTiles(layer: string): void {
@@ -62,6 +68,15 @@ export class MapView {
     this.setView({ longitude: lon, latitude: lat, zoom, transitionDuration: 1500,
       transitionInterpolator: new FlyToInterpolator() } as Partial<MapViewState>);
     window.setTimeout(() => { this.animating = false; }, 1600);
+  }
+
+  /** Recentre without animation (a followed target in replay). */
+  centerOn(lon: number, lat: number): void {
+    this.setView({ longitude: lon, latitude: lat });
+  }
+
+  get view(): MapViewState {
+    return this.viewState;
   }
 
   get busy(): boolean {
