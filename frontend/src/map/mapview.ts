@@ -20,7 +20,6 @@ export class MapView {
       parent: parent as HTMLDivElement, initialViewState: this.viewState, controller: true,
       onViewStateChange: ({ viewState }) => { this.viewState = viewState as MapViewState; this.render(); return viewState; },
       style: { position: "absolute", inset: "0" },
-      onClick: (info) => this.onClick?.(info),
       getTooltip: ({ layer, index, object }) => {
         if (layer?.id === "cameras" && index >= 0) return { text: `#${this.store.cameras.ids[index]}` };
         if (object && "callsign" in (object as object)) return { text: (object as { callsign: string }).callsign };
@@ -28,6 +27,18 @@ export class MapView {
       },
     });
     this.render();
+    // Clicks: a native listener (a drag that ends on the map is not a click), then deck's picking.
+    let down: [number, number] | null = null;
+    parent.addEventListener("pointerdown", (ev) => { down = [ev.clientX, ev.clientY]; });
+    parent.addEventListener("click", (ev) => {
+      if (!this.onClick || !down || Math.hypot(ev.clientX - down[0], ev.clientY - down[1]) > 5) return;
+      const r = parent.getBoundingClientRect();
+      const x = ev.clientX - r.left, y = ev.clientY - r.top;
+      const picked = this.deck.pickObject({ x, y, radius: 4 });
+      const vp = this.deck.getViewports()[0];
+      const coordinate = vp ? (vp.unproject([x, y]) as number[]) : undefined;
+      this.onClick({ ...(picked ?? { x, y, index: -1, picked: false, layer: null, object: null }), coordinate } as PickingInfo);
+    });
     // Pulses and fading tails move with time: redraw at 10 fps while there is something animated
     // (big layers keep their data, so this is cheap); an idle wall does not spend CPU on redraws.
     window.setInterval(() => {
