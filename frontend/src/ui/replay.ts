@@ -63,6 +63,7 @@ export class ReplayPanel {
   speed = 10;
   follow = true;
   private last = 0;
+  private timer: number | undefined;
   private body: HTMLElement;
   private slider = h("input", { type: "range", min: 0, max: 1000, value: 0, "data-testid": "replay-slider", class: "rp-slider" }) as HTMLInputElement;
   private clockEl = h("span", { class: "rp-clock", "data-testid": "replay-clock" }, "—");
@@ -112,8 +113,9 @@ export class ReplayPanel {
   }
 
   async loadTargets(): Promise<void> {
-    this.targets = await api<TargetRow[]>("/api/v1/targets").catch(() => []);
-    if (!this.chosen.size) this.targets.slice(0, 2).forEach((tg) => this.chosen.add(tg.id));
+    const rows = await api<TargetRow[]>("/api/v1/targets").catch(() => []);
+    this.targets = [...rows.filter((tg) => !tg.stale), ...rows.filter((tg) => tg.stale)]; // moving ones first
+    if (!this.chosen.size) this.targets.filter((tg) => !tg.stale).slice(0, 2).forEach((tg) => this.chosen.add(tg.id));
     this.draw();
   }
 
@@ -138,15 +140,16 @@ export class ReplayPanel {
     if (this.clock >= this.end) this.clock = this.start;
     this.playing = true;
     this.last = performance.now();
-    const step = (now: number) => {
-      if (!this.playing) return;
+    // A timer, not requestAnimationFrame: the shared clock keeps running on a busy or hidden display.
+    window.clearInterval(this.timer);
+    this.timer = window.setInterval(() => {
+      if (!this.playing) { window.clearInterval(this.timer); return; }
+      const now = performance.now();
       this.clock = Math.min(this.end, this.clock + ((now - this.last) / 1000) * this.speed);
       this.last = now;
       this.tick(true);
-      if (this.clock >= this.end) { this.playing = false; this.draw(); return; }
-      requestAnimationFrame(step);
-    };
-    requestAnimationFrame(step);
+      if (this.clock >= this.end) { this.playing = false; window.clearInterval(this.timer); this.draw(); }
+    }, 50);
   }
 
   pause(): void {
