@@ -18,19 +18,26 @@ interface TargetRow { id: number; name: string | null; callsign: string | null; 
 const COLORS: [number, number, number][] = [[90, 200, 250], [255, 149, 0], [191, 90, 242], [52, 199, 89], [255, 214, 10], [255, 90, 95]];
 const FONT = '"Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", system-ui, sans-serif';
 
-/** A cone: from the target through each horizon, widened by the uncertainty radius across the direction of travel. */
+/** The cone: convex hull of the target's position and each horizon's uncertainty circle (never self-crossing,
+ *  also where the road turns). */
 function cone(origin: [number, number], pts: PredPoint[]): [number, number][] {
-  const left: [number, number][] = [], right: [number, number][] = [];
-  let prev = origin;
-  for (const p of pts) {
-    const dx = (p.lon - prev[0]) * Math.cos((p.lat * Math.PI) / 180), dy = p.lat - prev[1];
-    const len = Math.hypot(dx, dy) || 1;
-    const nx = -dy / len, ny = dx / len; // unit normal (east, north)
-    left.push(offset(p.lon, p.lat, nx * p.radius_m, ny * p.radius_m));
-    right.push(offset(p.lon, p.lat, -nx * p.radius_m, -ny * p.radius_m));
-    prev = [p.lon, p.lat];
+  const cloud: [number, number][] = [origin];
+  for (const p of pts) for (let k = 0; k < 24; k++) {
+    const a = (k / 24) * 2 * Math.PI;
+    cloud.push(offset(p.lon, p.lat, Math.cos(a) * p.radius_m, Math.sin(a) * p.radius_m));
   }
-  return [origin, ...left, ...right.reverse(), origin];
+  cloud.sort((u, v) => u[0] - v[0] || u[1] - v[1]);
+  const cross = (o: number[], u: number[], v: number[]) => (u[0] - o[0]) * (v[1] - o[1]) - (u[1] - o[1]) * (v[0] - o[0]);
+  const half = (list: [number, number][]) => {
+    const out: [number, number][] = [];
+    for (const q of list) {
+      while (out.length >= 2 && cross(out[out.length - 2], out[out.length - 1], q) <= 0) out.pop();
+      out.push(q);
+    }
+    out.pop();
+    return out;
+  };
+  return [...half(cloud), ...half([...cloud].reverse())];
 }
 
 export function predictionLayers(p: Prediction): Layer[] {
@@ -41,7 +48,11 @@ export function predictionLayers(p: Prediction): Layer[] {
     const pts = p.methods[m];
     if (!pts?.length) continue;
     layers.push(new PolygonLayer({ id: `pred-cone-${m}`, data: [cone(o, pts)], getPolygon: (d: [number, number][]) => d,
-      getFillColor: [...c, m === "road" ? 60 : 35], getLineColor: [...c, 200], lineWidthMinPixels: 1.5, stroked: true, filled: true }));
+      getFillColor: [...c, m === "road" ? 45 : 25], getLineColor: [...c, 200], lineWidthMinPixels: 1.5, stroked: true, filled: true }));
+    layers.push(new PathLayer({ id: `pred-path-${m}`, data: [[o, ...pts.map((q) => [q.lon, q.lat] as [number, number])]],
+      getPath: (d: [number, number][]) => d, getColor: [...c, 230], getWidth: 2, widthUnits: "pixels" }));
+    layers.push(new ScatterplotLayer<PredPoint>({ id: `pred-ring-${m}`, data: pts, getPosition: (d) => [d.lon, d.lat],
+      getRadius: (d) => d.radius_m, radiusUnits: "meters", filled: false, stroked: true, getLineColor: [...c, 110], lineWidthMinPixels: 1 }));
     layers.push(new ScatterplotLayer<PredPoint>({ id: `pred-pts-${m}`, data: pts, getPosition: (d) => [d.lon, d.lat],
       getRadius: 5, radiusUnits: "pixels", getFillColor: [...c, 255], getLineColor: [0, 0, 0, 200], stroked: true, lineWidthMinPixels: 1 }));
     layers.push(new TextLayer<PredPoint>({ id: `pred-lbl-${m}`, data: pts, getPosition: (d) => [d.lon, d.lat], getText: (d) => `+${d.horizon_s}s`,
