@@ -1,4 +1,5 @@
 // Every visible string of the frontend, in zh-CN (default) and English.
+import { DISPATCH_DICT } from "./i18n_dispatch";
 export type Lang = "zh-CN" | "en";
 
 const DICT = {
@@ -76,6 +77,7 @@ const DICT = {
   "panel.pending": ["此模块正在建设中", "This module is being built"],
   "panel.empty": ["暂无", "None"],
   "attribution": ["© OpenStreetMap 贡献者", "© OpenStreetMap contributors"],
+  ...DISPATCH_DICT,
 } as const;
 
 export type Key = keyof typeof DICT;

@@ -1,5 +1,5 @@
 // The deck.gl map shared by every page: our tiles underneath, live overlays on top.
-import { Deck, FlyToInterpolator, WebMercatorViewport, type MapViewState } from "@deck.gl/core";
+import { Deck, FlyToInterpolator, WebMercatorViewport, type Layer, type MapViewState, type PickingInfo } from "@deck.gl/core";
 import { basemapLayers } from "./basemap";
 import { overlayLayers } from "./overlays";
 import type { MapStore } from "./store";
@@ -10,6 +10,10 @@ export class MapView {
   tileVersion: Record<string, number> = {};
   private fitted = false;
   private animating = false;
+  /** Page-specific layers drawn above the live overlays (routes, cones, replay). */
+  extraLayers: Array<() => Layer[]> = [];
+  /** A click on the map (object or empty ground); pages set it. */
+  onClick: ((info: PickingInfo) => void) | null = null;
 
   constructor(parent: HTMLElement, private readonly store: MapStore) {
     this.deck = new Deck({
@@ -23,6 +27,18 @@ export class MapView {
       },
     });
     this.render();
+    // Clicks: a native listener (a drag that ends on the map is not a click), then deck's picking.
+    let down: [number, number] | null = null;
+    parent.addEventListener("pointerdown", (ev) => { down = [ev.clientX, ev.clientY]; });
+    parent.addEventListener("click", (ev) => {
+      if (!this.onClick || !down || Math.hypot(ev.clientX - down[0], ev.clientY - down[1]) > 5) return;
+      const r = parent.getBoundingClientRect();
+      const x = ev.clientX - r.left, y = ev.clientY - r.top;
+      const picked = this.deck.pickObject({ x, y, radius: 4 });
+      const vp = this.deck.getViewports()[0];
+      const coordinate = vp ? (vp.unproject([x, y]) as number[]) : undefined;
+      this.onClick({ ...(picked ?? { x, y, index: -1, picked: false, layer: null, object: null }), coordinate } as PickingInfo);
+    });
     // Pulses and fading tails move with time: redraw at 10 fps while there is something animated
     // (big layers keep their data, so this is cheap); an idle wall does not spend CPU on redraws.
     window.setInterval(() => {
@@ -36,7 +52,8 @@ export class MapView {
     this.drawnVersion = this.store.version;
     const now = Date.now() / 1000;
     const zoom = this.viewState.zoom;
-    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now)] });
+    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now),
+      ...this.extraLayers.flatMap((f) => f())] });
   }
 
   invalidateTiles(layer: string): void {
@@ -65,6 +82,15 @@ export class MapView {
     this.setView({ longitude: lon, latitude: lat, zoom, transitionDuration: 1500,
       transitionInterpolator: new FlyToInterpolator() } as Partial<MapViewState>);
     window.setTimeout(() => { this.animating = false; }, 1600);
+  }
+
+  /** Recentre without animation (a followed target in replay). */
+  centerOn(lon: number, lat: number): void {
+    this.setView({ longitude: lon, latitude: lat });
+  }
+
+  get view(): MapViewState {
+    return this.viewState;
   }
 
   get busy(): boolean {

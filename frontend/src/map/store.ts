@@ -73,6 +73,7 @@ export class MapStore {
     if (!tail.length || tail[tail.length - 1][2] < t) tail.push([lon, lat, t]);
     while (tail.length && tail[0][2] < t - TAIL_S) tail.shift();
     this.targets.set(id, { id, kind: (r.kind as string) ?? prev?.kind, lon, lat, course: Number(r.course_deg ?? prev?.course ?? 0), t, tail });
+    for (const u of this.units.values()) if (u.target_id === id) { u.lon = lon; u.lat = lat; } // units ride their tracker
   }
 
   applyPositions(items: Array<Record<string, unknown>>): void {
@@ -90,8 +91,12 @@ export class MapStore {
     return isNew && !["resolved", "closed"].includes(inc.status) ? inc : null;
   }
 
-  applyDispatch(msg: { unit?: Unit }): void {
+  applyDispatch(msg: { unit?: Unit; unit_id?: number; status?: string; dispatches?: Array<{ unit_id: number }> }): void {
     if (msg.unit) this.units.set(msg.unit.id, { ...this.units.get(msg.unit.id), ...msg.unit });
+    // Dispatch lifecycle → unit status (assigned / en route / on scene; cleared or cancelled frees it).
+    const unitStatus = (s: string) => (s === "cleared" || s === "cancelled" ? "available" : s);
+    for (const d of msg.dispatches ?? []) { const u = this.units.get(d.unit_id); if (u) u.status = "assigned"; }
+    if (msg.unit_id !== undefined && msg.status) { const u = this.units.get(msg.unit_id); if (u) u.status = unitStatus(msg.status); }
     this.version++;
   }
 

@@ -15,6 +15,8 @@ export interface PageSpec {
   kpi: boolean;
   followIncidents: boolean; // fly to and open new incidents (wall, dispatch)
   panels: () => HTMLElement[];
+  onFrame?: (f: Frame) => void; // every frame, after the store has it (pages with their own panels)
+  onNewIncident?: (inc: Incident) => void;
 }
 
 export interface MapPage {
@@ -66,6 +68,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
         store.applyPositions(f.items as Array<Record<string, unknown>>);
         map.render(); // at most 10 Hz (the hub batches per tick); no chrome change
         store.positionsDrawnAt = Date.now(); // when the target layer got them (latency checks)
+        spec.onFrame?.(f);
         return;
       case "cameras":
         store.applyCamera(f as never);
@@ -73,6 +76,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
         return;
       case "incidents": {
         const fresh = store.applyIncident(f as never);
+        if (fresh) spec.onNewIncident?.(fresh);
         if (fresh && spec.followIncidents) {
           openIncident = fresh;
           map.flyTo(fresh.lon, fresh.lat);
@@ -86,9 +90,11 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
         store.kpi = f.kpi as Record<string, number | null>;
         break;
       default:
+        spec.onFrame?.(f);
         return;
     }
     rerender();
+    spec.onFrame?.(f);
   };
   const feed = new LiveFeed({
     layers: ["positions", "cameras", "incidents", "dispatch", "kpi"],

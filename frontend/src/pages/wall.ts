@@ -1,6 +1,32 @@
 // /wall: the command-centre display — unattended, scales from 1920×1080 to 3840×2160, never scrolls.
+// A new incident: the map flies there and opens its panel (shell), and its best cameras go on the video wall.
+import "../dispatch.css";
+import { api } from "../auth";
+import { h } from "../dom";
+import { t } from "../i18n";
+import type { Incident } from "../map/store";
+import { typeName } from "../ui/dx";
+import { VideoWall } from "../ui/videowall";
 import { mountMapPage } from "./shell";
 
 export function mount(root: HTMLElement): void {
-  mountMapPage(root, { page: "page.wall", className: "wall", kpi: true, followIncidents: true, panels: () => [] });
+  const wall = new VideoWall({ closable: true, onClose: () => box.classList.remove("open") });
+  const box = h("div", { class: "wall-video", "data-testid": "wall-video" }, wall.el);
+  let latest = 0;
+  const onNewIncident = async (inc: Incident) => {
+    latest = inc.id;
+    try {
+      const seen = await api<{ cameras: Array<{ id: number }> }>(`/api/v1/callup/seeing?lon=${inc.lon}&lat=${inc.lat}`);
+      const ids = seen.cameras.slice(0, 4).map((c) => c.id);
+      if (!ids.length || latest !== inc.id) return;
+      wall.setLayout(ids.length > 1 ? 4 : 1);
+      wall.setTitle(`${t("dx.wall")} · #${inc.id} ${typeName(inc as never)}`);
+      await wall.open(ids, `${t("dx.auto_callup")} #${inc.id}`, inc.id);
+      box.dataset.incident = String(inc.id);
+      box.classList.add("open");
+    } catch { /* no call-up right or no camera: the panel alone */ }
+  };
+  mountMapPage(root, { page: "page.wall", className: "wall", kpi: true, followIncidents: true, panels: () => [],
+    onNewIncident: (inc) => void onNewIncident(inc) });
+  root.append(box);
 }
