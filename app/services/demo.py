@@ -35,3 +35,13 @@ async def load_demo(conn: AsyncConnection) -> list[LoadReport]:
         if username not in existing:
             await create_user(conn, username, DEMO_PASSWORD, role, division)
     return reports
+
+
+async def link_demo_officer(conn: AsyncConnection, callsign: str = "SIM-01") -> None:
+    """In the demo, the field officer `officer` rides in the first simulated car (so /m has assignments)."""
+    from sqlalchemy import text
+
+    await conn.execute(text("""
+        UPDATE unit SET user_id = u.id FROM app_user u
+        WHERE u.username = 'officer' AND unit.callsign = :c
+          AND NOT EXISTS (SELECT 1 FROM unit x WHERE x.user_id = u.id)"""), {"c": callsign})

@@ -24,6 +24,7 @@ from app.db.engine import make_engine
 from app.ingest.jt808 import messages as m
 from app.ingest.jt808.codec import decode_frame, encode_frame, phone_to_bcd
 from app.ingest.jt808.splitter import FrameSplitter
+from app.services.demo import link_demo_officer
 from app.simulator import fleet
 
 log = logging.getLogger(__name__)
@@ -222,6 +223,7 @@ async def simulate(database_url: str, *, units: int = 12, protocol: str = "osman
                 car = Car(device_id(protocol, i), node, x, y, rng)
                 await fleet.register(conn, protocol, car.device_id, f"SIM-{i + 1:02d}", x, y)
                 cars.append(car)
+            await link_demo_officer(conn)
         for car in cars:
             await sender.open(car)
         deadline = None if seconds is None else time.monotonic() + seconds

@@ -32,6 +32,7 @@ export function mount(root: HTMLElement): void {
   let types: TypeMap = {};
   let myPos: { lon: number; lat: number; acc: number } | null = null;
   let lastSent = 0;
+  let lastFixTime = 0; // ms: time of the last fix sent
   let lastSentAt: number | null = null;
   let sharing = localStorage.getItem(SHARE_KEY) !== "0";
   let geoError = false;
@@ -132,9 +133,13 @@ export function mount(root: HTMLElement): void {
     if (!sharing || !me || Date.now() - lastSent < 1500) return;
     lastSent = Date.now();
     const c = p.coords;
+    // The fix's own time, unless the browser repeats a cached timestamp: (target, time) is the
+    // position's identity, so a repeated time would be dropped as a duplicate of the earlier fix.
+    const when = p.timestamp && p.timestamp > lastFixTime ? p.timestamp : Math.max(Date.now(), lastFixTime + 1);
+    lastFixTime = when;
     try {
       await api("/api/v1/positions", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify([{ target: `user-${me.username}`, time: new Date(p.timestamp || Date.now()).toISOString(),
+        body: JSON.stringify([{ target: `user-${me.username}`, time: new Date(when).toISOString(),
           lon: c.longitude, lat: c.latitude, speed: c.speed !== null && c.speed >= 0 ? c.speed * 3.6 : null,
           heading: c.heading !== null && Number.isFinite(c.heading) ? c.heading : null, accuracy: c.accuracy ?? null }]) });
       lastSentAt = Date.now();
