@@ -1,4 +1,6 @@
 // Every visible string of the frontend, in zh-CN (default) and English.
+import { PLANNING_DICT } from "./i18n_planning";
+
 export type Lang = "zh-CN" | "en";
 
 const DICT = {
@@ -76,6 +78,7 @@ const DICT = {
   "panel.pending": ["此模块正在建设中", "This module is being built"],
   "panel.empty": ["暂无", "None"],
   "attribution": ["© OpenStreetMap 贡献者", "© OpenStreetMap contributors"],
+  ...PLANNING_DICT,
 } as const;
 
 export type Key = keyof typeof DICT;

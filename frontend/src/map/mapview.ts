@@ -1,5 +1,5 @@
 // The deck.gl map shared by every page: our tiles underneath, live overlays on top.
-import { Deck, FlyToInterpolator, WebMercatorViewport, type MapViewState } from "@deck.gl/core";
+import { Deck, FlyToInterpolator, WebMercatorViewport, type Layer, type MapViewState, type PickingInfo } from "@deck.gl/core";
 import { basemapLayers } from "./basemap";
 import { overlayLayers } from "./overlays";
 import type { MapStore } from "./store";
@@ -10,13 +10,20 @@ export class MapView {
   tileVersion: Record<string, number> = {};
   private fitted = false;
   private animating = false;
+  /** Page-specific layers drawn between the base map and the live overlays (planning). */
+  extraLayers: () => Layer[] = () => [];
+  /** Page-specific tooltip, asked first. */
+  extraTooltip: ((info: PickingInfo) => { text?: string; html?: string } | null) | null = null;
 
   constructor(parent: HTMLElement, private readonly store: MapStore) {
     this.deck = new Deck({
       parent: parent as HTMLDivElement, initialViewState: this.viewState, controller: true,
       onViewStateChange: ({ viewState }) => { this.viewState = viewState as MapViewState; this.render(); return viewState; },
       style: { position: "absolute", inset: "0" },
-      getTooltip: ({ layer, index, object }) => {
+      getTooltip: (info) => {
+        const own = this.extraTooltip?.(info);
+        if (own) return own;
+        const { layer, index, object } = info;
         if (layer?.id === "cameras" && index >= 0) return { text: `#${this.store.cameras.ids[index]}` };
         if (object && "callsign" in (object as object)) return { text: (object as { callsign: string }).callsign };
         return null;
@@ -36,7 +43,7 @@ export class MapView {
     this.drawnVersion = this.store.version;
     const now = Date.now() / 1000;
     const zoom = this.viewState.zoom;
-    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now)] });
+    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...this.extraLayers(), ...overlayLayers(this.store, zoom, now)] });
   }
 
   invalidateTiles(layer: string): void {
@@ -55,6 +62,14 @@ export class MapView {
     const vp = new WebMercatorViewport({ width, height });
     const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(height * 0.12) });
     this.setView({ longitude, latitude, zoom: Math.min(zoom, 17.5) });
+  }
+
+  /** Frame a bounding box (planning: the selected division). */
+  fitTo(bounds: [[number, number], [number, number]], maxZoom = 17): void {
+    this.fitted = true;
+    const vp = new WebMercatorViewport({ width: window.innerWidth, height: window.innerHeight });
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(window.innerHeight * 0.1) });
+    this.setView({ longitude, latitude, zoom: Math.min(zoom, maxZoom), transitionDuration: 600 } as Partial<MapViewState>);
   }
 
   flyTo(lon: number, lat: number, zoom = 17): void {

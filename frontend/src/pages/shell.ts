@@ -15,6 +15,7 @@ export interface PageSpec {
   kpi: boolean;
   followIncidents: boolean; // fly to and open new incidents (wall, dispatch)
   panels: () => HTMLElement[];
+  extra?: () => HTMLElement[]; // page-specific floating elements (planning: the division tree)
 }
 
 export interface MapPage {
@@ -42,6 +43,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
       ...(spec.kpi ? [kpiStrip(store.kpi)] : []),
       h("div", { class: "side" }, ...spec.panels()),
       legend(),
+      ...(spec.extra?.() ?? []),
       attribution(),
       ...(openIncident ? [incidentPanel(openIncident, () => { openIncident = null; rerender(); })] : []),
     );
