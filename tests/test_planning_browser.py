@@ -57,6 +57,7 @@ class Watched:
         page.on("websocket", lambda ws: self.requests.append(ws.url))
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("response", lambda r: self.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
     def foreign(self, base: str) -> list[str]:
         ours = (base + "/", base.replace("http", "ws", 1) + "/", "data:", "blob:", "about:")

@@ -149,6 +149,7 @@ async def report(request: Request, conn: ConnDep, mode: Mode = "all", auth: Auth
     await conn.commit()
     html = planning_report.render_html(layers, "覆盖规划报告", "deckgl/index.js",
                                        (float(c[0] or 0.0), float(c[1] or 0.0)))
+    html = html.replace("<head>", '<head><link rel="icon" href="data:,">', 1)  # no /favicon.ico request (404)
     return HTMLResponse(html, headers={"Content-Security-Policy": _report_csp(html)})
 
 

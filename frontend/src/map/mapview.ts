@@ -65,10 +65,11 @@ export class MapView {
   }
 
   /** Frame a bounding box (planning: the selected division). */
-  fitTo(bounds: [[number, number], [number, number]], maxZoom = 17): void {
+  fitTo(bounds: [[number, number], [number, number]], maxZoom = 17,
+        padding: number | { top: number; bottom: number; left: number; right: number } = Math.round(window.innerHeight * 0.1)): void {
     this.fitted = true;
     const vp = new WebMercatorViewport({ width: window.innerWidth, height: window.innerHeight });
-    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding: Math.round(window.innerHeight * 0.1) });
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding });
     this.setView({ longitude, latitude, zoom: Math.min(zoom, maxZoom), transitionDuration: 600 } as Partial<MapViewState>);
   }
 

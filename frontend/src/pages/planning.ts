@@ -196,7 +196,12 @@ export function mount(root: HTMLElement): void {
     if (current !== code) return; // another click meanwhile
     choro = geomCache.get(key)!;
     const box = bboxOf(choro);
-    if (fit && box && page) page.map.fitTo(box, 17);
+    if (fit && box && page) {
+      // Frame the division in the map area left free by the tree (left) and the panels (right).
+      const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      page.map.fitTo(box, 17, { left: Math.round(28 * rem), right: Math.round(27 * rem), top: Math.round(5 * rem),
+        bottom: Math.round(2 * rem) });
+    }
     redraw();
   }
 
