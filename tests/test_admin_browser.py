@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.live_servers import token
 from tests.test_planning_browser import SHOTS, Watched, api, base, browser, sign_in  # noqa: F401  (fixtures)
 
 
@@ -60,7 +59,8 @@ def test_access_request_and_admin(base, browser):  # noqa: F811
     # Deactivate and reactivate; revoke the grant.
     page.click(f"{row} [data-testid=deactivate]")
     page.wait_for_selector(f"{row} [data-testid=activate]")
-    assert not next(u for u in api(base, "admin", "GET", "/api/v1/users").json() if u["username"] == "analyst1")["is_active"]
+    users = api(base, "admin", "GET", "/api/v1/users").json()
+    assert not next(u for u in users if u["username"] == "analyst1")["is_active"]
     page.click(f"{row} [data-testid=activate]")
     page.wait_for_selector(f"{row} [data-testid=deactivate]")
     page.click(f"{row} [data-testid=grant][data-grant='{g['id']}'] [data-testid=revoke]")
@@ -81,8 +81,8 @@ def test_access_request_and_admin(base, browser):  # noqa: F811
 
 
 def test_auditor(base, browser):  # noqa: F811
-    for _ in range(20):  # enough events for a second page
-        token(base, "dispatcher")
+    for _ in range(20):  # enough events for a second page (each verification is audited)
+        api(base, "auditor", "GET", "/api/v1/audit/verify")
     w = sign_in(browser, base, "/audit", "auditor")
     page = w.page
     page.wait_for_selector("[data-testid=audit-row]", timeout=30_000)
@@ -92,7 +92,8 @@ def test_auditor(base, browser):  # noqa: F811
     # Filter by action: only user creations, the same total as the API.
     page.select_option("[data-testid=audit-filters] select[name=action]", "user_create")
     page.click("[data-testid=apply-filter]")
-    page.wait_for_function("[...document.querySelectorAll('[data-testid=audit-row]')].every(r => r.dataset.action === 'user_create')")
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=audit-row]')]"
+                           ".every(r => r.dataset.action === 'user_create')")
     expect = api(base, "auditor", "GET", "/api/v1/audit?action=user_create").json()
     assert int(page.get_attribute("[data-testid=audit-total]", "data-total")) == expect["total"] >= 1
     page.click("[data-testid=audit-row]")

@@ -123,7 +123,8 @@ def test_planner_workflow(base, browser):
         assert same(raw, by[code]["key_area_coverage_rate"]), code
     # The choropleth follows the chosen KPI.
     page.select_option("[data-testid=kpi-select]", "online_rate")
-    for code, raw in page.eval_on_selector_all("[data-testid=tree-row]", "els => els.map(e => [e.dataset.code, e.dataset.raw])"):
+    rows = page.eval_on_selector_all("[data-testid=tree-row]", "els => els.map(e => [e.dataset.code, e.dataset.raw])")
+    for code, raw in rows:
         assert same(raw, by[code]["online_rate"]), code
     page.select_option("[data-testid=kpi-select]", "key_area_coverage_rate")
     page.wait_for_function("window.sharpeyes.map.deck.layerManager.getLayers().some(l => l.id === 'pl-choro')")

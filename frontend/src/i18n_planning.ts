@@ -121,7 +121,7 @@ export const PLANNING_DICT = {
   "adm.gs.expired": ["已过期", "expired"],
   "adm.kind.full": ["全域", "full"],
   "adm.kind.regional": ["区域", "regional"],
-  "adm.kind.time_boxed": ["限时", "time-boxed"],
+  "adm.kind.timeboxed": ["限时", "time-boxed"],
   "adm.kind.on_request": ["按需", "on request"],
   // audit
   "aud.title": ["审计日志", "Audit log"],

@@ -2,7 +2,7 @@
 // and the pending access requests (approve / deny). Every change is audited by the server.
 import { h } from "../dom";
 import { localName, t, type Key } from "../i18n";
-import { call, errorText, field, fmtTime, input, isoToLocal, localToIso, modal, mountDeskPage, note, roleLabel,
+import { call, errorText, tr, field, fmtTime, input, isoToLocal, localToIso, modal, mountDeskPage, note, roleLabel,
   ROLE_NAMES, select } from "../ui/desk";
 import "./admin.css";
 
@@ -48,12 +48,12 @@ export function mount(root: HTMLElement): void {
   function grantChip(g: Grant): HTMLElement {
     const st = grantStatus(g);
     const live = st === "active";
-    const window = g.valid_from || g.valid_until ? ` · ${fmtTime(g.valid_from)} → ${g.valid_until ? fmtTime(g.valid_until) : t("adm.forever")}` : "";
+    const span = g.valid_from || g.valid_until ? ` · ${fmtTime(g.valid_from)} → ${g.valid_until ? fmtTime(g.valid_until) : t("adm.forever")}` : "";
     return h("div", { class: `grant ${live ? "" : "dim"}`, "data-testid": "grant", "data-grant": g.id, "data-role": g.role_name,
       "data-division": g.division_code, "data-status": st },
-      h("span", { class: `badge ${live ? "ok" : st === "requested" ? "warn" : "off"}` }, t(`adm.gs.${st}` as Key) ?? st),
+      h("span", { class: `badge ${live ? "ok" : st === "requested" ? "warn" : "off"}` }, tr(`adm.gs.${st}`, st)),
       h("span", {}, `${roleLabel(g.role_name)} @ ${divName(g.division_code)}`),
-      h("small", { class: "muted" }, `${t(`adm.kind.${g.kind}` as Key) ?? g.kind}${g.max_secrecy ? ` · S${g.max_secrecy}` : ""}${window}`),
+      h("small", { class: "muted" }, `${tr(`adm.kind.${g.kind}`, g.kind)}${g.max_secrecy ? ` · S${g.max_secrecy}` : ""}${span}`),
       live ? h("button", { class: "x", type: "button", title: t("adm.revoke"), "data-testid": "revoke",
         onclick: () => void act(() => call(`/api/v1/users/grants/${g.id}`, "DELETE")) }, `✕ ${t("adm.revoke")}`) : null);
   }

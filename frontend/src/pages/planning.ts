@@ -6,7 +6,7 @@ import { GeoJsonLayer, LineLayer, PathLayer, ScatterplotLayer, TextLayer } from 
 import { accessToken } from "../auth";
 import { h } from "../dom";
 import { localName, t, type Key } from "../i18n";
-import { call, download, errorText } from "../ui/desk";
+import { call, download, errorText, tr } from "../ui/desk";
 import { mountMapPage, type MapPage } from "./shell";
 import "./planning.css";
 
@@ -352,7 +352,7 @@ export function mount(root: HTMLElement): void {
     }
     if (id === "pl-sites" && info.object) {
       const s = info.object as Site & { n: number };
-      return { text: `#${s.n} ${t(`pl.kind.${s.site_kind}` as Key) ?? s.site_kind} · ${s.heading_deg ?? "—"}° · +${Math.round(s.gain_m2)} m²` };
+      return { text: `#${s.n} ${tr(`pl.kind.${s.site_kind}`, s.site_kind)} · ${s.heading_deg ?? "—"}° · +${Math.round(s.gain_m2)} m²` };
     }
     return null;
   }
@@ -449,7 +449,7 @@ export function mount(root: HTMLElement): void {
       job ? h("div", { class: "pl-progress", "data-testid": "job-progress", "data-status": job.status },
         h("div", { class: "pl-progress-bar" }, h("span", { style: `width:${Math.round((job.progress ?? 0) * 100)}%` })),
         h("div", { class: "pl-progress-l" },
-          h("span", {}, `${t(`pl.job.${job.status}` as Key) ?? job.status}${job.stage ? ` · ${job.stage}` : ""}${job.message ? ` · ${job.message}` : ""}`),
+          h("span", {}, `${tr(`pl.job.${job.status}`, job.status)}${job.stage ? ` · ${job.stage}` : ""}${job.message ? ` · ${job.message}` : ""}`),
           h("span", {}, `${Math.round((job.progress ?? 0) * 100)}%`))) : null,
       jobError ? h("div", { class: "note note-error" }, jobError) : null,
       h("div", { class: "pl-stats" },
@@ -503,7 +503,7 @@ export function mount(root: HTMLElement): void {
           h("div", { class: "pl-stat" }, h("b", { "data-testid": "gap" }, p.greedy_gap === null || p.greedy_gap === undefined ? "—"
             : `${(p.greedy_gap * 100).toFixed(1)}%`), h("span", {}, t("pl.gap")))),
         h("ol", { class: "pl-sites" }, ...p.sites.map((s) => h("li", {},
-          h("span", {}, t(`pl.kind.${s.site_kind}` as Key) ?? s.site_kind),
+          h("span", {}, tr(`pl.kind.${s.site_kind}`, s.site_kind)),
           h("span", { class: "pl-head", style: `--a:${s.heading_deg ?? 0}deg` }, s.heading_deg === null ? "360°" : `↑ ${s.heading_deg}°`),
           h("span", {}, `+${Math.round(s.gain_m2)} m²`)))),
         accepted ? h("div", { class: "note note-ok", "data-testid": "accepted", "data-ids": accepted.join(",") },

@@ -43,6 +43,11 @@ export async function download(path: string, filename: string): Promise<void> {
   window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** Translation of a key built from server data (a status, a kind): the raw value when unknown. */
+export function tr(key: string, fallback: string): string {
+  try { return t(key as Key) ?? fallback; } catch { return fallback; }
+}
+
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
