@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import httpx
+
+from tests.live_servers import token
 from tests.test_planning_browser import SHOTS, Watched, api, base, browser, sign_in  # noqa: F401  (fixtures)
 
 
@@ -81,8 +84,9 @@ def test_access_request_and_admin(base, browser):  # noqa: F811
 
 
 def test_auditor(base, browser):  # noqa: F811
+    auth = {"Authorization": f"Bearer {token(base, 'auditor')}"}
     for _ in range(20):  # enough events for a second page (each verification is audited)
-        api(base, "auditor", "GET", "/api/v1/audit/verify")
+        httpx.get(base + "/api/v1/audit/verify", headers=auth, timeout=30).raise_for_status()
     w = sign_in(browser, base, "/audit", "auditor")
     page = w.page
     page.wait_for_selector("[data-testid=audit-row]", timeout=30_000)

@@ -74,8 +74,14 @@ def sign_in(browser, base: str, path: str, user: str, width=1920, height=1080) -
     return w
 
 
+_TOKENS: dict[tuple[str, str], str] = {}
+
+
 def api(base: str, user: str, method: str, path: str, **kw) -> httpx.Response:
-    r = httpx.request(method, base + path, headers={"Authorization": f"Bearer {token(base, user)}"}, timeout=60, **kw)
+    """An API call as ``user`` (one login per user and server: logins are rate-limited)."""
+    if (base, user) not in _TOKENS:
+        _TOKENS[base, user] = token(base, user)
+    r = httpx.request(method, base + path, headers={"Authorization": f"Bearer {_TOKENS[base, user]}"}, timeout=60, **kw)
     r.raise_for_status()
     return r
 
