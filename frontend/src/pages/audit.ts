@@ -1,7 +1,7 @@
 // /audit: the auditor's page. Filter the hash-chained audit trail (action, actor, object type, time range),
 // page through it, open an event (JSON detail, hashes) and verify the whole chain.
 import { h } from "../dom";
-import { t, type Key } from "../i18n";
+import { currentLang, t, type Key } from "../i18n";
 import { call, errorText, field, fmtTime, input, localToIso, mountDeskPage, select } from "../ui/desk";
 import "./audit.css";
 
@@ -26,7 +26,9 @@ export function mount(root: HTMLElement): void {
   let verifying = false;
   let verdict: { intact: boolean; problems: unknown[] } | null = null;
 
+  let seq = 0;
   async function load(): Promise<void> {
+    const mine = ++seq; // only the latest query's answer is shown
     const q = new URLSearchParams({ limit: String(LIMIT), offset: String(offset) });
     if (f.action) q.set("action", f.action);
     if (f.actor) q.set("actor", f.actor);
@@ -36,6 +38,7 @@ export function mount(root: HTMLElement): void {
     if (until) q.set("until", until);
     try {
       const r = await call<{ total: number; items: Event[] }>(`/api/v1/audit?${q}`);
+      if (mine !== seq) return;
       total = r.total; events = r.items; error = "";
       if (selected && !events.some((e) => e.id === selected!.id)) selected = null;
     } catch (e) { error = errorText(e); }
@@ -49,7 +52,12 @@ export function mount(root: HTMLElement): void {
     await load(); // the verification itself is an audited event
   }
 
+  // The filter form persists across re-renders (typing is never lost); rebuilt only on a language switch.
+  let filterForm: HTMLFormElement | null = null;
+  let filterLang = "";
   function filters(): HTMLElement {
+    if (filterForm && filterLang === currentLang()) return filterForm;
+    filterLang = currentLang();
     const action = select("action", [["", t("aud.any")], ...ACTIONS.map((a): [string, string] => [a, a])], f.action);
     const actor = input("actor", { value: f.actor, maxlength: 64, autocomplete: "off", placeholder: "admin" });
     const obj = select("object_type", [["", t("aud.any")], ...OBJECTS.map((a): [string, string] => [a, a])], f.object_type);
@@ -60,8 +68,10 @@ export function mount(root: HTMLElement): void {
       field("aud.until", until),
       h("div", { class: "form-actions" },
         h("button", { class: "primary", type: "submit", "data-testid": "apply-filter" }, t("aud.filter")),
-        h("button", { class: "ghost", type: "button", onclick: () => {
-          Object.assign(f, { action: "", actor: "", object_type: "", since: "", until: "" }); offset = 0; void load(); } },
+        h("button", { class: "ghost", type: "button", "data-testid": "reset-filter", onclick: () => {
+          Object.assign(f, { action: "", actor: "", object_type: "", since: "", until: "" });
+          action.value = ""; actor.value = ""; obj.value = ""; since.value = ""; until.value = "";
+          offset = 0; void load(); } },
           t("aud.reset")))) as HTMLFormElement;
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
@@ -69,6 +79,7 @@ export function mount(root: HTMLElement): void {
       offset = 0;
       void load();
     });
+    filterForm = form;
     return form;
   }
 
