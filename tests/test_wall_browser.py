@@ -214,7 +214,8 @@ def test_reconnects_after_server_restart(server, browser):
     page.close()
 
 
-@pytest.mark.parametrize("path,panels", [("dispatch", 2), ("planning", 2), ("m", 2), ("admin", 2)])
+# /admin and /audit are desk pages without a map: tests/test_admin_browser.py covers them.
+@pytest.mark.parametrize("path,panels", [("dispatch", 2), ("planning", 4), ("m", 2)])
 def test_other_pages_log_in_and_show_map_with_panels(server, browser, path, panels):
     page = browser.new_page(viewport={"width": 1280, "height": 800} if path != "m" else
                             {"width": 390, "height": 844})

@@ -28,9 +28,12 @@ class SecurityHeaders:
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 path = scope.get("path", "")
-                extra = [h for h in SECURITY_HEADERS if not (path.startswith("/docs") and h[0] ==
-                                                              b"content-security-policy")]
-                message["headers"] = list(message.get("headers", [])) + extra
+                headers = list(message.get("headers", []))
+                # A response that sets its own policy (the standalone planning report) keeps it.
+                own = {k.lower() for k, _ in headers}
+                extra = [h for h in SECURITY_HEADERS if h[0] not in own and not (
+                    path.startswith("/docs") and h[0] == b"content-security-policy")]
+                message["headers"] = headers + extra
             await send(message)
 
         await self.app(scope, receive, _send)

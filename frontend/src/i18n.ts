@@ -1,5 +1,7 @@
 // Every visible string of the frontend, in zh-CN (default) and English.
 import { DISPATCH_DICT } from "./i18n_dispatch";
+import { PLANNING_DICT } from "./i18n_planning";
+
 export type Lang = "zh-CN" | "en";
 
 const DICT = {
@@ -78,6 +80,7 @@ const DICT = {
   "panel.empty": ["暂无", "None"],
   "attribution": ["© OpenStreetMap 贡献者", "© OpenStreetMap contributors"],
   ...DISPATCH_DICT,
+  ...PLANNING_DICT,
 } as const;
 
 export type Key = keyof typeof DICT;

@@ -9,7 +9,7 @@ const PAGES: Record<string, () => Promise<{ mount: (root: HTMLElement) => void }
   planning: () => import("./pages/planning"),
   m: () => import("./pages/mobile"),
   admin: () => import("./pages/admin"),
-  audit: () => import("./pages/admin"),
+  audit: () => import("./pages/audit"),
 };
 
 const root = document.getElementById("app")!;

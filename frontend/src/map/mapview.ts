@@ -14,13 +14,20 @@ export class MapView {
   extraLayers: Array<() => Layer[]> = [];
   /** A click on the map (object or empty ground); pages set it. */
   onClick: ((info: PickingInfo) => void) | null = null;
+  /** Page-specific layers drawn between the base map and the live overlays (planning). */
+  underLayers: () => Layer[] = () => [];
+  /** Page-specific tooltip, asked first. */
+  extraTooltip: ((info: PickingInfo) => { text?: string; html?: string } | null) | null = null;
 
   constructor(parent: HTMLElement, private readonly store: MapStore) {
     this.deck = new Deck({
       parent: parent as HTMLDivElement, initialViewState: this.viewState, controller: true,
       onViewStateChange: ({ viewState }) => { this.viewState = viewState as MapViewState; this.render(); return viewState; },
       style: { position: "absolute", inset: "0" },
-      getTooltip: ({ layer, index, object }) => {
+      getTooltip: (info) => {
+        const own = this.extraTooltip?.(info);
+        if (own) return own;
+        const { layer, index, object } = info;
         if (layer?.id === "cameras" && index >= 0) return { text: `#${this.store.cameras.ids[index]}` };
         if (object && "callsign" in (object as object)) return { text: (object as { callsign: string }).callsign };
         return null;
@@ -52,8 +59,8 @@ export class MapView {
     this.drawnVersion = this.store.version;
     const now = Date.now() / 1000;
     const zoom = this.viewState.zoom;
-    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...overlayLayers(this.store, zoom, now),
-      ...this.extraLayers.flatMap((f) => f())] });
+    this.deck.setProps({ layers: [...basemapLayers(this.tileVersion, zoom), ...this.underLayers(),
+      ...overlayLayers(this.store, zoom, now), ...this.extraLayers.flatMap((f) => f())] });
   }
 
   invalidateTiles(layer: string): void {
@@ -75,6 +82,15 @@ export class MapView {
       left: Math.round(width * 0.12), right: Math.round(width * 0.12) };
     const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding });
     this.setView({ longitude, latitude, zoom: Math.min(zoom, 17.5) });
+  }
+
+  /** Frame a bounding box (planning: the selected division). */
+  fitTo(bounds: [[number, number], [number, number]], maxZoom = 17,
+        padding: number | { top: number; bottom: number; left: number; right: number } = Math.round(window.innerHeight * 0.1)): void {
+    this.fitted = true;
+    const vp = new WebMercatorViewport({ width: window.innerWidth, height: window.innerHeight });
+    const { longitude, latitude, zoom } = vp.fitBounds(bounds, { padding });
+    this.setView({ longitude, latitude, zoom: Math.min(zoom, maxZoom), transitionDuration: 600 } as Partial<MapViewState>);
   }
 
   flyTo(lon: number, lat: number, zoom = 17): void {

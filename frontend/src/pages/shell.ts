@@ -17,6 +17,7 @@ export interface PageSpec {
   panels: () => HTMLElement[];
   onFrame?: (f: Frame) => void; // every frame, after the store has it (pages with their own panels)
   onNewIncident?: (inc: Incident) => void;
+  extra?: () => HTMLElement[]; // page-specific floating elements (planning: the division tree)
 }
 
 export interface MapPage {
@@ -44,6 +45,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
       ...(spec.kpi ? [kpiStrip(store.kpi)] : []),
       h("div", { class: "side" }, ...spec.panels()),
       legend(),
+      ...(spec.extra?.() ?? []),
       attribution(),
       ...(openIncident ? [incidentPanel(openIncident, () => { openIncident = null; rerender(); })] : []),
     );

@@ -5,6 +5,7 @@ import { currentLang, setLang, t, type Key } from "../i18n";
 import { logout } from "../auth";
 import { CAMERA_STATUS, COVERAGE, css, DIVISION_LINE, PRIORITY, TARGET, UNIT_STATUS } from "../map/colors";
 import { iconSvg } from "../map/icons";
+import { accessRequestButton } from "./access";
 
 export function topBar(pageKey: Key, conn: ConnState): HTMLElement {
   const clock = h("div", { class: "clock", "data-testid": "clock" }, clockText());
@@ -17,6 +18,7 @@ export function topBar(pageKey: Key, conn: ConnState): HTMLElement {
       clock,
       h("button", { class: "lang", "data-testid": "lang", onclick: () => setLang(currentLang() === "en" ? "zh-CN" : "en") },
         t("lang.switch")),
+      accessRequestButton(),
       h("button", { class: "logout", onclick: () => logout() }, t("logout"))));
 }
 

@@ -1,0 +1,134 @@
+"""/admin and /audit in headless Chromium against a real server on the demo city.
+
+An officer files an access request from the top bar; the administrator creates a user, gives them a time-boxed
+grant, deactivates and reactivates them, and approves the officer's request; the auditor filters the audit log,
+pages through it, opens an event and verifies the hash chain. No request leaves the origin, no console errors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from tests.live_servers import token
+from tests.test_planning_browser import SHOTS, Watched, api, base, browser, sign_in  # noqa: F401  (fixtures)
+
+
+def test_access_request_and_admin(base, browser):  # noqa: F811
+    # Any user files an access request from the top bar (here the officer's phone page).
+    w = sign_in(browser, base, "/m", "officer", 430, 900)
+    page = w.page
+    page.click("[data-testid=request-access]", timeout=30_000)
+    page.fill("[data-testid=access-form] input[name=division_code]", "990102")
+    page.select_option("[data-testid=access-form] select[name=role]", "commander")
+    page.fill("[data-testid=access-form] input[name=hours]", "6")
+    page.fill("[data-testid=access-form] textarea[name=reason]", "festival in the east district")
+    page.click("[data-testid=access-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=access-form] .note-ok")
+    request_id = page.get_attribute("[data-testid=access-form] .note-ok", "data-request-id")
+    page.screenshot(path=str(SHOTS / "access-request-mobile.png"))
+    assert w.errors == [] and w.foreign(base) == []
+    page.close()
+
+    w = sign_in(browser, base, "/admin", "admin")
+    page = w.page
+    page.wait_for_selector("[data-testid=user-row][data-user=planner_nw]", timeout=30_000)
+    # Create a user.
+    page.fill("[data-testid=create-user] input[name=username]", "analyst1")
+    page.fill("[data-testid=create-user] input[name=password]", "a-long-password-1")
+    page.fill("[data-testid=create-user] input[name=display_name]", "分析员一")
+    page.select_option("[data-testid=create-user] select[name=role]", "planner")
+    page.select_option("[data-testid=create-user] select[name=division_code]", "990103")
+    page.click("[data-testid=create-user] button[type=submit]")
+    row = "[data-testid=user-row][data-user=analyst1]"
+    page.wait_for_selector(row)
+    assert page.get_attribute(f"{row} [data-testid=grant]", "data-division") == "990103"
+
+    # A time-boxed grant: commander on district 990101 for the next 8 hours (the form's default window).
+    page.click(f"{row} [data-testid=add-grant]")
+    page.select_option("[data-testid=grant-form] select[name=role_name]", "commander")
+    page.select_option("[data-testid=grant-form] select[name=division_code]", "990101")
+    page.fill("[data-testid=grant-form] textarea[name=reason]", "weekend event")
+    page.screenshot(path=str(SHOTS / "admin-grant-form.png"))
+    page.click("[data-testid=grant-form] button[type=submit]")
+    page.wait_for_selector(f"{row} [data-testid=grant][data-role=commander][data-division='990101']")
+    users = api(base, "admin", "GET", "/api/v1/users").json()
+    me = next(u for u in users if u["username"] == "analyst1")
+    g = next(g for g in me["grants"] if g["role_name"] == "commander")
+    hours = (datetime.fromisoformat(g["valid_until"]) - datetime.fromisoformat(g["valid_from"])).total_seconds() / 3600
+    assert abs(hours - 8) < 0.05 and g["max_secrecy"] == 0 and g["reason"] == "weekend event"
+
+    # Deactivate and reactivate; revoke the grant.
+    page.click(f"{row} [data-testid=deactivate]")
+    page.wait_for_selector(f"{row} [data-testid=activate]")
+    users = api(base, "admin", "GET", "/api/v1/users").json()
+    assert not next(u for u in users if u["username"] == "analyst1")["is_active"]
+    page.click(f"{row} [data-testid=activate]")
+    page.wait_for_selector(f"{row} [data-testid=deactivate]")
+    page.click(f"{row} [data-testid=grant][data-grant='{g['id']}'] [data-testid=revoke]")
+    page.wait_for_selector(f"{row} [data-testid=grant][data-grant='{g['id']}'][data-status=revoked]")
+
+    # Approve the officer's request.
+    req = f"[data-testid=request-row][data-request='{request_id}']"
+    page.wait_for_selector(req)
+    assert page.get_attribute(req, "data-user") == "officer"
+    page.screenshot(path=str(SHOTS / "admin.png"))
+    page.click(f"{req} [data-testid=approve]")
+    page.wait_for_selector(req, state="detached")
+    officer = next(u for u in api(base, "admin", "GET", "/api/v1/users").json() if u["username"] == "officer")
+    granted = next(g for g in officer["grants"] if g["id"] == int(request_id))
+    assert granted["status"] == "active" and granted["division_code"] == "990102"
+    assert w.errors == [] and w.foreign(base) == []
+    page.close()
+
+
+def test_auditor(base, browser):  # noqa: F811
+    auth = {"Authorization": f"Bearer {token(base, 'auditor')}"}
+    for _ in range(20):  # enough events for a second page (each verification is audited)
+        httpx.get(base + "/api/v1/audit/verify", headers=auth, timeout=30).raise_for_status()
+    w = sign_in(browser, base, "/audit", "auditor")
+    page = w.page
+    page.wait_for_selector("[data-testid=audit-row]", timeout=30_000)
+    total_all = int(page.get_attribute("[data-testid=audit-total]", "data-total"))
+    assert total_all > 0
+
+    # Filter by action: only user creations, the same total as the API.
+    page.select_option("[data-testid=audit-filters] select[name=action]", "user_create")
+    page.click("[data-testid=apply-filter]")
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=audit-row]')]"
+                           ".every(r => r.dataset.action === 'user_create')")
+    expect = api(base, "auditor", "GET", "/api/v1/audit?action=user_create").json()
+    assert int(page.get_attribute("[data-testid=audit-total]", "data-total")) == expect["total"] >= 1
+    page.click("[data-testid=audit-row]")
+    assert "analyst1" in page.inner_text("[data-testid=audit-json]")
+    assert expect["items"][0]["hash"] in page.inner_text("[data-testid=audit-detail]")
+
+    # Actor and time range: the admin's events since an hour ago.
+    page.click("[data-testid=reset-filter]")
+    page.fill("[data-testid=audit-filters] input[name=actor]", "admin")
+    page.fill("[data-testid=audit-filters] input[name=since]", "2000-01-01T00:00")
+    page.click("[data-testid=apply-filter]")
+    page.wait_for_function("""() => { const r = [...document.querySelectorAll('[data-testid=audit-row]')];
+        return r.length > 0 && r.every(x => x.dataset.actor === 'admin'); }""")
+
+    # Paging through everything.
+    page.click("[data-testid=reset-filter]")
+    page.wait_for_function(f"Number(document.querySelector('[data-testid=audit-total]').dataset.total) >= {total_all}")
+    assert total_all > 25
+    if total_all > 25:
+        first = page.get_attribute("[data-testid=audit-row]", "data-id")
+        page.click("[data-testid=next]")
+        page.wait_for_function(f"document.querySelector('[data-testid=audit-row]').dataset.id !== '{first}'")
+        assert page.inner_text("[data-testid=page]").startswith("2 /")
+        page.click("[data-testid=prev]")
+        page.wait_for_selector("[data-testid=page] >> text=/^1 \\//")
+
+    # Verify the chain.
+    page.click("[data-testid=verify-chain]")
+    page.wait_for_selector("[data-testid=verify-result]")
+    assert page.get_attribute("[data-testid=verify-result]", "data-intact") == "true"
+    page.click("[data-testid=audit-row]")
+    page.screenshot(path=str(SHOTS / "audit.png"))
+    assert w.errors == [] and w.foreign(base) == []
+    page.close()
