@@ -20,14 +20,9 @@ ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:543
 
 
 @contextlib.contextmanager
-def demo_database():
-    """$DATABASE_URL if set (must hold the demo city), else a throw-away database with it loaded."""
-    if os.environ.get("DATABASE_URL"):
-        yield os.environ["DATABASE_URL"]
-        return
+def throwaway_database():
+    """A freshly migrated database, dropped afterwards."""
     from app.db import migrate
-    from app.db.engine import make_engine
-    from app.services.demo import load_demo
 
     name = f"se_bench_{uuid.uuid4().hex[:8]}"
     url = f"{ADMIN.rsplit('/', 1)[0]}/{name}"
@@ -35,7 +30,22 @@ def demo_database():
         c.execute(f"CREATE DATABASE {name}")
     try:
         migrate.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
+
+@contextlib.contextmanager
+def demo_database():
+    """$DATABASE_URL if set (must hold the demo city), else a throw-away database with it loaded."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    from app.db.engine import make_engine
+    from app.services.demo import load_demo
+
+    with throwaway_database() as url:
         async def _load():
             engine = make_engine(url)
             async with engine.begin() as conn:
@@ -44,9 +54,6 @@ def demo_database():
 
         asyncio.run(_load())
         yield url
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def cpu_seconds(pid: int) -> float:

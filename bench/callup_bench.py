@@ -17,7 +17,6 @@ import asyncio
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -27,11 +26,10 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.db import migrate
 from app.services.callup import SEEING_SQL
+from bench._common import throwaway_database
 from tests.server import running_server
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LON0, LAT0, SPAN = 116.20, 39.80, 0.45  # Beijing-sized box
 
 FILL_SQL = """
@@ -88,12 +86,7 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=500)
     args = ap.parse_args()
-    name = f"se_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name}")
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
-        migrate.upgrade(url)
+    with throwaway_database() as url:
         t = time.perf_counter()
         with psycopg.connect(url, autocommit=True) as c:
             c.execute("INSERT INTO division (code, name, level) VALUES ('000000', '中央', 1), "
@@ -126,9 +119,6 @@ def main() -> None:
         print(f"{'raw SQL (asyncpg)':<28}{pct(raw, 50):>10.2f}{pct(raw, 99):>10.2f}")
         print(f"{'API /callup/seeing (HTTP)':<28}{pct(http, 50):>10.2f}{pct(http, 99):>10.2f}")
         print(f"target p99 < 20 ms: {'met' if pct(http, 99) < 20 else 'NOT met'}; mean {statistics.mean(http):.2f} ms")
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -14,22 +14,19 @@ import argparse
 import asyncio
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.db import migrate
 from app.db.engine import make_engine
 from app.domain.access import Scope
 from app.services import dispatch, incidents
 from app.services.demo import load_demo
+from bench._common import throwaway_database
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 EVERYWHERE = Scope(("",), 9, None)
 
 
@@ -81,16 +78,8 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=1000)
     ap.add_argument("--incidents", type=int, default=200)
     args = ap.parse_args()
-    name = f"se_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name}")
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
-        migrate.upgrade(url)
+    with throwaway_database() as url:
         asyncio.run(run(url, args.units, args.incidents))
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as c:
-            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 if __name__ == "__main__":
