@@ -46,7 +46,7 @@ SELECT lpad(i::text, 20, '0'), 'cam ' || i, '110108', p,
        i %% 3 <> 0, 1 + i %% 3, CASE WHEN i %% 17 = 0 THEN 'offline' ELSE 'online' END
 FROM (SELECT i, ST_SetSRID(ST_MakePoint(%(lon)s + random() * %(span)s, %(lat)s + random() * %(span)s), 4326) AS p,
              (random() * 360)::float AS h, 40 + random() * 80 AS r
-      FROM generate_series(%(a)s, %(b)s) i) s
+      FROM generate_series(%(a)s::int, %(b)s::int) i) s
 """
 
 
