@@ -18,6 +18,8 @@ pkgs=()
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || pkgs+=(chromium)
   command -v sipp >/dev/null || pkgs+=(sip-tester)
+  # A CJK font, so the zh-CN pages render (and are screenshotted) as users see them, not as tofu boxes.
+  [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 fi
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 if [ ${#pkgs[@]} -gt 0 ]; then

@@ -148,3 +148,12 @@ async def test_pages_have_security_headers(api):
     r = await api.get("/wall")
     assert r.status_code == 200 and r.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+async def test_server_timing_header(api):
+    # The platform's own time, so dev tools and the call-up bench can tell it from the network's.
+    h = await login(api, "dispatcher")
+    r = await api.get("/api/v1/callup/seeing", params={"lon": 24.94, "lat": 60.17}, headers=h)
+    assert r.status_code == 200
+    name, dur = r.headers["server-timing"].split(";dur=")
+    assert name == "app" and 0 <= float(dur) < 60_000

@@ -61,8 +61,8 @@ def browser():
         b.close()
 
 
-def open_console(browser, base: str) -> Watched:
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+def open_console(browser, base: str, width: int = 1920, height: int = 1080) -> Watched:
+    page = browser.new_page(viewport={"width": width, "height": height})
     w = Watched(page)
     page.goto(base + "/dispatch")
     page.fill("input[name=username]", "dispatcher")

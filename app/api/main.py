@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import errors, openapi
-from app.api.middleware import BodyLimit, SecurityHeaders
+from app.api.middleware import BodyLimit, SecurityHeaders, ServerTiming
 from app.api.principal_cache import PrincipalCache
 from app.api.ratelimit import RateLimiter, limit
 from app.api.routes import (
@@ -84,6 +84,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerTiming)  # outermost: it times everything below
     _mount_web(app)
     return app
 

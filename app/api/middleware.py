@@ -1,6 +1,8 @@
-"""Request size limit and security headers (pure ASGI: no buffering of streamed responses)."""
+"""Request size limit, security headers and server timing (pure ASGI: no buffering of streamed responses)."""
 
 from __future__ import annotations
+
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,6 +36,30 @@ class SecurityHeaders:
                 extra = [h for h in SECURITY_HEADERS if h[0] not in own and not (
                     path.startswith("/docs") and h[0] == b"content-security-policy")]
                 message["headers"] = headers + extra
+            await send(message)
+
+        await self.app(scope, receive, _send)
+
+
+class ServerTiming:
+    """``Server-Timing: app;dur=<ms>``: time from request to response start, as the server saw it.
+
+    Lets operators (browser dev tools) and benchmarks tell the platform's own time from the network's.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                dur = f"app;dur={(time.perf_counter() - t0) * 1000:.2f}".encode()
+                message["headers"] = [*message.get("headers", []), (b"server-timing", dur)]
             await send(message)
 
         await self.app(scope, receive, _send)

@@ -129,8 +129,23 @@ export function mount(root: HTMLElement): void {
     watchId = null;
     window.clearInterval(beat);
   }
+  // At most one report per 1.5 s, but never drop the latest fix: a fix arriving inside the window is
+  // sent when it ends (a phone that stops right after moving would otherwise keep its old position).
+  let pending: GeolocationPosition | null = null;
+  let flush: number | undefined;
   async function send(p: GeolocationPosition): Promise<void> {
-    if (!sharing || !me || Date.now() - lastSent < 1500) return;
+    if (!sharing || !me) return;
+    const wait = lastSent + 1500 - Date.now();
+    if (wait > 0) {
+      pending = p;
+      flush ??= window.setTimeout(() => {
+        flush = undefined;
+        const q = pending;
+        pending = null;
+        if (q) void send(q);
+      }, wait);
+      return;
+    }
     lastSent = Date.now();
     const c = p.coords;
     // The fix's own time, unless the browser repeats a cached timestamp: (target, time) is the
