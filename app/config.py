@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=7, ge=1, le=90)
     play_url_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    # Origins of the media servers / cameras whose streams the browser plays (HLS, HTTP-FLV, MJPEG),
+    # comma-separated, e.g. "http://10.1.2.3:8080,https://media.example.gov". Allowed by the pages'
+    # Content-Security-Policy; nothing else outside the platform's own origin is.
+    media_origins: str = Field(default="", pattern=r"^(https?://[A-Za-z0-9.\-\[\]:]+)?(,https?://[A-Za-z0-9.\-\[\]:]+)*$")
 
     # Limits enforced by the API (tipg habit: limits live in settings).
     max_page_size: int = Field(default=5000, ge=1)
@@ -55,6 +59,10 @@ class Settings(BaseSettings):
     ws_queue_frames: int = Field(default=256, ge=4, le=100_000)
     ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
     tile_cache_mb: int = Field(default=64, ge=1, le=4096)
+
+    @property
+    def media_origin_list(self) -> list[str]:
+        return [o.rstrip("/") for o in self.media_origins.split(",") if o]
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

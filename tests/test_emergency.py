@@ -277,3 +277,27 @@ async def test_positions_through_ingest_move_eta_and_arrive(api, demo_db):
     got = (await api.get(f"/api/v1/incidents/{iid}", headers=h)).json()
     assert got["properties"]["status"] == "on_scene"
     assert got["properties"]["dispatches"][0]["status"] == "on_scene"
+
+
+async def test_webrtc_offer_goes_through_the_signed_url(api, placed):
+    """WHEP signalling through the platform: refused clearly for a camera without WebRTC, for a body that
+    is no SDP offer, and when the media server cannot be reached (the browser shows "no signal")."""
+    adm = await login(api, "admin")
+    lon, lat = at(10, 10)
+    r = await api.post("/api/v1/cameras", headers=adm, json={"name": "t-whep", "lon": lon, "lat": lat, "kind": "ptz",
+                                                             "stream_url": "http://127.0.0.1:9/live/x/whep"})
+    whep_cam = r.json()["id"]
+    h = await login(api, "dispatcher")
+    streams = (await api.post("/api/v1/callup", headers=h, json={"camera_ids": [placed["east"], whep_cam],
+                                                                 "reason": "WebRTC check"})).json()["streams"]
+    assert [s["format"] for s in streams] == ["mjpeg", "webrtc"]
+    offer = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    sdp = {"content-type": "application/sdp"}
+    no_webrtc = await api.post(streams[0]["url"], content=offer, headers=sdp)
+    assert no_webrtc.status_code == 422 and "WebRTC" in no_webrtc.json()["error"]["message"]
+    not_sdp = await api.post(streams[1]["url"], content=b"hello", headers=sdp)
+    assert not_sdp.status_code == 422 and "SDP" in not_sdp.json()["error"]["message"]
+    away = await api.post(streams[1]["url"], content=offer, headers=sdp)
+    assert away.status_code == 503 and "media server" in away.json()["error"]["message"]
+    tampered = await api.post(streams[1]["url"].replace("sig=", "sig=0"), content=offer, headers=sdp)
+    assert tampered.status_code == 403

@@ -151,6 +151,25 @@ async def test_duplicates_with_move_suggestion(engine):
     assert dup.has and dup.suggested_gain_intersections == 1
 
 
+async def test_duplicates_refreshed_around_a_changed_camera(engine):
+    # Three PTZ cameras side by side: their disc views, collected into one multipolygon, overlap (invalid),
+    # and GEOS raised "TopologyException: side location conflict" on it; the refresh compares pairwise.
+    disc = "ST_Buffer(ST_SetSRID(ST_MakePoint({}, 60.17), 4326)::geography, 80)::geometry"
+    async with engine.begin() as conn:
+        for i in range(3):
+            await conn.execute(text(
+                "INSERT INTO camera (id, gb_id, name, kind, range_m, location, view) VALUES "
+                f"(:id, :gb, :n, 'ptz', 80, ST_Centroid({disc.format(24.942 + i * 1e-4)}),"
+                f" {disc.format(24.942 + i * 1e-4)})"), {"id": 11 + i, "gb": f"8100010000132000001{i}", "n": f"p{i}"})
+        await duplicates_run.refresh_around(conn, 11)
+        pairs = (await conn.execute(text(
+            "SELECT camera_id, other_camera_id FROM camera_duplicate WHERE camera_id > 10 ORDER BY 1"))).all()
+        await conn.execute(text("DELETE FROM camera_duplicate WHERE camera_id > 10 OR other_camera_id > 10"))
+        await conn.execute(text("DELETE FROM camera WHERE id > 10"))
+    # Each disc lies mostly inside its neighbours': duplicates are found, each against a neighbour.
+    assert [p.camera_id for p in pairs] and all(11 <= p.other_camera_id <= 13 for p in pairs)
+
+
 async def test_kpis_rolled_up(engine):
     async with engine.begin() as conn:
         await kpi_run.compute_kpis(conn)

@@ -83,7 +83,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
               planning.router, ingest.router, tracks.router, kpi.router, tiles.router, ws.router):
         app.include_router(r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)
     app.add_middleware(ServerTiming)  # outermost: it times everything below
     _mount_web(app)
     return app

@@ -6,21 +6,22 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    # Everything comes from our own origin: the platform runs on closed networks.
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
-     b"script-src 'self' 'unsafe-eval' blob:; worker-src 'self' blob:; connect-src 'self' ws: wss:; "
-     b"frame-ancestors 'none'"),
-]
+
+def security_headers(media_origins: list[str] | tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
+    """Everything comes from our own origin (the platform runs on closed networks), except the
+    configured media servers' streams, which video tiles load after the signed play URL's redirect."""
+    media = "".join(f" {o}" for o in media_origins)
+    csp = (f"default-src 'self'; img-src 'self' data: blob:{media}; media-src 'self' blob:{media}; "
+           "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-eval' blob:; worker-src 'self' blob:; "
+           f"connect-src 'self' ws: wss:{media}; frame-ancestors 'none'")
+    return [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"), (b"content-security-policy", csp.encode())]
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, media_origins: list[str] | tuple[str, ...] = ()) -> None:
         self.app = app
+        self.headers = security_headers(media_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +34,7 @@ class SecurityHeaders:
                 headers = list(message.get("headers", []))
                 # A response that sets its own policy (the standalone planning report) keeps it.
                 own = {k.lower() for k, _ in headers}
-                extra = [h for h in SECURITY_HEADERS if h[0] not in own and not (
+                extra = [h for h in self.headers if h[0] not in own and not (
                     path.startswith("/docs") and h[0] == b"content-security-policy")]
                 message["headers"] = headers + extra
             await send(message)

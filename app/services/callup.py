@@ -104,14 +104,16 @@ async def play_urls(conn: AsyncConnection, scope: Scope, settings: Settings, use
 
 
 def stream_format(stream_url: str | None) -> str:
-    """How the browser plays it: our demo MJPEG, HLS (hls.js), MJPEG, or a media server's FLV/WebRTC URL."""
+    """How the browser plays it: our demo MJPEG, HLS (hls.js), MJPEG, HTTP-FLV (mpegts.js) or WebRTC (WHEP)."""
     if not stream_url:
         return "mjpeg"
     u = stream_url.lower().split("?")[0]
+    if u.startswith(("rtsp:", "rtmp:", "webrtc:")):  # no browser plays these: a media server must relay them
+        return u.split(":", 1)[0]
     if u.endswith(".m3u8"):
         return "hls"
     if u.endswith(".flv"):
         return "flv"
-    if u.startswith("webrtc") or "/rtc" in u:
+    if "whep" in u:  # a media server's WHEP endpoint (ZLMediaKit, SRS, MediaMTX…): played over WebRTC
         return "webrtc"
     return "mjpeg"

@@ -181,7 +181,9 @@ async def refresh_around(conn: AsyncConnection, camera_id: int) -> int:
     cams = await inp.cameras(
         conn,
         "all",
-        touching="(SELECT ST_Collect(view) FROM camera WHERE id = ANY(:ids))",
+        # Pairwise, not against ST_Collect of the views: overlapping views collect into an invalid
+        # multipolygon, on which GEOS raises a TopologyException.
+        meets="EXISTS (SELECT 1 FROM camera t WHERE t.id = ANY(:ids) AND ST_Intersects(c.view, t.view))",
         params={"ids": near_ids},
     )
     rows = await _compute(conn, cams, set(near_ids))

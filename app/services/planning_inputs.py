@@ -46,11 +46,15 @@ def _geoms(rows, i) -> np.ndarray:
     return shapely.from_wkb(_arr(rows, i)) if rows else np.empty(0, dtype=object)
 
 
-async def cameras(conn: AsyncConnection, mode: str, *, touching: str | None = None, params=None) -> Cameras:
-    """Cameras of a mode; ``touching`` is an optional SQL geometry expression their view must meet."""
+async def cameras(conn: AsyncConnection, mode: str, *, touching: str | None = None, meets: str | None = None,
+                  params=None) -> Cameras:
+    """Cameras of a mode; ``touching`` is an optional SQL geometry expression their view (``c.view``) must
+    meet, ``meets`` an optional SQL condition on ``c``."""
     where = _status_filter(mode)
     if touching:
         where += f" AND ST_Intersects(c.view, {touching})"
+    if meets:
+        where += f" AND {meets}"
     rows = (
         await conn.execute(
             text(

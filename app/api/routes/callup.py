@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+import httpx
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from app.api.deps import Authorized, ConnDep, IdPath, SettingsDep, client_ip, re
 from app.api.schemas import CallupIn, PtzIn
 from app.db.models import AppUser, Camera
 from app.domain.access import Perm
-from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from app.services import audit, callup, security
 from app.video import mjpeg, signing
 
@@ -77,24 +78,56 @@ async def ptz(camera_id: IdPath, body: PtzIn, request: Request, conn: ConnDep,
     return {"accepted": True, "command": command}
 
 
-@router.get("/video/play/{camera_id}", operation_id="play", response_class=StreamingResponse)
-async def play(camera_id: IdPath, conn: ConnDep, settings: SettingsDep,
-               uid: Annotated[int, Query(ge=1, le=2_147_483_647)], exp: Annotated[int, Query(ge=0, le=2**40)],
-               sig: Annotated[str, Query(pattern="^[0-9a-f]{1,64}$")]):
-    """The stream behind a signed URL: the camera's own stream, or the demo MJPEG for demo cameras."""
+PlayUid = Annotated[int, Query(ge=1, le=2_147_483_647)]
+PlayExp = Annotated[int, Query(ge=0, le=2**40)]
+PlaySig = Annotated[str, Query(pattern="^[0-9a-f]{1,64}$")]
+
+
+async def _playable(conn, settings, camera_id: int, uid: int, exp: int, sig: str):
+    """The camera behind a signed URL, once the signature and the user's live-video right (checked now:
+    a URL outlives nothing that was revoked since it was issued) hold."""
     signing.verify(settings.secret_key, camera_id, uid, exp, sig)
     cam = (await conn.execute(select(Camera.name, Camera.gb_id, Camera.stream_url, Camera.division_code,
                                      Camera.secrecy).where(Camera.id == camera_id))).first()
     if cam is None:
         raise NotFound(f"camera {camera_id} not found")
-    # The grant is checked again now: a URL outlives nothing that was revoked since it was issued.
     version = (await conn.execute(select(AppUser.token_version).where(AppUser.id == uid))).scalar()
     principal = await security.load_principal(conn, uid, version if version is not None else -1)
     if not principal.can(Perm.VIEW_LIVE, datetime.now(UTC), cam.division_code, cam.secrecy):
         raise Forbidden("no live-video permission for this camera")
-    await conn.close()  # the stream may run for minutes: do not hold a pooled connection
+    await conn.close()  # a stream or a media server's answer may take long: do not hold a pooled connection
+    return cam
+
+
+@router.get("/video/play/{camera_id}", operation_id="play", response_class=StreamingResponse)
+async def play(camera_id: IdPath, conn: ConnDep, settings: SettingsDep, uid: PlayUid, exp: PlayExp, sig: PlaySig):
+    """The stream behind a signed URL: the camera's own stream, or the demo MJPEG for demo cameras."""
+    cam = await _playable(conn, settings, camera_id, uid, exp, sig)
     if cam.stream_url:
         return RedirectResponse(cam.stream_url, status_code=307)
     return StreamingResponse(mjpeg.stream(cam.name, cam.gb_id),
                              media_type=f"multipart/x-mixed-replace; boundary={mjpeg.BOUNDARY}",
                              headers={"Cache-Control": "no-store"})
+
+
+@router.post("/video/play/{camera_id}", operation_id="play_webrtc", status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/sdp": {
+                 "schema": {"type": "string"}}}}})
+async def play_webrtc(camera_id: IdPath, request: Request, conn: ConnDep, settings: SettingsDep,
+                      uid: PlayUid, exp: PlayExp, sig: PlaySig) -> Response:
+    """WebRTC through a signed URL (WHEP, RFC 9725): the browser's SDP offer goes to the camera's media
+    server through the platform, which answers with the server's SDP; the video then flows directly."""
+    cam = await _playable(conn, settings, camera_id, uid, exp, sig)
+    if not cam.stream_url or callup.stream_format(cam.stream_url) != "webrtc":
+        raise InvalidInput("this camera has no WebRTC (WHEP) stream", field="camera_id")
+    offer = await request.body()
+    if not offer.startswith(b"v=0") or len(offer) > 64_000:
+        raise InvalidInput("the body must be an SDP offer (application/sdp)", field="body")
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            r = await client.post(cam.stream_url, content=offer, headers={"Content-Type": "application/sdp"})
+    except httpx.HTTPError as exc:
+        raise Unavailable(f"media server unreachable: {type(exc).__name__}") from exc
+    if r.status_code not in (200, 201):
+        raise Unavailable(f"media server refused the offer ({r.status_code})")
+    return Response(r.content, status_code=201, media_type="application/sdp", headers={"Cache-Control": "no-store"})

@@ -1,9 +1,10 @@
 // The video wall: 1 / 4 / 9 tiles opened by a call-up (signed same-origin URLs, audited with a reason).
-// MJPEG plays in <img>; HLS plays where the browser can (native); other formats are shown, not faked.
+// MJPEG plays in <img>; HLS, HTTP-FLV and WebRTC (WHEP) in <video> (ui/players.ts).
 import { api } from "../auth";
 import { h } from "../dom";
 import { t } from "../i18n";
 import { fmtTime } from "./dx";
+import { play, type Stop } from "./players";
 
 export interface Stream { camera_id: number; name: string; gb_id?: string; url: string; format: string; expires: number; status?: string }
 
@@ -14,6 +15,7 @@ export class VideoWall {
   private layoutBtns: HTMLElement[] = [];
   streams: Stream[] = [];
   layout = 4;
+  private stops = new Map<string, Stop>(); // url → stops a tile's player (hls.js, mpegts.js, WebRTC)
 
   constructor(opts: { closable?: boolean; onClose?: () => void } = {}) {
     this.grid = h("div", { class: "vw-grid" });
@@ -54,14 +56,17 @@ export class VideoWall {
 
   private draw(): void {
     this.layoutBtns.forEach((b) => b.classList.toggle("on", Number(b.dataset.layout) === this.layout));
+    // Keep the tiles that still show the same stream (a player re-created would reconnect).
+    const keep = new Map([...this.grid.querySelectorAll<HTMLElement>(".vw-tile[data-url]")].map((el) => [el.dataset.url!, el]));
+    const shown = new Set(this.streams.slice(0, this.layout).map((s) => s.url));
+    for (const [url, stop] of this.stops) if (!shown.has(url)) { stop(); this.stops.delete(url); }
     const tiles: HTMLElement[] = [];
     for (let i = 0; i < this.layout; i++) {
       const s = this.streams[i];
-      tiles.push(s ? this.tile(s) : h("div", { class: "vw-tile vw-empty" }, i === 0 && !this.streams.length ? t("dx.wall_empty") : ""));
+      tiles.push(s ? keep.get(s.url) ?? this.tile(s)
+        : h("div", { class: "vw-tile vw-empty" }, i === 0 && !this.streams.length ? t("dx.wall_empty") : ""));
     }
-    // Keep the tiles that still show the same stream (an <img> re-created would reconnect).
-    const keep = new Map([...this.grid.querySelectorAll<HTMLElement>(".vw-tile[data-url]")].map((el) => [el.dataset.url!, el]));
-    this.grid.replaceChildren(...tiles.map((el) => (el.dataset.url && keep.get(el.dataset.url)) || el));
+    this.grid.replaceChildren(...tiles);
     this.grid.style.setProperty("--n", String(Math.sqrt(this.layout)));
   }
 
@@ -70,10 +75,11 @@ export class VideoWall {
     if (s.format === "mjpeg") {
       media = h("img", { class: "vw-media", src: s.url, alt: s.name, decoding: "async" });
       media.addEventListener("error", () => media.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))));
-    } else if (s.format === "hls") {
+    } else if (["hls", "flv", "webrtc"].includes(s.format)) {
       const v = h("video", { class: "vw-media", autoplay: true, muted: true, playsinline: true }) as HTMLVideoElement;
-      if (v.canPlayType("application/vnd.apple.mpegurl")) v.src = s.url;
-      media = v.src ? v : h("div", { class: "vw-media vw-nosignal" }, "HLS");
+      media = v;
+      const noSignal = () => { if (v.isConnected) v.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))); };
+      void play(s.format, s.url, v, noSignal).then((stop) => this.stops.set(s.url, stop));
     } else {
       media = h("div", { class: "vw-media vw-nosignal" }, s.format.toUpperCase());
     }

@@ -1,0 +1,76 @@
+// Players for real cameras' streams behind a signed play URL (the platform 307-redirects it to the
+// camera's or media server's own URL): HLS via hls.js, HTTP-FLV via mpegts.js, WebRTC via WHEP.
+// Each library is loaded only when a tile needs it, so pages without such cameras never download it.
+
+export type Stop = () => void;
+
+/** Start playing ``url`` in ``video``; ``fail`` is called once if the stream cannot be played. */
+export async function play(format: string, url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
+  video.muted = true; // autoplay is allowed only for muted video
+  video.playsInline = true;
+  try {
+    if (format === "hls") return await playHls(url, video, fail);
+    if (format === "flv") return await playFlv(url, video, fail);
+    if (format === "webrtc") return await playWhep(url, video, fail);
+  } catch {
+    fail();
+  }
+  return () => {};
+}
+
+async function playHls(url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
+  const { default: Hls } = await import("hls.js");
+  if (!Hls.isSupported()) { // Safari plays HLS natively
+    video.src = url;
+    void video.play().catch(() => {});
+    return () => video.removeAttribute("src");
+  }
+  const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+  hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) fail(); });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  hls.on(Hls.Events.MANIFEST_PARSED, () => void video.play().catch(() => {}));
+  return () => hls.destroy();
+}
+
+async function playFlv(url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
+  const { default: mpegts } = await import("mpegts.js");
+  if (!mpegts.isSupported()) { fail(); return () => {}; }
+  const player = mpegts.createPlayer({ type: "flv", isLive: true, url }, { enableStashBuffer: false });
+  player.on(mpegts.Events.ERROR, () => fail());
+  player.attachMediaElement(video);
+  player.load();
+  void Promise.resolve(player.play()).catch(() => {});
+  return () => { player.destroy(); };
+}
+
+/** WHEP (RFC 9725): POST our SDP offer, receive the answer; the media server then sends the video. */
+async function playWhep(url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.ontrack = (ev) => {
+    if (video.srcObject !== ev.streams[0]) video.srcObject = ev.streams[0] ?? new MediaStream([ev.track]);
+    void video.play().catch(() => {});
+  };
+  pc.onconnectionstatechange = () => { if (pc.connectionState === "failed") fail(); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc); // one offer with every candidate: no trickle ICE needed on the server's side
+  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription!.sdp });
+  if (!r.ok) { pc.close(); fail(); return () => {}; }
+  const session = r.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+  return () => {
+    pc.close();
+    if (session) void fetch(new URL(session, r.url), { method: "DELETE" }).catch(() => {});
+  };
+}
+
+function iceGathered(pc: RTCPeerConnection, timeoutMs = 3000): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
+    pc.addEventListener("icegatheringstatechange", done);
+    window.setTimeout(resolve, timeoutMs); // send what we have: host candidates suffice on a closed network
+  });
+}
