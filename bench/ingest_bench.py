@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,7 +177,8 @@ def start_server(url: str, port: int, jt808_port: int) -> subprocess.Popen:
            "SHARPEYES_MAX_BODY_BYTES": str(50 << 20)}
     cmd = [sys.executable, "-c", code]
     if os.environ.get("SHARPEYES_BENCH_PROFILE"):  # e.g. /tmp/ingest.txt: py-spy collapsed stacks of the server
-        cmd = [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw", "--rate", "200",
+        spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        cmd = [spy, "record", "--format", "raw", "--rate", "200",
                "-o", os.environ["SHARPEYES_BENCH_PROFILE"], "--", *cmd]
     return subprocess.Popen(cmd, env=env)
 

@@ -299,8 +299,9 @@ class BatchWriter:
         conn = await self._connection()
         async with conn.transaction():
             new_ids = await self._resolve_targets(conn, fixes)
-            ids = {**self._target_ids, **new_ids}
-            records = _records(fixes, ids)
+            ids = {**self._target_ids, **new_ids} if new_ids else self._target_ids
+            tids = [ids[(f.protocol, f.device_id)] for f in fixes]  # once per fix, used twice below
+            records = _records(fixes, tids)
             try:
                 # The common case: none of these rows is stored yet, so COPY straight into ``position``
                 # (as fast as a raw COPY). A savepoint keeps the transaction usable if one is (a replay).
@@ -311,7 +312,7 @@ class BatchWriter:
                 await conn.copy_records_to_table("position_stage", records=records, columns=COLUMNS)
                 inserted = int((await conn.execute(_FROM_STAGE)).split()[-1])
                 self.stats.replays += 1
-            newest = self._newest_per_target(fixes, ids)
+            newest = self._newest_per_target(fixes, tids)
             if newest:
                 await conn.execute(_UPDATE_LAST, *zip(*newest, strict=True), self.last_every_s)
         # Only after the commit: a rolled-back flush must not leave ids of targets that do not exist.
@@ -323,18 +324,17 @@ class BatchWriter:
 
     async def _resolve_targets(self, conn: asyncpg.Connection, fixes: list[Fix]) -> dict[tuple[str, str], int]:
         """Ids of the targets not known yet (created if new), in the flush's transaction."""
-        unknown = {f.key for f in fixes} - self._target_ids.keys()
+        unknown = {(f.protocol, f.device_id) for f in fixes} - self._target_ids.keys()
         if not unknown:
             return {}
         protocols, external_ids = zip(*unknown, strict=True)
         await conn.execute(_NEW_TARGETS, protocols, external_ids)
         return {(p, e): i for p, e, i in await conn.fetch(_TARGET_IDS, protocols, external_ids)}
 
-    def _newest_per_target(self, fixes: list[Fix], ids: dict[tuple[str, str], int]) -> list[tuple]:
+    def _newest_per_target(self, fixes: list[Fix], tids: list[int]) -> list[tuple]:
         """(id, time, lon, lat, speed, course) of each target whose last_* may move (the database decides)."""
         newest: dict[int, Fix] = {}
-        for f in fixes:
-            tid = ids[f.key]
+        for f, tid in zip(fixes, tids, strict=True):
             seen = newest.get(tid)
             if seen is None or f.fix_time > seen.fix_time:
                 newest[tid] = f
@@ -359,10 +359,10 @@ def _unique(fixes: list[Fix]) -> list[Fix]:
     return out
 
 
-def _records(fixes: list[Fix], ids: dict[tuple[str, str], int]) -> list[tuple]:
+def _records(fixes: list[Fix], tids: list[int]) -> list[tuple]:
     # All points encoded to EWKB in one vectorised call: nothing for the server to parse per row.
     points = shapely.points(np.fromiter((f.lon for f in fixes), float, len(fixes)),
                             np.fromiter((f.lat for f in fixes), float, len(fixes)))
     wkb = shapely.to_wkb(shapely.set_srid(points, 4326), include_srid=True)
-    return [(ids[f.key], f.fix_time, w, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
-            for f, w in zip(fixes, wkb, strict=True)]
+    return [(tid, f.fix_time, w, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
+            for f, tid, w in zip(fixes, tids, wkb, strict=True)]

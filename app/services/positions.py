@@ -58,21 +58,13 @@ async def report_batch(rt: IngestRuntime, conn: AsyncConnection, principal: Prin
         raise InvalidInput(f"at most {max_items} positions per request", field="positions")
     allowed = await own_devices(conn, principal)
     await conn.rollback()  # do not hold a transaction open while the writer waits for its flush
-    good, rejects = batch_json.decode_batch(items)
+    good, rejects = batch_json.decode_batch(items)  # decoded and validated: one pass
     if allowed is not None:
         for i, fix in [g for g in good if g[1].device_id not in allowed]:
             rejects.append(batch_json.Reject(i, "not_permitted", f"you may not report for target {fix.device_id!r}",
                                              "target"))
         good = [g for g in good if g[1].device_id in allowed]
-    batch = await rt.pipeline.submit([f for _, f in good])
-    # The pipeline validates again on its own clock: a fix at the edge of the window may drop out there.
-    kept = {id(f) for f in batch.fixes}
-    late = iter(batch.rejected)
-    for i, fix in good:
-        if id(fix) not in kept:
-            r = next(late, None)
-            rejects.append(batch_json.Reject(i, r.reason if r else "rejected", r.message if r else "rejected",
-                                             r.field if r else None))
+    batch = await rt.pipeline.submit([f for _, f in good], validated=True)
     _stored_or_raise(batch)
     rejects.sort(key=lambda r: r.index)
     return {"received": len(items), "accepted": len(batch.fixes),
