@@ -9,7 +9,9 @@ import struct
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
@@ -21,6 +23,7 @@ from app.ingest.jt808 import messages as m
 from app.ingest.jt808.codec import GMT8, Jt808Error, time_from_bcd
 from app.ingest.jt808.server import Jt808Server
 from app.ingest.pipeline import Tracker
+from app.ingest.writer import ewkb_points
 from app.realtime.bus import LocalBus, RedisBus
 from tests.test_jt808 import connect, location_body, login
 
@@ -368,3 +371,12 @@ async def test_redis_bus_publish_many_is_one_message():
 
 def test_location_struct_layout():
     assert struct.calcsize(">IIIIhHH") == 22
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(-180, 180), st.floats(-90, 90)), max_size=30))
+def test_ewkb_points_equal_geos(points):
+    lons = np.array([p[0] for p in points], dtype=float)
+    lats = np.array([p[1] for p in points], dtype=float)
+    want = shapely.to_wkb(shapely.set_srid(shapely.points(lons, lats), 4326), include_srid=True) if points else []
+    assert ewkb_points(lons, lats) == list(want)

@@ -289,7 +289,7 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
             return  # nobody to tell (no live bus in this process): do not build a message per fix
         failures = total = 0
         areas = batch.areas if len(batch.areas) == len(batch.fixes) else [NO_AREAS] * len(batch.fixes)
-        positions = position_messages(batch.fixes, areas, writer.target_id if writer else lambda _key: None)
+        positions = position_messages(batch.fixes, areas, writer.target_ids.get if writer else lambda _key: None)
         total += len(positions)
         if publish_many is not None:
             try:

@@ -88,8 +88,24 @@ _BCD = [(b >> 4) * 10 + (b & 0xF) if b >> 4 <= 9 and b & 0xF <= 9 else -1 for b 
 _GMT8_OFFSET = timedelta(hours=8)
 
 
+_TIMES: dict[bytes, datetime] = {}  # recent BCD times: the terminals' fixes of one second share one
+
+
 def time_from_bcd(raw: bytes) -> datetime:
     """``YYMMDDhhmmss`` BCD in GMT+8 (Beijing time) → aware UTC datetime."""
+    if type(raw) is not bytes:
+        raw = bytes(raw)
+    hit = _TIMES.get(raw)
+    if hit is not None:
+        return hit
+    when = _time_from_bcd(raw)
+    if len(_TIMES) >= 4096:
+        _TIMES.clear()
+    _TIMES[raw] = when
+    return when
+
+
+def _time_from_bcd(raw: bytes) -> datetime:
     if len(raw) != 6:
         raise Jt808Error(f"time is not BCD: {raw.hex()}")
     bcd = _BCD
