@@ -1,25 +1,27 @@
 """Sustained positions/s stored through the platform's ingest paths, each next to a raw COPY, and the
 ingest→websocket latency.
 
-Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--terminals 1000] [--jt808-hz 12]
-       [--http-clients 100] [--seconds 10]
+Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--batch-clients 16] [--terminals 1000]
+       [--jt808-hz 12] [--http-clients 100] [--seconds 10] [--only batch,jt808,osmand]
 Needs PostgreSQL + PostGIS (``SHARPEYES_TEST_PG``, default postgresql://postgres@127.0.0.1:5432/postgres):
 a throw-away database is created, migrated and dropped. A real server process (uvicorn, one worker, with
 the JT/T 808 listener and the websocket hub) is started; the load generator runs in this process, on the
 same 2 cores. Request bodies and JT/T 808 frames are encoded before the timed part.
 
-(a) batch API: 8 keep-alive connections POST /api/v1/positions, 500 positions per request, each
-    answered after commit; (b) JT/T 808: N terminals connected (register + authenticate), each sends a
-    real 0x0200 location at a fixed rate (open loop: it does not wait for the previous 0x8001, which the
-    server sends only after commit); the device clock of each terminal advances 1 s per message so
-    every fix is a distinct row; (c) OsmAnd HTTP: keep-alive clients, one fix per request, each waiting
-    for its 200 (sent after commit). Stored = rows counted in ``position`` afterwards, over the time from
-    the first send to the last answer. Next to each: a raw ``COPY position FROM STDIN`` of the same
-    number of rows into the same table (the physical limit). Latency: a websocket client logged in as an
-    admin and subscribed to the ``positions`` layer of ``/ws`` notes when each position arrives; the
-    ingest→websocket latency is that moment minus the moment the fix was sent (matched by device id and
-    fix time; the hub coalesces per target, so positions superseded within one 100 ms tick are not
-    delivered and not counted). For JT/T 808 also send → 0x8001 (= committed), for OsmAnd request → 200.
+(a) batch API: 16 keep-alive connections (``--batch-clients``) POST /api/v1/positions, 500 positions per
+    request, each answered after commit (enough requests in flight to keep the server busy while its
+    writer commits; with 8 the closed loop waits on commits); (b) JT/T 808: N terminals connected
+    (register + authenticate), each sends a real 0x0200 location at a fixed rate (open loop: it does not
+    wait for the previous 0x8001, which the server sends only after commit); the device clock of each
+    terminal advances 1 s per message so every fix is a distinct row; (c) OsmAnd HTTP: keep-alive
+    clients, one fix per request, each waiting for its 200 (sent after commit). Stored = rows counted in
+    ``position`` afterwards, over the time from the first send to the last answer. Next to each: a raw
+    ``COPY position FROM STDIN`` of the same number of rows into the same table (the physical limit).
+    Latency: a websocket client logged in as an admin and subscribed to the ``positions`` layer of
+    ``/ws`` notes when each position arrives; the ingest→websocket latency is that moment minus the
+    moment the fix was sent (matched by device id and fix time; the hub coalesces per target, so
+    positions superseded within one 100 ms tick are not delivered and not counted). For JT/T 808 also
+    send → 0x8001 (= committed), for OsmAnd request → 200.
 """
 
 from __future__ import annotations
@@ -432,12 +434,13 @@ async def main(args) -> None:
 
 async def batch_phase(args, url: str, port: int, token: str, proc: subprocess.Popen, probe: WsProbe) -> None:
     cpu, client = server_cpu(proc), time.process_time()
-    s = await bench_batch(port, token, args.batch_rows, probe)
+    s = await bench_batch(port, token, args.batch_rows, probe, clients=args.batch_clients)
     n = await stored(url, "api") - 5000
     cpu, client = server_cpu(proc) - cpu, time.process_time() - client
     lat, seen = await probe.take()
     raw = await raw_copy(url, n, 1000)
     print(line(f"(a) batch API ({args.batch_rows:,} rows)", n / s, raw))
+    print(f"    {args.batch_clients} keep-alive connections, 500 positions per request, each answered after commit")
     print(ws_line(lat, seen))
     print(cpu_line(cpu, n, client))
 
@@ -475,6 +478,7 @@ async def osmand_phase(args, url: str, port: int, proc: subprocess.Popen, probe:
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--batch-rows", type=int, default=100_000)
+    p.add_argument("--batch-clients", type=int, default=16, help="concurrent connections of the batch API phase")
     p.add_argument("--terminals", type=int, default=1000)
     p.add_argument("--jt808-hz", type=float, default=12.0, help="locations per second per terminal")
     p.add_argument("--http-clients", type=int, default=100)

@@ -363,10 +363,12 @@ class BatchWriter:
 
 def _unique(fixes: list[Fix]) -> list[Fix]:
     """First fix per (target, time): the primary key, so a batch never collides with itself."""
+    keys = [(f.protocol, f.device_id, f.fix_time) for f in fixes]
+    if len(set(keys)) == len(keys):
+        return fixes  # the usual case, decided in one pass
     seen: set[tuple[str, str, datetime]] = set()
     out = []
-    for f in fixes:
-        k = (f.protocol, f.device_id, f.fix_time)
+    for f, k in zip(fixes, keys, strict=True):
         if k not in seen:
             seen.add(k)
             out.append(f)
