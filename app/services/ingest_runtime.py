@@ -78,7 +78,9 @@ class IngestRuntime:
     def __init__(self, engine: AsyncEngine, settings: Settings, bus: Callable[[], object | None] = lambda: None,
                  *, jt808_port: int | None = None, writer: BatchWriter | None = None) -> None:
         self.engine, self.settings, self._bus = engine, settings, bus
-        self.writer = writer or BatchWriter(engine)
+        # Short waits: the JT/T 808 listener and the coalescer group already; under load flushes run back to
+        # back and grow by themselves (group commit), so a longer wait would only add latency.
+        self.writer = writer or BatchWriter(engine, max_delay_s=0.02)
         self.areas: AreaIndex | None = None
         self.tracker = Tracker()
         self.pipeline: Pipeline = build_pipeline(writer=self.writer, publish=self.publish, tracker=self.tracker,
