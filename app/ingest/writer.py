@@ -97,6 +97,12 @@ class _Entry:
     fixes: list[Fix]
     done: asyncio.Future
     queued_at: float
+    # Prepared by the producer (outside the flush, while the database works on the previous one) when
+    # all its targets were known: its binary COPY rows, their target ids, its earliest and latest time.
+    data: bytes | None = None
+    tids: list[int] | None = None
+    first: datetime | None = None
+    last: datetime | None = None
 
 
 class BatchWriter:
@@ -157,7 +163,7 @@ class BatchWriter:
         async with self._changed:
             # Backpressure: producers wait instead of growing memory while the database is away.
             await self._changed.wait_for(lambda: self._pending_rows < self.max_pending_rows)
-            entry = _Entry(list(fixes), asyncio.get_running_loop().create_future(), time.monotonic())
+            entry = self._prepare(fixes)
             self._entries.append(entry)
             self._pending_rows += len(entry.fixes)
             self._changed.notify_all()
@@ -167,6 +173,16 @@ class BatchWriter:
     def target_ids(self) -> dict[tuple[str, str], int]:
         """(protocol, device id) → ``target.id`` of the targets committed here (read only)."""
         return self._target_ids
+
+    def _prepare(self, fixes: list[Fix]) -> _Entry:
+        fixes = _unique(list(fixes))
+        entry = _Entry(fixes, asyncio.get_running_loop().create_future(), time.monotonic())
+        ids = self._target_ids
+        tids = [ids.get((f.protocol, f.device_id)) for f in fixes]
+        if None not in tids:
+            entry.tids, entry.data = tids, copy_rows(fixes, tids)
+            entry.first, entry.last = min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
+        return entry
 
     def target_id(self, key: tuple[str, str]) -> int | None:
         """The ``target.id`` of (protocol, device id), known once a fix of it was committed here."""
@@ -221,7 +237,7 @@ class BatchWriter:
         attempt = data_errors = 0
         while True:
             try:
-                await self._write([f for e in batch for f in e.fixes])
+                await self._write(batch)
             except Exception as exc:
                 if not is_data_error(exc):
                     attempt += 1
@@ -242,6 +258,8 @@ class BatchWriter:
                 self._known_days.clear()
                 self._target_ids.clear()
                 self._last_sent.clear()
+                for entry in batch:  # prepared with ids that may be wrong now: the full way next time
+                    entry.data = entry.tids = None
                 if data_errors < 2:
                     continue
                 if len(batch) > 1:  # isolate the bad entry, store the others
@@ -286,9 +304,11 @@ class BatchWriter:
             except Exception:
                 conn.terminate()
 
-    async def _ensure_days(self, fixes: list[Fix]) -> None:
+    async def _ensure_days(self, fixes: list[Fix], first: datetime | None = None,
+                           last: datetime | None = None) -> None:
         # Usually every fix of a batch falls on one or two known days: look at the extremes first.
-        first, last = min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
+        if first is None or last is None:
+            first, last = min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
         ends = {first.astimezone(UTC).date(), last.astimezone(UTC).date()}
         if ends <= self._known_days and (last - first).days == 0:
             return
@@ -301,16 +321,28 @@ class BatchWriter:
         self._known_days |= days
         self.stats.partitions_created += len(days)
 
-    async def _write(self, fixes: list[Fix]) -> None:
+    async def _write(self, batch: list[_Entry]) -> None:
         t0 = time.perf_counter()
-        await self._ensure_days(fixes)
-        fixes = _unique(fixes)
+        fixes = [f for e in batch for f in e.fixes]
+        prepared = all(e.data is not None for e in batch)
+        if prepared:
+            await self._ensure_days(fixes, min(e.first for e in batch), max(e.last for e in batch))
+        else:
+            await self._ensure_days(fixes)
         conn = await self._connection()
         async with conn.transaction():
-            new_ids = await self._resolve_targets(conn, fixes)
-            ids = {**self._target_ids, **new_ids} if new_ids else self._target_ids
-            tids = [ids[(f.protocol, f.device_id)] for f in fixes]  # once per fix, used twice below
-            data = copy_binary(fixes, tids)
+            if prepared:
+                # The steady state: every row encoded by its producer, the flush only joins them. (Rows of
+                # two entries with the same key meet in the database: the ON CONFLICT way below.)
+                new_ids: dict[tuple[str, str], int] = {}
+                tids = [t for e in batch for t in e.tids]
+                data = b"".join([_COPY_HEADER, *(e.data for e in batch), _COPY_TRAILER])
+            else:
+                fixes = _unique(fixes)
+                new_ids = await self._resolve_targets(conn, fixes)
+                ids = {**self._target_ids, **new_ids} if new_ids else self._target_ids
+                tids = [ids[(f.protocol, f.device_id)] for f in fixes]  # once per fix, used twice below
+                data = copy_binary(fixes, tids)
             try:
                 # The common case: none of these rows is stored yet, so COPY straight into ``position``
                 # (as fast as a raw COPY). A savepoint keeps the transaction usable if one is (a replay).
@@ -416,9 +448,14 @@ def _row_type(nulls: int, source: bytes) -> np.dtype:
 
 
 def copy_binary(fixes: list[Fix], tids: list[int]) -> bytes:
-    """``COPY position (COLUMNS) FROM STDIN (FORMAT binary)`` data for these fixes, built as numpy record
-    arrays (one per NULL pattern and protocol) instead of a Python tuple and codec calls per row. The
-    point is EWKB (what ``geometry``'s binary input takes), the time microseconds since 2000-01-01 UTC."""
+    """``COPY position (COLUMNS) FROM STDIN (FORMAT binary)`` data for these fixes."""
+    return _COPY_HEADER + copy_rows(fixes, tids) + _COPY_TRAILER
+
+
+def copy_rows(fixes: list[Fix], tids: list[int]) -> bytes:
+    """The rows of binary COPY data, built as numpy record arrays (one per NULL pattern and protocol)
+    instead of a Python tuple and codec calls per row. The point is EWKB (what ``geometry``'s binary
+    input takes), the time microseconds since 2000-01-01 UTC."""
     micros: dict[datetime, int] = {}  # fixes of a batch share their times
     kinds: dict[tuple[int, str], list[int]] = {}
     for i, f in enumerate(fixes):
@@ -428,7 +465,7 @@ def copy_binary(fixes: list[Fix], tids: list[int]) -> bytes:
             kinds[(nulls, f.protocol)] = [i]
         else:
             kind.append(i)
-    parts = [_COPY_HEADER]
+    parts = []
     for (nulls, protocol), rows in kinds.items():
         source = protocol.encode()
         group = fixes if len(rows) == len(fixes) else [fixes[i] for i in rows]
@@ -455,7 +492,6 @@ def copy_binary(fixes: list[Fix], tids: list[int]) -> bytes:
         if source:
             arr["source"] = source
         parts.append(arr.tobytes())
-    parts.append(_COPY_TRAILER)
     return b"".join(parts)
 
 
