@@ -116,8 +116,12 @@ class BatchWriter:
         max_pending_rows: int = 200_000,
         max_backoff_s: float = 2.0,
         last_every_s: float = 1.0,
+        connections: int = 2,
     ) -> None:
         self.engine = engine
+        # Flushes in flight at once, each on its own connection: while one waits for the database's
+        # COPY and commit, the next batch is already being written (the database works on both).
+        self.connections = max(1, connections)
         # Flush at ``max_rows`` or after ``max_delay_s``; rows that queued up while a flush was running
         # go together in the next one, up to ``max_batch_rows`` (group commit: under load, batches grow
         # by themselves and one commit answers many callers).
@@ -130,19 +134,21 @@ class BatchWriter:
         self.last_every_s = last_every_s
         self.stats = WriterStats()
         self._entries: deque[_Entry] = deque()
-        self._pending_rows = 0
+        self._pending_rows = 0  # added and not yet written (backpressure)
+        self._queued_rows = 0  # added and not yet taken by a flush
         self._changed = asyncio.Condition()
         self._known_days: set[date] = set()
         # Committed facts of this process, so a steady-state flush is one COPY and at most one UPDATE.
         self._target_ids: dict[tuple[str, str], int] = {}
         self._last_sent: dict[int, datetime] = {}  # newest fix time written to target.last_fix_at
-        self._conn: asyncpg.Connection | None = None
-        self._task: asyncio.Task | None = None
+        self._conns: list[asyncpg.Connection | None] = [None] * self.connections
+        self._tasks: list[asyncio.Task] = []
         self._closing = False
 
     async def start(self) -> BatchWriter:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="batch-writer")
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._run(slot), name=f"batch-writer-{slot}")
+                           for slot in range(self.connections)]
         return self
 
     async def __aenter__(self) -> BatchWriter:
@@ -158,7 +164,7 @@ class BatchWriter:
         """Return when every fix is committed; raise if they cannot be stored (never silently drop)."""
         if not fixes:
             return
-        if self._task is None or self._closing:
+        if not self._tasks or self._closing:
             raise RuntimeError("BatchWriter is not running")
         async with self._changed:
             # Backpressure: producers wait instead of growing memory while the database is away.
@@ -166,6 +172,7 @@ class BatchWriter:
             entry = self._prepare(fixes)
             self._entries.append(entry)
             self._pending_rows += len(entry.fixes)
+            self._queued_rows += len(entry.fixes)
             self._changed.notify_all()
         await asyncio.shield(entry.done)  # a cancelled caller does not cancel the write of others
 
@@ -193,56 +200,60 @@ class BatchWriter:
         self._closing = True
         async with self._changed:
             self._changed.notify_all()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self._disconnect()
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+            self._tasks = []
+        for slot in range(self.connections):
+            await self._disconnect(slot)
 
     # -- flusher -----------------------------------------------------------------------------
     async def _next_batch(self) -> list[_Entry] | None:
         async with self._changed:
-            await self._changed.wait_for(lambda: self._entries or self._closing)
-            if not self._entries:
-                return None
-            # Rows that waited through the previous flush are past their deadline: no extra wait then.
-            deadline = self._entries[0].queued_at + self.max_delay_s
-            while self._pending_rows < self.max_rows and not self._closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    break
-            batch, rows = [], 0
-            while self._entries and (not batch or rows + len(self._entries[0].fixes) <= self.max_batch_rows):
-                entry = self._entries.popleft()
-                batch.append(entry)
-                rows += len(entry.fixes)
-            return batch
+            while True:
+                await self._changed.wait_for(lambda: self._entries or self._closing)
+                if not self._entries:
+                    return None
+                # Rows that waited through the previous flush are past their deadline: no extra wait then.
+                while self._entries and self._queued_rows < self.max_rows and not self._closing:
+                    remaining = self._entries[0].queued_at + self.max_delay_s - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        await asyncio.wait_for(self._changed.wait(), remaining)
+                    except TimeoutError:
+                        break
+                if not self._entries:
+                    continue  # another flusher took them meanwhile
+                batch, rows = [], 0
+                while self._entries and (not batch or rows + len(self._entries[0].fixes) <= self.max_batch_rows):
+                    entry = self._entries.popleft()
+                    batch.append(entry)
+                    rows += len(entry.fixes)
+                self._queued_rows -= rows
+                return batch
 
-    async def _run(self) -> None:
+    async def _run(self, slot: int) -> None:
         while True:
             batch = await self._next_batch()
             if batch is None:
                 return
             try:
-                await self._write_resilient(batch)
+                await self._write_resilient(batch, slot)
             finally:
                 async with self._changed:
                     self._pending_rows -= sum(len(e.fixes) for e in batch)
                     self._changed.notify_all()
 
-    async def _write_resilient(self, batch: list[_Entry]) -> None:
+    async def _write_resilient(self, batch: list[_Entry], slot: int = 0) -> None:
         attempt = data_errors = 0
         while True:
             try:
-                await self._write(batch)
+                await self._write(batch, slot)
             except Exception as exc:
                 if not is_data_error(exc):
                     attempt += 1
                     self.stats.retries += 1
-                    await self._disconnect()  # a fresh connection for the next attempt
+                    await self._disconnect(slot)  # a fresh connection for the next attempt
                     delay = min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10)) * (0.5 + random.random())
                     log.warning(
                         "position flush failed (%s: %s); retry %d in %.2f s",
@@ -264,8 +275,8 @@ class BatchWriter:
                     continue
                 if len(batch) > 1:  # isolate the bad entry, store the others
                     half = len(batch) // 2
-                    await self._write_resilient(batch[:half])
-                    await self._write_resilient(batch[half:])
+                    await self._write_resilient(batch[:half], slot)
+                    await self._write_resilient(batch[half:], slot)
                     return
                 log.error("position flush rejected %d fixes: %s", len(batch[0].fixes), exc)
                 self.stats.failed_rows += len(batch[0].fixes)
@@ -278,10 +289,11 @@ class BatchWriter:
             return
 
     # -- one flush ---------------------------------------------------------------------------
-    async def _connection(self) -> asyncpg.Connection:
-        """The writer's own connection: it carries a binary codec for ``geometry`` (EWKB bytes in, no
+    async def _connection(self, slot: int = 0) -> asyncpg.Connection:
+        """The writer's own connection(s): they carry a binary codec for ``geometry`` (EWKB bytes in, no
         text parsing in the server), which must not leak into the pool shared with the rest of the app."""
-        if self._conn is None or self._conn.is_closed():
+        conn = self._conns[slot]
+        if conn is None or conn.is_closed():
             dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             conn = await asyncpg.connect(dsn)
             try:
@@ -293,11 +305,11 @@ class BatchWriter:
             except BaseException:
                 await conn.close()
                 raise
-            self._conn = conn
-        return self._conn
+            self._conns[slot] = conn
+        return conn
 
-    async def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
+    async def _disconnect(self, slot: int = 0) -> None:
+        conn, self._conns[slot] = self._conns[slot], None
         if conn is not None and not conn.is_closed():
             try:
                 await asyncio.wait_for(conn.close(), 2)
@@ -321,7 +333,7 @@ class BatchWriter:
         self._known_days |= days
         self.stats.partitions_created += len(days)
 
-    async def _write(self, batch: list[_Entry]) -> None:
+    async def _write(self, batch: list[_Entry], slot: int = 0) -> None:
         t0 = time.perf_counter()
         fixes = [f for e in batch for f in e.fixes]
         prepared = all(e.data is not None for e in batch)
@@ -329,7 +341,7 @@ class BatchWriter:
             await self._ensure_days(fixes, min(e.first for e in batch), max(e.last for e in batch))
         else:
             await self._ensure_days(fixes)
-        conn = await self._connection()
+        conn = await self._connection(slot)
         async with conn.transaction():
             if prepared:
                 # The steady state: every row encoded by its producer, the flush only joins them. (Rows of
@@ -357,6 +369,8 @@ class BatchWriter:
                 self.stats.replays += 1
             newest = self._newest_per_target(fixes, tids)
             if newest:
+                # In target id order: two flushes in flight lock the target rows in the same order.
+                newest.sort(key=lambda row: row[0])
                 t1 = time.perf_counter()
                 await conn.execute(_UPDATE_LAST, *zip(*newest, strict=True), self.last_every_s)
                 self.stats.update_s += time.perf_counter() - t1
