@@ -2,9 +2,12 @@
 
 ``add()`` returns once its fixes are committed ("acknowledged" means committed) or raises. Fixes wait
 in a buffer that is flushed at ``max_rows`` or after ``max_delay_s``; what queues up during a flush goes
-in the next one (group commit). A flush is one transaction on the writer's own connection: create the
-targets never seen before (ids are cached after commit), binary ``COPY`` straight into ``position`` with
-the points pre-encoded as EWKB, and one ``UPDATE … FROM unnest`` of ``target.last_*``. The primary key
+in the next one (group commit). Up to ``connections`` flushes run at once, each one transaction on a
+connection of the writer's own: create the targets never seen before (ids are cached after commit),
+binary ``COPY`` straight into ``position`` and one ``UPDATE … FROM unnest`` of ``target.last_*`` (in
+target id order, so concurrent flushes lock target rows in one order). The binary COPY rows (points as
+EWKB, times as microseconds) are built with numpy per NULL pattern and protocol, by the producer in
+``add_many`` when all its targets are known: the flush itself only joins bytes. The primary key
 (target, fix_time) makes a replayed batch harmless: if the COPY meets a stored row (a flush whose commit
 reply was lost to a crash, a device resending), the same rows go through a temp table and ``INSERT …
 ON CONFLICT DO NOTHING`` instead: exactly once. ``target.last_*`` follows the newest fix, at most once
