@@ -20,6 +20,7 @@ partitions) and then bisected, so one bad row fails only its own caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -145,6 +146,7 @@ class BatchWriter:
         self._target_ids: dict[tuple[str, str], int] = {}
         self._last_sent: dict[int, datetime] = {}  # newest fix time written to target.last_fix_at
         self._conns: list[asyncpg.Connection | None] = [None] * self.connections
+        self._serial = asyncio.Lock()  # target rows: one flush at a time (see ``_write``)
         self._tasks: list[asyncio.Task] = []
         self._closing = False
 
@@ -345,7 +347,15 @@ class BatchWriter:
         else:
             await self._ensure_days(fixes)
         conn = await self._connection(slot)
-        async with conn.transaction():
+        # Flushes in flight take turns for what locks rows of ``target`` (creating targets, the UPDATE of
+        # last_*) up to their commit: they never wait for each other's target rows in a cycle.
+        serial, held = self._serial, False
+        if not prepared:
+            await serial.acquire()
+            held = True
+        tr = conn.transaction()
+        try:
+            await tr.start()
             if prepared:
                 # The steady state: every row encoded by its producer, the flush only joins them. (Rows of
                 # two entries with the same key meet in the database: the ON CONFLICT way below.)
@@ -371,12 +381,22 @@ class BatchWriter:
                 inserted = int((await conn.execute(_FROM_STAGE)).split()[-1])
                 self.stats.replays += 1
             newest = self._newest_per_target(fixes, tids)
+            if not held:
+                await serial.acquire()
+                held = True
             if newest:
-                # In target id order: two flushes in flight lock the target rows in the same order.
                 newest.sort(key=lambda row: row[0])
                 t1 = time.perf_counter()
                 await conn.execute(_UPDATE_LAST, *zip(*newest, strict=True), self.last_every_s)
                 self.stats.update_s += time.perf_counter() - t1
+            await tr.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await tr.rollback()
+            raise
+        finally:
+            if held:
+                serial.release()
         # Only after the commit: a rolled-back flush must not leave ids of targets that do not exist.
         self._target_ids.update(new_ids)
         self._last_sent.update((row[0], row[1]) for row in newest)
