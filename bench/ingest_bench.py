@@ -1,16 +1,27 @@
-"""Sustained positions/s stored through the platform's ingest paths, each next to a raw COPY.
+"""Sustained positions/s stored through the platform's ingest paths, each next to a raw COPY, and the
+ingest→websocket latency.
 
-Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--terminals 1000] [--seconds 10]
+Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--batch-clients 16] [--terminals 1000]
+       [--jt808-hz 12] [--http-clients 100] [--seconds 10] [--only batch,jt808,osmand]
 Needs PostgreSQL + PostGIS (``SHARPEYES_TEST_PG``, default postgresql://postgres@127.0.0.1:5432/postgres):
 a throw-away database is created, migrated and dropped. A real server process (uvicorn, one worker, with
-the JT/T 808 listener) is started; the load generator runs in this process, on the same 2 cores.
+the JT/T 808 listener and the websocket hub) is started; the load generator runs in this process, on the
+same 2 cores. Request bodies and JT/T 808 frames are encoded before the timed part.
 
-(a) batch API: concurrent clients POST /api/v1/positions, 500 positions per request, each answered after
-    commit; (b) JT/T 808: N terminals connected, each sends 0x0200 and waits for its 0x8001 (sent only
-    after commit); (c) OsmAnd HTTP: concurrent clients, one fix per request. Stored = rows counted in
-    ``position`` afterwards. Next to each: a raw ``COPY position FROM STDIN`` of the same number of rows
-    (the physical limit). Latency: there is no websocket hub in this branch, so ingest→stored is measured
-    instead: send of a JT/T 808 location → its acknowledgement (= committed), and OsmAnd request → 200.
+(a) batch API: 16 keep-alive connections (``--batch-clients``) POST /api/v1/positions, 500 positions per
+    request, each answered after commit (enough requests in flight to keep the server busy while its
+    writer commits; with 8 the closed loop waits on commits); (b) JT/T 808: N terminals connected
+    (register + authenticate), each sends a real 0x0200 location at a fixed rate (open loop: it does not
+    wait for the previous 0x8001, which the server sends only after commit); the device clock of each
+    terminal advances 1 s per message so every fix is a distinct row; (c) OsmAnd HTTP: keep-alive
+    clients, one fix per request, each waiting for its 200 (sent after commit). Stored = rows counted in
+    ``position`` afterwards, over the time from the first send to the last answer. Next to each: a raw
+    ``COPY position FROM STDIN`` of the same number of rows into the same table (the physical limit).
+    Latency: a websocket client logged in as an admin and subscribed to the ``positions`` layer of
+    ``/ws`` notes when each position arrives; the ingest→websocket latency is that moment minus the
+    moment the fix was sent (matched by device id and fix time; the hub coalesces per target, so
+    positions superseded within one 100 ms tick are not delivered and not counted). For JT/T 808 also
+    send → 0x8001 (= committed), for OsmAnd request → 200.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import asyncio
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,11 +41,16 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
+import orjson
 import psycopg
+import websockets
 
 from app.db import migrate
 from app.db.engine import make_engine
-from app.simulator.run import Jt808Terminal, location_body
+from app.ingest.jt808 import messages as m
+from app.ingest.jt808.codec import encode_frame, phone_to_bcd, unescape
+from app.ingest.jt808.splitter import FrameSplitter
+from app.simulator.run import location_body
 from tests.server import free_port
 
 ADMIN = os.environ.get("SHARPEYES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -74,53 +91,53 @@ async def raw_copy(url: str, rows: int, devices: int) -> float:
         await conn.close()
 
 
-async def bench_batch(base: str, headers: dict, rows: int, clients: int = 8, per_request: int = 500) -> float:
-    start = datetime.now(UTC) - timedelta(hours=2)
-    devices = 1000
-    bodies = []
-    for r0 in range(0, rows, per_request):
-        bodies.append([{"target": f"b{i % devices}", "time": (start + timedelta(seconds=i // devices)).isoformat(),
-                        "lon": LON + (i % 997) / 1e4, "lat": LAT + (i % 991) / 1e4, "speed": 30.0, "heading": 90.0,
-                        "accuracy": 5.0} for i in range(r0, min(rows, r0 + per_request))])
-    queue = list(reversed(bodies))
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
-        async def worker() -> None:
-            while queue:
-                r = await client.post("/api/v1/positions", json=queue.pop())
-                assert r.status_code == 200 and not r.json()["rejected"], r.text[:300]
+class WsProbe:
+    """A live-map client: logged in, subscribed to ``positions``; notes the arrival of expected fixes."""
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return time.perf_counter() - t0
+    def __init__(self, port: int, token: str) -> None:
+        self.url = f"ws://127.0.0.1:{port}/ws?access_token={token}"
+        self.sent: dict[tuple[str, str], float] = {}  # (device id, fix time ISO) → when it was sent
+        self.latencies: list[float] = []
+        self.received = 0
+
+    async def start(self) -> None:
+        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=60)
+        assert orjson.loads(await self.ws.recv())["type"] == "hello"
+        await self.ws.send(orjson.dumps({"type": "subscribe", "layers": ["positions"]}).decode())
+        while orjson.loads(await self.ws.recv())["type"] != "snapshot":
+            pass
+        self.task = asyncio.create_task(self._receive())
+
+    async def _receive(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                now = time.perf_counter()
+                msg = orjson.loads(raw)
+                if msg.get("type") != "positions":
+                    continue
+                for item in msg["items"]:
+                    t0 = self.sent.pop((item["device_id"], item["time"]), None)
+                    if t0 is not None:
+                        self.latencies.append(now - t0)
+                        self.received += 1
+
+    async def take(self) -> tuple[list[float], int]:
+        await asyncio.sleep(0.5)  # the hub's last tick
+        out, n = self.latencies, self.received
+        self.latencies, self.received = [], 0
+        self.sent.clear()
+        return out, n
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
 
 
-async def bench_jt808(port: int, terminals: int, seconds: float) -> tuple[float, int, list[float]]:
-    conns = []
-    for i in range(0, terminals, 100):  # connect in waves: a SYN flood of 1,000 is not what we measure
-        batch = [Jt808Terminal("127.0.0.1", port, f"1380{j:07d}") for j in range(i, min(terminals, i + 100))]
-        await asyncio.gather(*(t.connect() for t in batch))
-        conns += batch
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-    latencies: list[float] = []
-    sent = 0
-    stop_at = time.monotonic() + seconds
-
-    async def run(t: Jt808Terminal, k: int) -> None:
-        nonlocal sent
-        n = 0
-        while time.monotonic() < stop_at:
-            body = location_body(LON + k * 1e-5, LAT, 30.0, 90.0, base + timedelta(seconds=n))  # 1 fix per BCD second
-            t0 = time.perf_counter()
-            assert await t.location(body)
-            latencies.append(time.perf_counter() - t0)
-            n += 1
-            sent += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(run(t, k) for k, t in enumerate(conns)))
-    elapsed = time.perf_counter() - t0
-    await asyncio.gather(*(t.close() for t in conns))
-    return elapsed, sent, latencies
+def ws_line(lat: list[float], n: int) -> str:
+    return (f"    ingest→websocket ({n:,} positions delivered to the live client): "
+            f"p50 {pct(lat, .5) * 1e3:.0f} ms, p99 {pct(lat, .99) * 1e3:.0f} ms")
 
 
 class KeepAlive:
@@ -132,15 +149,152 @@ class KeepAlive:
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
-    async def get(self, path: str) -> tuple[int, bytes]:
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    async def request(self, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+        self.writer.write(head + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
         return status, await self.reader.readexactly(length)
 
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
 
-async def bench_osmand(port: int, clients: int, seconds: float) -> tuple[float, int, list[float]]:
+
+async def bench_batch(port: int, token: str, rows: int, probe: WsProbe | None = None, clients: int = 8,
+                      per_request: int = 500) -> float:
+    start = datetime.now(UTC) - timedelta(hours=2)
+    devices = 1000
+    requests = []  # (request bytes, [(device, time ISO)]) — encoded before the clock starts
+    for r0 in range(0, rows, per_request):
+        items = [{"target": f"b{i % devices}", "time": (start + timedelta(seconds=i // devices)).isoformat(),
+                  "lon": LON + (i % 997) / 1e4, "lat": LAT + (i % 991) / 1e4, "speed": 30.0, "heading": 90.0,
+                  "accuracy": 5.0} for i in range(r0, min(rows, r0 + per_request))]
+        body = orjson.dumps(items)
+        head = (f"POST /api/v1/positions HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        requests.append((head + body, [(x["target"], x["time"]) for x in items]))
+    queue = list(reversed(requests))
+    conns = [KeepAlive(port) for _ in range(clients)]
+    await asyncio.gather(*(c.open() for c in conns))
+
+    async def worker(c: KeepAlive) -> None:
+        while queue:
+            raw, keys = queue.pop()
+            if probe is not None:
+                now = time.perf_counter()
+                probe.sent.update(dict.fromkeys(keys, now))
+            status, answer = await c.request(raw)
+            assert status == 200 and not orjson.loads(answer)["rejected"], answer[:300]
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.writer.close()
+    return elapsed
+
+
+class Terminal(asyncio.Protocol):
+    """An open-loop JT/T 808 terminal: sends its pre-encoded 0x0200 frames on schedule, notes each 0x8001."""
+
+    def __init__(self, phone: str, acks: list[float]) -> None:
+        self.phone, self.raw_phone = phone, phone_to_bcd(phone)
+        self.splitter = FrameSplitter()
+        self.serial = 0
+        self.replies: asyncio.Queue = asyncio.Queue()
+        self.sent_at: dict[int, float] = {}
+        self.acks, self.failed = acks, 0
+        self.last_ack = 0.0
+        self.frames: list[bytes] = []
+        self.keys: list[tuple[str, str]] = []
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        for seg in self.splitter.feed(data):
+            d = unescape(seg) if b"\x7d" in seg else seg
+            if d[0] == 0x80 and d[1] == 0x01 and (d[14] << 8 | d[15]) == m.LOCATION:
+                t0 = self.sent_at.pop(d[12] << 8 | d[13], None)
+                if t0 is not None:
+                    if d[16] == m.OK:
+                        self.acks.append(now - t0)
+                        self.last_ack = now
+                    else:
+                        self.failed += 1
+                continue
+            self.replies.put_nowait(d)
+
+    def _send(self, msg_id: int, body: bytes) -> None:
+        self.serial += 1
+        self.transport.write(encode_frame(msg_id, self.raw_phone, self.serial, body))
+
+    async def login(self) -> None:
+        self._send(m.REGISTER, b"\0\0\0\0SHEYE" + b"BENCH".ljust(20, b"\0") + b"BENCH01\x01BENCH")
+        d = await asyncio.wait_for(self.replies.get(), 30)
+        assert d[0:2] == b"\x81\x00" and d[14] == m.REGISTERED, d
+        self._send(m.AUTHENTICATE, d[15:-1])
+        d = await asyncio.wait_for(self.replies.get(), 30)
+        assert d[0:2] == b"\x80\x01" and d[16] == m.OK, d
+
+    def prepare(self, k: int, base: datetime, count: int) -> None:
+        """Frames (and websocket keys) of ``count`` locations, 1 s of device clock apart."""
+        for n in range(count):
+            when = base + timedelta(seconds=n)
+            serial = (self.serial + 1 + n) & 0xFFFF
+            self.frames.append(encode_frame(m.LOCATION, self.raw_phone, serial,
+                                            location_body(LON + k * 1e-5, LAT + n * 1e-6, 30.0, 90.0, when)))
+            self.keys.append((self.phone, when.isoformat()))
+
+    def send(self, n: int, now: float, probe: WsProbe | None) -> None:
+        self.serial = (self.serial + 1) & 0xFFFF
+        self.sent_at[self.serial] = now
+        if probe is not None:
+            probe.sent[self.keys[n]] = now
+        self.transport.write(self.frames[n])
+
+
+async def bench_jt808(port: int, terminals: int, hz: float, seconds: float,
+                      probe: WsProbe | None) -> tuple[float, int, list[float], int]:
+    loop = asyncio.get_running_loop()
+    acks: list[float] = []
+    conns: list[Terminal] = []
+    for i in range(0, terminals, 100):  # connect in waves: a SYN flood of 1,000 is not what we measure
+        wave = [Terminal(f"1380{j:07d}", acks) for j in range(i, min(terminals, i + 100))]
+        await asyncio.gather(*(loop.create_connection(lambda t=t: t, "127.0.0.1", port) for t in wave))
+        await asyncio.gather(*(t.login() for t in wave))
+        conns += wave
+    count = int(seconds * hz)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    for k, t in enumerate(conns):
+        t.prepare(k, base, count)
+    slices = 10  # each terminal sends once per 1/hz; the terminals are spread over 10 slices of that
+    tick = 1.0 / hz / slices
+    total = count * slices
+    k = 0
+    t0 = time.perf_counter()
+    while k < total:
+        now = time.perf_counter()
+        due = min(total, int((now - t0) / tick) + 1)
+        while k < due:  # open loop: late ticks are caught up, acknowledgements are not waited for
+            n, part = divmod(k, slices)
+            for t in conns[part::slices]:
+                t.send(n, now, probe)
+            k += 1
+        await asyncio.sleep(max(0.0, t0 + k * tick - time.perf_counter()))
+    for _ in range(1200):  # the last answers, for up to 60 s
+        if not any(t.sent_at for t in conns):
+            break
+        await asyncio.sleep(0.05)
+    elapsed = max(t.last_ack for t in conns) - t0
+    failed = sum(t.failed for t in conns) + sum(len(t.sent_at) for t in conns)
+    for t in conns:
+        t.transport.close()
+    return elapsed, count * len(conns), acks, failed
+
+
+async def bench_osmand(port: int, clients: int, seconds: float, probe: WsProbe | None) -> tuple[float, int, list]:
     start = int((datetime.now(UTC) - timedelta(hours=4)).timestamp())
     latencies: list[float] = []
     sent = 0
@@ -152,9 +306,13 @@ async def bench_osmand(port: int, clients: int, seconds: float) -> tuple[float, 
         nonlocal sent
         n = 0
         while time.monotonic() < stop_at:
+            key = (f"o{k}", datetime.fromtimestamp(start + n, UTC).isoformat())
+            path = (f"/ingest/osmand?id=o{k}&lat={LAT}&lon={LON + n * 1e-5:.6f}"
+                    f"&timestamp={start + n}&speed=10&token={TOKEN}")
             t0 = time.perf_counter()
-            status, body = await c.get(f"/ingest/osmand?id=o{k}&lat={LAT}&lon={LON + n * 1e-5:.6f}"
-                                       f"&timestamp={start + n}&speed=10&token={TOKEN}")
+            if probe is not None:
+                probe.sent[key] = t0
+            status, body = await c.get(path)
             assert status == 200, body
             latencies.append(time.perf_counter() - t0)
             n += 1
@@ -170,13 +328,15 @@ async def bench_osmand(port: int, clients: int, seconds: float) -> tuple[float, 
 
 def start_server(url: str, port: int, jt808_port: int) -> subprocess.Popen:
     code = ("import uvicorn; from app.config import Settings; from app.api.main import create_app; "
-            f"uvicorn.run(create_app(Settings(), {url!r}), host='127.0.0.1', port={port}, log_level='warning')")
+            f"uvicorn.run(create_app(Settings(), {url!r}), host='127.0.0.1', port={port}, log_level='warning', "
+            "ws_per_message_deflate=False)")  # as ``sharpeyes serve`` runs it
     env = {**os.environ, "SHARPEYES_DEMO_MODE": "1", "SHARPEYES_JT808_PORT": str(jt808_port),
            "SHARPEYES_INGEST_PER_MINUTE": "100000000", "SHARPEYES_DEVICE_TOKEN": TOKEN,
            "SHARPEYES_MAX_BODY_BYTES": str(50 << 20)}
     cmd = [sys.executable, "-c", code]
     if os.environ.get("SHARPEYES_BENCH_PROFILE"):  # e.g. /tmp/ingest.txt: py-spy collapsed stacks of the server
-        cmd = [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw", "--rate", "200",
+        spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        cmd = [spy, "record", "--format", "raw", "--rate", "200",
                "-o", os.environ["SHARPEYES_BENCH_PROFILE"], "--", *cmd]
     return subprocess.Popen(cmd, env=env)
 
@@ -196,7 +356,7 @@ def stop_server(proc: subprocess.Popen) -> None:
             os.kill(child, signal.SIGTERM)
 
 
-async def admin_headers(url: str, base: str) -> dict:
+async def admin_token(url: str, base: str) -> str:
     from app.services.users import create_user, ensure_roles
 
     engine = make_engine(url)
@@ -216,7 +376,23 @@ async def admin_headers(url: str, base: str) -> dict:
                 raise RuntimeError("server did not start")
             await asyncio.sleep(0.2)
         r = await c.post("/api/v1/auth/login", json={"username": "bench", "password": "bench-password-1"})
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return r.json()["access_token"]
+
+
+def server_cpu(proc: subprocess.Popen) -> float:
+    """CPU seconds used so far by the server process (the child of py-spy when profiling)."""
+    pid = proc.pid
+    if os.environ.get("SHARPEYES_BENCH_PROFILE"):
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pid = int(f.read().split()[0])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_line(seconds: float, rows: int, client: float) -> str:
+    return (f"    CPU: server process {seconds:.1f} s = {seconds / max(rows, 1) * 1e6:.0f} µs per stored position; "
+            f"load generator + live client {client:.1f} s")
 
 
 def line(name: str, rate: float, raw: float) -> str:
@@ -233,32 +409,22 @@ async def main(args) -> None:
         migrate.upgrade(url)
         port, jt_port = free_port(), free_port()
         proc = start_server(url, port, jt_port)
-        base = f"http://127.0.0.1:{port}"
-        headers = await admin_headers(url, base)
-        await bench_batch(base, headers, 5000)  # warm-up: partitions, targets, connections
-        print(f"machine: {os.cpu_count()} cores; server: one uvicorn worker + JT/T 808 listener; "
-              "load generator in this process\n")
+        token = await admin_token(url, f"http://127.0.0.1:{port}")
+        await bench_batch(port, token, 5000)  # warm-up: partitions, targets, connections
+        probe = WsProbe(port, token)
+        await probe.start()
+        print(f"machine: {os.cpu_count()} cores; server: one uvicorn worker + JT/T 808 listener + websocket hub "
+              "with one live client; load generator and live client in this process\n")
 
-        s = await bench_batch(base, headers, args.batch_rows)
-        n = await stored(url, "api") - 5000
-        raw = await raw_copy(url, n, 1000)
-        print(line(f"(a) batch API ({args.batch_rows:,} rows)", n / s, raw))
-
-        s, sent, lat = await bench_jt808(jt_port, args.terminals, args.seconds)
-        n = await stored(url, "jt808")
-        raw = await raw_copy(url, n, args.terminals)
-        print(line(f"(b) JT/T 808, {args.terminals:,} terminals", n / s, raw))
-        print(f"    {sent:,} locations acknowledged, {n:,} stored; ingest→stored (send → 0x8001 after commit) "
-              f"p50 {pct(lat, .5) * 1e3:.0f} ms, p99 {pct(lat, .99) * 1e3:.0f} ms")
-
-        s, sent, lat = await bench_osmand(port, args.http_clients, args.seconds)
-        n = await stored(url, "osmand")
-        raw = await raw_copy(url, n, args.http_clients)
-        print(line(f"(c) OsmAnd HTTP, {args.http_clients} clients", n / s, raw))
-        print(f"    {sent:,} reports answered 200, {n:,} stored; ingest→stored (request → 200 after commit) "
-              f"p50 {pct(lat, .5) * 1e3:.0f} ms, p99 {pct(lat, .99) * 1e3:.0f} ms")
+        if "batch" in args.only:
+            await batch_phase(args, url, port, token, proc, probe)
+        if "jt808" in args.only:
+            await jt808_phase(args, url, jt_port, proc, probe)
+        if "osmand" in args.only:
+            await osmand_phase(args, url, port, proc, probe)
+        await probe.close()
         print(f"\nraw COPY of {args.batch_rows:,} rows alone: {await raw_copy(url, args.batch_rows, 1000):,.0f} rows/s"
-              f" (median of one run; the ratio above compares equal row counts)")
+              f" (one run; the ratios above compare equal row counts)")
     finally:
         if proc is not None:
             stop_server(proc)
@@ -266,10 +432,58 @@ async def main(args) -> None:
             c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+async def batch_phase(args, url: str, port: int, token: str, proc: subprocess.Popen, probe: WsProbe) -> None:
+    cpu, client = server_cpu(proc), time.process_time()
+    s = await bench_batch(port, token, args.batch_rows, probe, clients=args.batch_clients)
+    n = await stored(url, "api") - 5000
+    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
+    lat, seen = await probe.take()
+    raw = await raw_copy(url, n, 1000)
+    print(line(f"(a) batch API ({args.batch_rows:,} rows)", n / s, raw))
+    print(f"    {args.batch_clients} keep-alive connections, 500 positions per request, each answered after commit")
+    print(ws_line(lat, seen))
+    print(cpu_line(cpu, n, client))
+
+
+async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
+    cpu, client = server_cpu(proc), time.process_time()
+    s, sent, acks, failed = await bench_jt808(jt_port, args.terminals, args.jt808_hz, args.seconds, probe)
+    n = await stored(url, "jt808")
+    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
+    lat, seen = await probe.take()
+    raw = await raw_copy(url, n, args.terminals)
+    print(line(f"(b) JT/T 808, {args.terminals:,} terminals", n / s, raw))
+    print(f"    offered {args.terminals * args.jt808_hz:,.0f} locations/s (0x0200, {args.jt808_hz:g} Hz each, open "
+          f"loop) for {args.seconds:g} s: {sent:,} sent, {len(acks):,} acknowledged ok, {failed:,} not, {n:,} "
+          f"stored; send → 0x8001 (after commit) p50 {pct(acks, .5) * 1e3:.0f} ms, "
+          f"p99 {pct(acks, .99) * 1e3:.0f} ms")
+    print(ws_line(lat, seen))
+    print(cpu_line(cpu, n, client))
+
+
+async def osmand_phase(args, url: str, port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
+    cpu, client = server_cpu(proc), time.process_time()
+    s, sent, lat_http = await bench_osmand(port, args.http_clients, args.seconds, probe)
+    n = await stored(url, "osmand")
+    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
+    lat, seen = await probe.take()
+    raw = await raw_copy(url, n, args.http_clients)
+    print(line(f"(c) OsmAnd HTTP, {args.http_clients} clients", n / s, raw))
+    print(f"    {sent:,} reports answered 200, {n:,} stored; request → 200 (after commit) "
+          f"p50 {pct(lat_http, .5) * 1e3:.0f} ms, p99 {pct(lat_http, .99) * 1e3:.0f} ms")
+    print(ws_line(lat, seen))
+    print(cpu_line(cpu, n, client))
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--batch-rows", type=int, default=100_000)
+    p.add_argument("--batch-clients", type=int, default=16, help="concurrent connections of the batch API phase")
     p.add_argument("--terminals", type=int, default=1000)
+    p.add_argument("--jt808-hz", type=float, default=12.0, help="locations per second per terminal")
     p.add_argument("--http-clients", type=int, default=100)
     p.add_argument("--seconds", type=float, default=10.0)
-    asyncio.run(main(p.parse_args()))
+    p.add_argument("--only", default="batch,jt808,osmand", help="comma-separated phases to run")
+    import uvloop  # the load generator's own event loop: as cheap as the server's (uvicorn uses uvloop too)
+
+    uvloop.run(main(p.parse_args()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -136,3 +137,30 @@ async def test_retention_drops_whole_partitions(engine):
     with pytest.raises(ValueError):
         async with engine.begin() as conn:
             await enforce_retention(conn, 0)
+
+
+async def test_binary_copy_equals_the_fixes(engine):
+    """``copy_binary`` (numpy record arrays, one per NULL pattern and protocol) round-trips every column."""
+    from app.ingest.writer import COLUMNS, copy_binary
+
+    t = NOW - timedelta(minutes=3, microseconds=123457)
+    fixes = [Fix("a", "jt808", t, 116.3, 39.9, 36.5, 270.0, None),
+             Fix("b", "osmand", t + timedelta(seconds=1), -73.98, -40.5, None, None, 4.5),
+             Fix("c", "api", t, 24.9384, 60.1699, 0.0, 359.5, 0.0),
+             Fix("d", "jt808", t - timedelta(days=2), 180.0, -90.0, None, 12.0, None),
+             Fix("e", "gb28181", t, 1e-9, 0.0, 1500.0, None, 1e6)]
+    data = copy_binary(fixes, [11, 12, 13, 14, 15])
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE pcopy (LIKE position INCLUDING DEFAULTS)")
+        await conn.copy_to_table("pcopy", source=io.BytesIO(data), columns=COLUMNS, format="binary")
+        rows = await conn.fetch("SELECT target_id, fix_time, ST_X(location) x, ST_Y(location) y, ST_SRID(location) "
+                                "srid, speed_kmh, course_deg, accuracy_m, source FROM pcopy ORDER BY target_id")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        (tid, f.fix_time, f.lon, f.lat, 4326, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
+        for tid, f in zip([11, 12, 13, 14, 15], fixes, strict=True)]

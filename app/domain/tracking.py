@@ -16,6 +16,8 @@ import numpy as np
 import shapely
 from shapely import STRtree
 
+NO_AREAS: frozenset[int] = frozenset()
+
 
 class EventKind(StrEnum):
     AREA_ENTER = "area_enter"
@@ -168,11 +170,16 @@ class AreaIndex:
         self.tree = STRtree([g for _, g in pairs])
 
     def containing(self, lons: Sequence[float], lats: Sequence[float]) -> list[frozenset[int]]:
-        points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
-        out: list[set[int]] = [set() for _ in range(len(points))]
-        if len(self.ids):
-            # "intersects": a point on the boundary counts as inside (no flicker along a fence).
-            point_idx, area_idx = self.tree.query(points, predicate="intersects")
-            for p, a in zip(point_idx.tolist(), area_idx.tolist(), strict=True):
-                out[p].add(int(self.ids[a]))
-        return [frozenset(s) for s in out]
+        lons, lats = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+        out: list[frozenset[int]] = [NO_AREAS] * len(lons)  # one shared empty set: most points are outside
+        if not len(self.ids) or not len(lons):
+            return out
+        # "intersects": a point on the boundary counts as inside (no flicker along a fence). One query
+        # for the whole batch; only the points inside something get a set of their own.
+        point_idx, area_idx = self.tree.query(shapely.points(lons, lats), predicate="intersects")
+        hits: dict[int, set[int]] = {}
+        for p, a in zip(point_idx.tolist(), self.ids[area_idx].tolist(), strict=True):
+            hits.setdefault(p, set()).add(a)
+        for p, found in hits.items():
+            out[p] = frozenset(found)
+        return out

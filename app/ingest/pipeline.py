@@ -7,6 +7,7 @@ is logged and counted without stopping the others. Whether the batch was stored 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -17,13 +18,24 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.domain.fix import Fix, FixRejected, validate_fix
-from app.domain.tracking import AreaIndex, Event, EventKind, Observation, Rules, TargetState, on_fix, on_tick
+from app.domain.fix import Fix, FixRejected, Validator
+from app.domain.tracking import (
+    NO_AREAS,
+    AreaIndex,
+    Event,
+    EventKind,
+    Observation,
+    Rules,
+    TargetState,
+    on_fix,
+    on_tick,
+)
 from app.ingest.event_store import store_events
 from app.ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, dict], Awaitable[object]]
+PublishMany = Callable[[str, list[dict]], Awaitable[object]]
 Decoder = Callable[[Any], list[Fix]]
 POSITION_TOPIC, EVENT_TOPIC = "position", "event"
 
@@ -38,6 +50,7 @@ class Batch:
     raw: Any = None
     decoder: Decoder | None = None
     rejected: list[FixRejected] = field(default_factory=list)
+    validated: bool = False  # the decoder validated already (one pass): the validate step skips
     areas: list[frozenset[int]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     persisted: bool = False
@@ -68,8 +81,8 @@ class Pipeline:
         self.rejected.update(r.reason for r in batch.rejected)
         return batch
 
-    async def submit(self, fixes: list[Fix]) -> Batch:
-        return await self.run(Batch(list(fixes)))
+    async def submit(self, fixes: list[Fix], *, validated: bool = False) -> Batch:
+        return await self.run(Batch(list(fixes), validated=validated))
 
     async def submit_raw(self, decoder: Decoder, raw: Any) -> Batch:
         return await self.run(Batch(raw=raw, decoder=decoder))
@@ -109,13 +122,16 @@ async def decode_step(batch: Batch) -> None:
 
 def validate_step(clock: Callable[[], datetime]) -> Step:
     async def validate(batch: Batch) -> None:
-        now, kept = clock(), []
+        if batch.validated:
+            return
+        check, kept = Validator(clock()), []
         for fix in batch.fixes:
             try:
-                kept.append(validate_fix(fix, now))
+                kept.append(check(fix))
             except FixRejected as exc:
                 batch.rejected.append(exc)
         batch.fixes = kept
+        batch.validated = True
 
     return validate
 
@@ -123,8 +139,8 @@ def validate_step(clock: Callable[[], datetime]) -> Step:
 def enrich_step(areas: Callable[[], AreaIndex | None]) -> Step:
     async def enrich(batch: Batch) -> None:
         index = areas()
-        if index is None or not batch.fixes:
-            batch.areas = [frozenset()] * len(batch.fixes)
+        if index is None or not batch.fixes or not len(index.ids):
+            batch.areas = [NO_AREAS] * len(batch.fixes)
             return
         batch.areas = index.containing([f.lon for f in batch.fixes], [f.lat for f in batch.fixes])
 
@@ -152,10 +168,72 @@ class Tracker:
         return out
 
     async def detect(self, batch: Batch) -> None:
-        areas = batch.areas if len(batch.areas) == len(batch.fixes) else [frozenset()] * len(batch.fixes)
-        order = sorted(range(len(batch.fixes)), key=lambda i: batch.fixes[i].fix_time)
-        for i in order:
-            batch.events += self.observe(batch.fixes[i], areas[i])
+        batch.events += self.detect_batch(batch.fixes, batch.areas)
+
+    def detect_per_fix(self, fixes: list[Fix], areas: list[frozenset[int]]) -> list[Event]:
+        """The reference: every fix through ``on_fix``, in time order."""
+        areas = areas if len(areas) == len(fixes) else [NO_AREAS] * len(fixes)
+        events: list[Event] = []
+        for i in sorted(range(len(fixes)), key=lambda i: fixes[i].fix_time):
+            events += self.observe(fixes[i], areas[i])
+        return events
+
+    def detect_batch(self, fixes: list[Fix], areas: list[frozenset[int]]) -> list[Event]:
+        """Same states and events as ``detect_per_fix``, per target instead of per fix.
+
+        A target whose fixes of this batch cannot cause an event (no SOS, not stale, the same key areas,
+        no overspeed edge — the usual case) only moves its state to its newest in-order fix; the others
+        go through ``on_fix`` fix by fix. Events come out in the order of their fixes' times.
+        """
+        n = len(fixes)
+        if len(areas) != n:
+            areas = [NO_AREAS] * n
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, f in enumerate(fixes):
+            key = f.key
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [i]
+            else:
+                g.append(i)
+        rules, states = self.rules, self.states
+        above, below = rules.speed_limit_kmh, rules.speed_limit_kmh - rules.hysteresis_kmh
+        tagged: list[tuple[datetime, int, int, Event]] = []
+        for key, idx in groups.items():
+            if len(idx) > 1 and any(fixes[a].fix_time > fixes[b].fix_time
+                                    for a, b in itertools.pairwise(idx)):
+                idx.sort(key=lambda i: fixes[i].fix_time)  # stable: equal times keep their input order
+            state = states.get(key)
+            if state is None:
+                state = TargetState(key)
+            last_t, cur_areas, over = state.last_fix_at, state.areas, state.overspeed
+            newest: Fix | None = None
+            simple = True
+            for i in idx:
+                f = fixes[i]
+                if f.sos:
+                    simple = False
+                    break
+                if f.valid and (last_t is None or f.fix_time > last_t):
+                    speed = f.speed_kmh
+                    if (state.stale or areas[i] != cur_areas
+                            or (speed is not None and (speed < below if over else speed > above))):
+                        simple = False
+                        break
+                    last_t, newest = f.fix_time, f
+            if simple:
+                if newest is not None:
+                    states[key] = TargetState(key, cur_areas, over, False, False, last_t, newest.lon, newest.lat)
+                elif state.sos or key not in states:
+                    states[key] = TargetState(key, state.areas, over, False, state.stale, state.last_fix_at,
+                                              state.last_lon, state.last_lat)
+                continue
+            for i in idx:
+                f = fixes[i]
+                for k, e in enumerate(self.observe(f, areas[i])):
+                    tagged.append((f.fix_time, i, k, e))
+        tagged.sort(key=lambda t: t[:3])
+        return [t[3] for t in tagged]
 
 
 def persist_step(writer: BatchWriter) -> Step:
@@ -169,41 +247,66 @@ def persist_step(writer: BatchWriter) -> Step:
     return persist
 
 
-def position_message(fix: Fix, areas: frozenset[int], target_id: int | None) -> dict:
+def position_message(fix: Fix, areas: frozenset[int], target_id: int | None, time: str | None = None) -> dict:
     return {
         "target_id": target_id,
         "protocol": fix.protocol,
         "device_id": fix.device_id,
-        "time": fix.fix_time.isoformat(),
+        "time": time or fix.fix_time.isoformat(),
         "lon": fix.lon,
         "lat": fix.lat,
         "speed_kmh": fix.speed_kmh,
         "course_deg": fix.course_deg,
         "accuracy_m": fix.accuracy_m,
         "sos": fix.sos,
-        "areas": sorted(areas),
+        "areas": sorted(areas) if areas else [],
     }
 
 
-def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True) -> Step:
+def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
+                      target_id: Callable[[tuple[str, str]], int | None]) -> list[dict]:
+    """The ``position`` messages of a batch's located fixes (fixes of one batch often share their time:
+    each distinct time is formatted once)."""
+    iso: dict[datetime, str] = {}
+    out = []
+    for f, a in zip(fixes, areas, strict=True):
+        if not f.valid:
+            continue
+        t = iso.get(f.fix_time)
+        if t is None:
+            t = iso[f.fix_time] = f.fix_time.isoformat()
+        out.append(position_message(f, a, target_id((f.protocol, f.device_id)), t))
+    return out
+
+
+def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True,
+                 publish_many: PublishMany | None = None) -> Step:
+    """Positions of a batch go out together (``publish_many``: one bus message) when the publisher
+    can take a batch; events one by one (few, and never coalesced downstream)."""
+
     async def publish_all(batch: Batch) -> None:
         if not live():
             return  # nobody to tell (no live bus in this process): do not build a message per fix
-        failures = 0
-        areas = batch.areas if len(batch.areas) == len(batch.fixes) else [frozenset()] * len(batch.fixes)
-        messages = [
-            (POSITION_TOPIC, position_message(f, a, writer.target_id(f.key) if writer else None))
-            for f, a in zip(batch.fixes, areas, strict=True)
-            if f.valid
-        ]
-        messages += [(EVENT_TOPIC, e.to_message()) for e in batch.events]
+        failures = total = 0
+        areas = batch.areas if len(batch.areas) == len(batch.fixes) else [NO_AREAS] * len(batch.fixes)
+        positions = position_messages(batch.fixes, areas, writer.target_ids.get if writer else lambda _key: None)
+        total += len(positions)
+        if publish_many is not None:
+            try:
+                await publish_many(POSITION_TOPIC, positions)
+            except Exception:
+                failures += len(positions)
+            messages = [(EVENT_TOPIC, e.to_message()) for e in batch.events]
+        else:
+            messages = [(POSITION_TOPIC, m) for m in positions] + [(EVENT_TOPIC, e.to_message()) for e in batch.events]
+        total += len(batch.events)
         for topic, message in messages:
             try:
                 await publish(topic, message)
             except Exception:
                 failures += 1  # one lost live update must not stop the others
         if failures:
-            raise RuntimeError(f"{failures} of {len(messages)} messages not published")
+            raise RuntimeError(f"{failures} of {total} messages not published")
 
     return publish_all
 
@@ -257,6 +360,7 @@ def build_pipeline(
     engine: AsyncEngine | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     live: Callable[[], bool] = lambda: True,
+    publish_many: PublishMany | None = None,
 ) -> Pipeline:
     """The standard order. ``areas`` returns the current key-area index (reloaded by its owner)."""
     tracker = tracker or Tracker()
@@ -270,5 +374,5 @@ def build_pipeline(
     if engine is not None:
         steps.append(("events", events_step(engine)))
         steps.append(("incidents", sos_incident_step(engine)))
-    steps.append(("publish", publish_step(publish, writer, live)))
+    steps.append(("publish", publish_step(publish, writer, live, publish_many)))
     return Pipeline(steps, tracker=tracker, publish=publish)

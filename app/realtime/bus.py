@@ -1,7 +1,9 @@
 """The event bus behind the websocket hub: in-process by default, Redis pub/sub when REDIS_URL is set.
 
-Both have the same interface: ``await bus.publish(topic, message)`` and ``bus.subscribe(callback)``
-where ``callback(topic, message)`` is a plain function run on the event loop (it must not block).
+Both have the same interface: ``await bus.publish(topic, message)``, ``await bus.publish_many(topic,
+messages)`` (a batch: one Redis message, one call of a subscriber that has a ``many(topic, messages)``
+attribute) and ``bus.subscribe(callback)`` where ``callback(topic, message)`` is a plain function run
+on the event loop (it must not block).
 With Redis, local subscribers also receive their own process's messages through Redis, so every
 process sees one order of events.
 """
@@ -19,12 +21,14 @@ import orjson
 log = logging.getLogger(__name__)
 Callback = Callable[[str, dict], None]
 CHANNEL_PREFIX = "sharpeyes:"  # default; one per platform when several share a Redis
+BATCH_SUFFIX = "[]"  # ``publish_many``: one Redis message carrying a list of messages of one topic
 
 
 class Bus(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, topic: str, message: dict) -> None: ...
+    async def publish_many(self, topic: str, messages: list[dict]) -> None: ...
     def subscribe(self, callback: Callback) -> Callable[[], None]: ...
 
 
@@ -43,6 +47,18 @@ class _Subscribers:
             except Exception:  # one failing subscriber never stops the others
                 log.exception("bus subscriber failed on %s", topic)
 
+    def _deliver_many(self, topic: str, messages: list[dict]) -> None:
+        for cb in list(self._callbacks):
+            many = getattr(cb, "many", None)  # a subscriber that takes a whole batch at once
+            try:
+                if many is not None:
+                    many(topic, messages)
+                else:
+                    for message in messages:
+                        cb(topic, message)
+            except Exception:
+                log.exception("bus subscriber failed on %s", topic)
+
 
 class LocalBus(_Subscribers):
     async def start(self) -> None:
@@ -53,6 +69,10 @@ class LocalBus(_Subscribers):
 
     async def publish(self, topic: str, message: dict) -> None:
         self._deliver(topic, message)
+
+    async def publish_many(self, topic: str, messages: list[dict]) -> None:
+        if messages:
+            self._deliver_many(topic, messages)
 
 
 class RedisBus(_Subscribers):
@@ -83,6 +103,11 @@ class RedisBus(_Subscribers):
     async def publish(self, topic: str, message: dict) -> None:
         await self._redis.publish(self.prefix + topic, orjson.dumps(message))
 
+    async def publish_many(self, topic: str, messages: list[dict]) -> None:
+        """One Redis message for a whole batch (channel ``<prefix><topic>[]``, a JSON list)."""
+        if messages:
+            await self._redis.publish(self.prefix + topic + BATCH_SUFFIX, orjson.dumps(messages))
+
     async def _listen(self) -> None:
         delay = 0.2
         while True:
@@ -100,7 +125,10 @@ class RedisBus(_Subscribers):
                         except orjson.JSONDecodeError:
                             log.warning("undecodable bus message on %s", topic)
                             continue
-                        self._deliver(topic, message)
+                        if topic.endswith(BATCH_SUFFIX) and isinstance(message, list):
+                            self._deliver_many(topic[:-len(BATCH_SUFFIX)], message)
+                        else:
+                            self._deliver(topic, message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down: keep retrying, the hub keeps serving what it has

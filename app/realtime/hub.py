@@ -110,7 +110,11 @@ class Hub:
         self.cut_count = 0
 
     async def start(self) -> None:
-        self._unsubscribe = self.bus.subscribe(self._on_event)
+        def on_event(topic: str, msg: dict) -> None:
+            self._on_event(topic, msg)
+
+        on_event.many = self._on_events  # type: ignore[attr-defined]  # the bus hands over whole batches
+        self._unsubscribe = self.bus.subscribe(on_event)
         self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
 
     async def stop(self) -> None:
@@ -146,6 +150,24 @@ class Hub:
                 c.push(encoded)
                 if topic in KPI_TOPICS:
                     c.kpi_dirty = True
+
+    def _on_events(self, topic: str, msgs: list[dict]) -> None:
+        """A batch of one topic (ingest publishes positions per batch): the groups are looked at once."""
+        if topic != "positions":
+            for msg in msgs:
+                self._on_event(topic, msg)
+            return
+        groups = [g for g in self.groups.values() if "positions" in g.layers]
+        if not groups:
+            return
+        dumps = orjson.dumps
+        for msg in msgs:
+            encoded: bytes | None = None
+            for g in groups:
+                if g.wants(topic, msg):
+                    if encoded is None:
+                        encoded = dumps(msg)
+                    g.pending[msg.get("target_id")] = encoded
 
     def _flush_positions(self) -> None:
         for g in self.groups.values():

@@ -28,17 +28,42 @@ class LiveFeed:
         self.engine = engine
         self._meta: dict[int, tuple[float, str | None, str]] = {}
 
+    async def _load(self, ids: list[int]) -> None:
+        """One query for all the targets not (or no longer) cached; unknown ids are cached too."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(_META, {"ids": ids})).all()
+        if len(self._meta) + len(ids) > 100_000:
+            self._meta.clear()
+        expires = time.monotonic() + META_TTL_S
+        for i in ids:
+            self._meta[i] = (expires, None, "vehicle")
+        for r in rows:
+            self._meta[r.id] = (expires, r.division, r.kind)
+
     async def _target(self, target_id: int) -> tuple[str | None, str]:
         hit = self._meta.get(target_id)
         if hit is None or hit[0] < time.monotonic():
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(_META, {"ids": [target_id]})).all()
-            if len(self._meta) > 100_000:
-                self._meta.clear()
-            for r in rows:
-                self._meta[r.id] = (time.monotonic() + META_TTL_S, r.division, r.kind)
-            hit = self._meta.get(target_id, (0.0, None, "vehicle"))
+            await self._load([target_id])
+            hit = self._meta[target_id]
         return hit[1], hit[2]
+
+    async def positions(self, messages: list[dict]) -> list[dict]:
+        """``translate`` for the ``position`` messages of a whole batch: at most one query."""
+        meta, now = self._meta, time.monotonic()
+        missing = {m["target_id"] for m in messages if m.get("target_id") is not None
+                   and (m["target_id"] not in meta or meta[m["target_id"]][0] < now)}
+        if missing:
+            await self._load(sorted(missing))
+            meta = self._meta
+        t = time.time()
+        out = []
+        for m in messages:
+            tid = m.get("target_id")
+            if tid is not None:
+                _, division, kind = meta.get(tid) or (0.0, None, "vehicle")
+                m["division"], m["kind"], m["t"] = division, kind, t  # the message is ours: no copy
+                out.append(m)
+        return out
 
     async def translate(self, topic: str, msg: dict) -> tuple[str, dict] | None:
         """The hub message for an internal one, or None when the hub has nothing to show for it."""

@@ -9,13 +9,18 @@ parameter or ``X-Device-Token`` header (then it is registered on its first repor
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from app.api.deps import ConnDep, CurrentPrincipal
+from app.api.deps import _bearer, principal_from_token
 from app.api.ratelimit import limit
+from app.domain.access import Principal
 from app.domain.errors import InvalidInput
-from app.services import positions
+from app.services import positions, security
 
 router = APIRouter(tags=["ingest"])
 
@@ -34,13 +39,31 @@ for _method in ("GET", "POST"):  # the apps use either; one operation id per met
                          response_class=PlainTextResponse, summary="OsmAnd / Traccar Client position report")
 
 
+async def ingest_principal(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    """``CurrentPrincipal`` without holding a pooled connection for the whole request: the token's
+    principal is usually cached, and the request then waits for its commit, not for the database."""
+    state = request.app.state
+    token = creds.credentials if creds else request.query_params.get("access_token")
+    if token:
+        hit = state.principals.get(*security.decode_token(state.settings, token))
+        if hit is not None:
+            request.state.principal = hit
+            return hit
+    async with state.engine.connect() as conn:
+        principal = await principal_from_token(conn, state.settings, token, state.principals)
+    request.state.principal = principal
+    return principal
+
+
 @router.post("/api/v1/positions", operation_id="report_positions", dependencies=[Depends(limit("ingest"))])
-async def report_positions(request: Request, conn: ConnDep, principal: CurrentPrincipal) -> dict:
+async def report_positions(request: Request, principal: Annotated[Principal, Depends(ingest_principal)]) -> dict:
     """Many positions ``[{target, time, lon, lat, speed (km/h), heading, accuracy}]`` (or
     ``{"positions": [...]}``); each validated on its own. Answered once the accepted ones are committed."""
     try:
-        body = await request.json()
-    except ValueError:
+        body = orjson.loads(await request.body())  # straight from the bytes: no str, no stdlib json
+    except orjson.JSONDecodeError:
         raise InvalidInput("body is not valid JSON") from None
-    return await positions.report_batch(request.app.state.ingest, conn, principal, body,
+    return await positions.report_batch(request.app.state.ingest, request.app.state.engine, principal, body,
                                         request.app.state.settings.max_positions_per_request)

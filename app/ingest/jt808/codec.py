@@ -83,24 +83,40 @@ def phone_to_bcd(phone: str, size: int = 6) -> bytes:
         raise Jt808Error(f"phone {phone!r} is not BCD") from exc
 
 
+# BCD byte → its two decimal digits as a number, or -1 when a nibble is not a decimal digit.
+_BCD = [(b >> 4) * 10 + (b & 0xF) if b >> 4 <= 9 and b & 0xF <= 9 else -1 for b in range(256)]
+_GMT8_OFFSET = timedelta(hours=8)
+
+
+_TIMES: dict[bytes, datetime] = {}  # recent BCD times: the terminals' fixes of one second share one
+
+
 def time_from_bcd(raw: bytes) -> datetime:
     """``YYMMDDhhmmss`` BCD in GMT+8 (Beijing time) → aware UTC datetime."""
-    digits = raw.hex()
-    if len(digits) != 12 or not digits.isdigit():
+    if type(raw) is not bytes:
+        raw = bytes(raw)
+    hit = _TIMES.get(raw)
+    if hit is not None:
+        return hit
+    when = _time_from_bcd(raw)
+    if len(_TIMES) >= 4096:
+        _TIMES.clear()
+    _TIMES[raw] = when
+    return when
+
+
+def _time_from_bcd(raw: bytes) -> datetime:
+    if len(raw) != 6:
+        raise Jt808Error(f"time is not BCD: {raw.hex()}")
+    bcd = _BCD
+    y, mo, d, h, mi, s = bcd[raw[0]], bcd[raw[1]], bcd[raw[2]], bcd[raw[3]], bcd[raw[4]], bcd[raw[5]]
+    if y < 0 or mo < 0 or d < 0 or h < 0 or mi < 0 or s < 0:
         raise Jt808Error(f"time is not BCD: {raw.hex()}")
     try:
-        local = datetime(
-            2000 + int(digits[0:2]),
-            int(digits[2:4]),
-            int(digits[4:6]),
-            int(digits[6:8]),
-            int(digits[8:10]),
-            int(digits[10:12]),
-            tzinfo=GMT8,
-        )
+        # Same instant as datetime(..., tzinfo=GMT8).astimezone(UTC), without the zone conversion.
+        return datetime(2000 + y, mo, d, h, mi, s, tzinfo=UTC) - _GMT8_OFFSET
     except ValueError as exc:
-        raise Jt808Error(f"invalid time {digits}: {exc}") from None
-    return local.astimezone(UTC)
+        raise Jt808Error(f"invalid time {raw.hex()}: {exc}") from None
 
 
 def time_to_bcd(when: datetime) -> bytes:
