@@ -4,6 +4,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -12,6 +13,10 @@ from schemathesis.checks import (
 )
 
 from tests.server import running_server
+
+# WebRTC offers (WHEP) are SDP text: random bytes and a minimal offer.
+schemathesis.openapi.media_type("application/sdp", st.one_of(
+    st.binary(max_size=300), st.just(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n")))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ export async function play(format: string, url: string, video: HTMLVideoElement,
 }
 
 async function playHls(url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
-  const { default: Hls } = await import("hls.js");
+  const { default: Hls } = await import("hls.js/light"); // no subtitles, alternate audio or DRM: cameras have none
   if (!Hls.isSupported()) { // Safari plays HLS natively
     video.src = url;
     void video.play().catch(() => {});
