@@ -204,6 +204,8 @@ class SimDevice:
         self.subscribed = asyncio.Event()
         self.subscribe_log: list[sip.SipMessage] = []
         self.tasks: set[asyncio.Task] = set()
+        self.controls: list[str] = []  # DeviceControl bodies received (PTZ)
+        self.controlled = asyncio.Event()
 
     # --- requests from the device ------------------------------------------------------------------
 
@@ -371,6 +373,9 @@ class SimDevice:
             task.add_done_callback(self.tasks.discard)
         elif "<GuardCmd>SetGuard</GuardCmd>" in text:
             self.guard = True
+        elif cmd == "DeviceControl":
+            self.controls.append(text)
+            self.controlled.set()
 
     async def _answer_catalog(self, sn: int) -> None:
         chunks = [self.channels[i : i + self.page_size] for i in range(0, len(self.channels), self.page_size)]

@@ -63,7 +63,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         try:
             async with ingest_runtime.running(app.state.engine, settings, lambda: app.state.bus) as ingest:
                 app.state.ingest = ingest
-                async with gb28181_runtime.running(app.state.engine, ingest) as sip:
+                async with gb28181_runtime.running(app.state.engine, ingest, bus=app.state.bus) as sip:
                     app.state.gb28181 = sip
                     yield
         finally:

@@ -73,7 +73,7 @@ async def ptz(camera_id: IdPath, body: PtzIn, request: Request, conn: ConnDep,
                        object_id=str(camera_id), reason=body.reason, client_ip=client_ip(request), detail=command)
     await conn.commit()
     bus = getattr(request.app.state, "bus", None)
-    if bus is not None:  # the GB/T 28181 server turns this into a DeviceControl message
+    if bus is not None:  # a GB/T 28181 server with the camera registered sends it as DeviceControl/PTZCmd
         await bus.publish("ptz", command)
     return {"accepted": True, "command": command}
 

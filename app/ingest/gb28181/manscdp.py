@@ -289,12 +289,18 @@ def build(
     cmd_type: str,
     sn: int,
     device_id: str,
-    extra: dict[str, str] | None = None,
+    extra: dict[str, str | dict[str, str]] | None = None,
     encoding: str = "GB2312",
 ) -> bytes:
-    """A MANSCDP body; element text is escaped, the bytes are in ``encoding`` (declared)."""
+    """A MANSCDP body; element text is escaped, a dict value becomes nested elements (``<Info>…</Info>``),
+    the bytes are in ``encoding`` (declared)."""
     el = ET.Element(root)
     for k, v in {"CmdType": cmd_type, "SN": str(sn), "DeviceID": device_id, **(extra or {})}.items():
-        ET.SubElement(el, k).text = v
+        sub = ET.SubElement(el, k)
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                ET.SubElement(sub, k2).text = v2
+        else:
+            sub.text = v
     xml = ET.tostring(el, encoding="unicode")
     return f'<?xml version="1.0" encoding="{encoding}"?>\r\n{xml}\r\n'.encode(_codec(encoding) or "utf-8")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from app.ingest.gb28181 import codes, digest, manscdp, mapping, sip
+from app.ingest.gb28181.ptz import ptz_cmd
 from app.ingest.gb28181.registry import CatalogAssembler, Device, Registry
 from app.ingest.gb28181.settings import Gb28181Settings
 from app.ingest.gb28181.transport import RateLimitedLog, UdpProtocol, serve_tcp_connection
@@ -575,6 +576,25 @@ class Gb28181Server:
     async def control(self, dev: Device, extra: dict) -> sip.SipMessage | None:
         body = manscdp.build("Control", "DeviceControl", self.next_sn(), dev.device_id, extra)
         return await self.request(dev, "MESSAGE", body)
+
+    def device_of(self, channel_id: str) -> Device | None:
+        """The registered device that carries ``channel_id`` (or is it: a single camera registers itself)."""
+        dev = self.registry.get(channel_id)
+        if dev is not None:
+            return dev
+        return next((d for d in self.registry.devices.values() if channel_id in d.channels), None)
+
+    async def ptz(self, channel_id: str, action: str, speed: int) -> bool:
+        """Send a PTZ move or stop to a channel (DeviceControl/PTZCmd); True once the device answered 200."""
+        dev = self.device_of(channel_id)
+        if dev is None or not dev.online:
+            self.stats["ptz_no_device"] += 1
+            return False
+        body = manscdp.build("Control", "DeviceControl", self.next_sn(), channel_id,
+                             {"PTZCmd": ptz_cmd(action, speed), "Info": {"ControlPriority": "5"}})
+        resp = await self.request(dev, "MESSAGE", body)
+        self.stats["ptz_sent" if resp is not None and resp.status == 200 else "ptz_failed"] += 1
+        return resp is not None and resp.status == 200
 
     async def subscribe(
         self, dev: Device, event: str, cmd_type: str, extra: dict | None = None, refresh: bool = False
