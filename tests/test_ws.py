@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from starlette.websockets import WebSocketDisconnect
 
 from app.api.main import create_app
@@ -161,3 +162,35 @@ def test_expired_grant_stops_the_feed(client, demo_db_url):
         with pytest.raises(WebSocketDisconnect) as exc:
             frames(ws, "never")
         assert exc.value.code == 4403
+
+
+def test_revoked_grant_and_logout_end_the_feed_at_once(client, demo_db_url):
+    """Rights taken away act now, not at the token's expiry: revoking the grant ends the live feed with
+    ``access_revoked`` (4403); so does a logout, for the feeds opened with that login's tokens."""
+    async def _user() -> tuple[int, int]:
+        engine = make_engine(demo_db_url)
+        async with engine.begin() as conn:
+            uid = await create_user(conn, "rev_cmd", "sharpeyes-demo", "commander", "990100")
+            await create_user(conn, "rev_out", "sharpeyes-demo", "commander", "990100")
+            gid = (await conn.execute(text('SELECT id FROM "grant" WHERE user_id = :u'), {"u": uid})).scalar_one()
+        await engine.dispose()
+        return uid, gid
+
+    _, gid = asyncio.run(_user())
+    admin = {"Authorization": f"Bearer {login(client, 'admin')}"}
+    with client.websocket_connect(f"/ws?access_token={login(client, 'rev_cmd')}") as ws:
+        subscribe(ws, layers=["incidents"])
+        t0 = time.monotonic()
+        assert client.delete(f"/api/v1/users/grants/{gid}", headers=admin).status_code == 204
+        assert frames(ws, "error")[0]["code"] == "access_revoked"
+        assert time.monotonic() - t0 < 5
+        with pytest.raises(WebSocketDisconnect) as exc:
+            frames(ws, "never")
+        assert exc.value.code == 4403
+
+    token = login(client, "rev_out")
+    with client.websocket_connect(f"/ws?access_token={token}") as ws:
+        subscribe(ws, layers=["incidents"])
+        r = client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code in (200, 204), r.text
+        assert frames(ws, "error")[0]["code"] == "access_revoked"

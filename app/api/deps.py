@@ -14,6 +14,7 @@ from app.api.principal_cache import PrincipalCache
 from app.config import Settings
 from app.domain.access import Perm, Principal, Scope
 from app.domain.errors import Forbidden, InvalidInput
+from app.realtime.hub import ACCESS_TOPIC
 from app.services import security
 
 _bearer = HTTPBearer(auto_error=False)
@@ -113,8 +114,12 @@ Limit = Annotated[int, Query(ge=1, le=100_000)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 
 
-def forget_user(request: Request, user_id: int | None = None) -> None:
-    """After logout or a grant/user change: drop cached principals so the change applies at once."""
+async def forget_user(request: Request, user_id: int | None = None) -> None:
+    """After logout or a grant/user change (committed): drop cached principals so the change applies at
+    once, and tell every process (the bus), whose live feeds of that user are re-checked now."""
     cache = getattr(request.app.state, "principals", None)
     if cache is not None:
         cache.invalidate(user_id)
+    bus = getattr(request.app.state, "bus", None)
+    if bus is not None:
+        await bus.publish(ACCESS_TOPIC, {"user_id": user_id})

@@ -38,7 +38,7 @@ from app.config import Settings
 from app.db.engine import make_engine
 from app.db.partitions import ensure_partitions
 from app.realtime.bus import make_bus
-from app.realtime.hub import Hub
+from app.realtime.hub import ACCESS_TOPIC, Hub
 from app.services import gb28181_runtime, ingest_runtime
 from app.services.tiles import TileCache
 
@@ -57,8 +57,12 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         await app.state.bus.start()
         # Writes announced by any process (Redis) drop this process's cached tiles of that table.
         app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))
+        # Rights changed in any process: this one's cached principals go too (its feeds: the hub).
+        app.state.bus.subscribe(
+            lambda t, msg: t == ACCESS_TOPIC and app.state.principals.invalidate(msg.get("user_id")))
         app.state.hub = Hub(app.state.bus, tick_hz=settings.ws_tick_hz, queue_max=settings.ws_queue_frames,
-                            kpi=lambda scope: ws.kpi_for(app, scope))
+                            kpi=lambda scope: ws.kpi_for(app, scope),
+                            reload=lambda uid, ver: ws.reload_principal(app, uid, ver))
         await app.state.hub.start()
         try:
             async with ingest_runtime.running(app.state.engine, settings, lambda: app.state.bus) as ingest:

@@ -33,9 +33,11 @@ log = logging.getLogger(__name__)
 TOPICS = ("positions", "cameras", "incidents", "dispatch", "kpi")
 BBOX_FILTERED = {"positions", "cameras"}  # incidents and dispatch reach the client wherever they are
 KPI_TOPICS = {"cameras", "incidents", "dispatch", "kpi"}
+ACCESS_TOPIC = "access"  # {"user_id": id or None}: someone's rights changed (app.api.deps.forget_user)
 
 SnapshotFn = Callable[[Scope, frozenset[str], tuple[float, float, float, float] | None], Awaitable[dict]]
 KpiFn = Callable[[Scope], Awaitable[dict]]
+ReloadFn = Callable[[int, int | None], Awaitable[Principal | None]]  # (user, token version) → now, or None
 
 CLOSE_SLOW = 4008
 CLOSE_EXPIRED = 4403
@@ -65,9 +67,11 @@ class Group:
 
 
 class Client:
-    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int) -> None:
+    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int,
+                 token_version: int | None = None) -> None:
         self.ws = ws
         self.principal = principal
+        self.token_version = token_version  # of the token the feed was opened with (a logout bumps it)
         self.scope = scope
         self.layers: frozenset[str] = frozenset()
         self.bbox: tuple[float, float, float, float] | None = None
@@ -96,8 +100,9 @@ class Client:
 
 class Hub:
     def __init__(self, bus: Bus, *, tick_hz: float = 10.0, queue_max: int = 256, keepalive_s: float = 15.0,
-                 kpi_interval_s: float = 5.0, kpi: KpiFn | None = None) -> None:
+                 kpi_interval_s: float = 5.0, kpi: KpiFn | None = None, reload: ReloadFn | None = None) -> None:
         self.bus = bus
+        self.reload = reload
         self.tick_s = 1.0 / min(tick_hz, 10.0)
         self.queue_max = queue_max
         self.keepalive_s = keepalive_s
@@ -108,9 +113,15 @@ class Hub:
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: asyncio.Task | None = None
         self.cut_count = 0
+        self._rechecks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         def on_event(topic: str, msg: dict) -> None:
+            if topic == ACCESS_TOPIC:
+                task = asyncio.get_running_loop().create_task(self.recheck(msg.get("user_id")))
+                self._rechecks.add(task)
+                task.add_done_callback(self._rechecks.discard)
+                return
             self._on_event(topic, msg)
 
         on_event.many = self._on_events  # type: ignore[attr-defined]  # the bus hands over whole batches
@@ -223,6 +234,25 @@ class Hub:
                 elif c.group is not None:
                     self._join(c)  # narrower scope: another group
 
+    async def recheck(self, user_id: int | None) -> None:
+        """A user's rights changed (grant revoked, user disabled, logout; ``None``: anyone's): reload the
+        principal of each of their feeds now, narrow the feed or end it, rather than at token expiry."""
+        if self.reload is None:
+            return
+        for c in [c for c in self.clients if user_id is None or c.principal.user_id == user_id]:
+            try:
+                principal = await self.reload(c.principal.user_id, c.token_version)
+            except Exception:
+                log.exception("reloading the rights of user %s failed", c.principal.user_id)
+                continue
+            scope = principal.scope_for(Perm.VIEW_MAP, datetime.now(UTC)) if principal else None
+            if scope is None or scope.empty:
+                c.cut("access_revoked")
+                continue
+            c.principal, c.scope = principal, scope
+            if c.group is not None:
+                self._join(c)  # possibly narrower: another group
+
     async def _send_kpis(self) -> None:
         dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers]
         by_scope: dict[tuple, list[Client]] = {}
@@ -236,10 +266,11 @@ class Hub:
                 c.push(frame)
 
     # -- one connection ------------------------------------------------------------------------------
-    async def serve(self, ws: WebSocket, principal: Principal, snapshot: SnapshotFn) -> str:
+    async def serve(self, ws: WebSocket, principal: Principal, snapshot: SnapshotFn,
+                    token_version: int | None = None) -> str:
         """Run one authenticated connection until it closes; returns why it ended."""
         scope = principal.scope_for(Perm.VIEW_MAP, datetime.now(UTC))
-        client = Client(ws, principal, scope, self.queue_max)
+        client = Client(ws, principal, scope, self.queue_max, token_version)
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         receiver = asyncio.create_task(self._receive_loop(client, snapshot))
@@ -253,13 +284,13 @@ class Hub:
             for t in (sender, receiver):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
-            if client.cut_reason in ("slow_consumer", "grant_expired"):
+            if client.cut_reason in ("slow_consumer", "grant_expired", "access_revoked"):
                 self.cut_count += client.cut_reason == "slow_consumer"
                 code = CLOSE_SLOW if client.cut_reason == "slow_consumer" else CLOSE_EXPIRED
                 with contextlib.suppress(Exception):
                     if code == CLOSE_EXPIRED:  # a slow client would not read it anyway
                         await asyncio.wait_for(ws.send_bytes(orjson.dumps(
-                            {"type": "error", "code": "grant_expired"})), 1.0)
+                            {"type": "error", "code": client.cut_reason})), 1.0)
                     await asyncio.wait_for(ws.close(code=code, reason=client.cut_reason), 1.0)
         return client.cut_reason or "closed"
 

@@ -36,5 +36,5 @@ async def decide(grant_id: IdPath, body: Decision, request: Request, conn: ConnD
                        actor_name=auth.principal.username, object_type="grant", object_id=str(grant_id),
                        client_ip=client_ip(request), detail={"user_id": g["user_id"], "division": g["division_code"]})
     await conn.commit()
-    forget_user(request, g["user_id"])  # after the commit: no stale principal re-cached
+    await forget_user(request, g["user_id"])  # after the commit: no stale principal re-cached
     return g

@@ -41,7 +41,7 @@ async def logout(principal: CurrentPrincipal, request: Request, conn: ConnDep) -
     await audit.record(conn, "logout", actor_id=principal.user_id, actor_name=principal.username,
                        client_ip=client_ip(request))
     await conn.commit()
-    forget_user(request, principal.user_id)  # after the commit: no stale principal re-cached
+    await forget_user(request, principal.user_id)  # after the commit: no stale principal re-cached
 
 
 @router.get("/me", operation_id="me")

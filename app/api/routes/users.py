@@ -40,7 +40,7 @@ async def set_active(user_id: IdPath, body: UserActive, request: Request, conn: 
                        actor_name=auth.principal.username, object_type="user", object_id=str(user_id),
                        client_ip=client_ip(request))
     await conn.commit()
-    forget_user(request, user_id)  # after the commit: no stale principal re-cached
+    await forget_user(request, user_id)  # after the commit: no stale principal re-cached
 
 
 @router.post("/{user_id}/grants", operation_id="add_grant", status_code=201, response_model=Created)
@@ -53,7 +53,7 @@ async def add_grant(user_id: IdPath, body: GrantCreate, request: Request, conn: 
                        detail={"user_id": user_id, "role": body.role_name, "division": body.division_code,
                                "valid_until": body.valid_until.isoformat() if body.valid_until else None})
     await conn.commit()
-    forget_user(request, user_id)  # after the commit: no stale principal re-cached
+    await forget_user(request, user_id)  # after the commit: no stale principal re-cached
     return {"id": grant_id}
 
 
@@ -65,4 +65,4 @@ async def revoke_grant(grant_id: IdPath, request: Request, conn: ConnDep,
                        object_type="grant", object_id=str(grant_id), client_ip=client_ip(request),
                        detail={"user_id": g["user_id"], "division": g["division_code"]})
     await conn.commit()
-    forget_user(request, g["user_id"])  # after the commit: no stale principal re-cached
+    await forget_user(request, g["user_id"])  # after the commit: no stale principal re-cached

@@ -12,7 +12,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from app.api.deps import principal_from_token
 from app.domain.access import Perm
 from app.domain.errors import DomainError
-from app.services import kpi, live
+from app.services import kpi, live, security
 
 router = APIRouter()
 AUTH_TIMEOUT_S = 10.0
@@ -31,6 +31,7 @@ async def ws_feed(ws: WebSocket) -> None:
             token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
         async with app.state.engine.connect() as conn:
             principal = await principal_from_token(conn, app.state.settings, token)
+        _, token_version = security.decode_token(app.state.settings, token)
     except (TimeoutError, orjson.JSONDecodeError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "authentication required"
         await _refuse(ws, CLOSE_UNAUTHORIZED, "unauthorized", message)
@@ -46,7 +47,16 @@ async def ws_feed(ws: WebSocket) -> None:
         async with app.state.engine.connect() as conn:
             return await live.snapshot(conn, scope, layers, bbox)
 
-    await app.state.hub.serve(ws, principal, snapshot)
+    await app.state.hub.serve(ws, principal, snapshot, token_version)
+
+
+async def reload_principal(app, user_id: int, token_version: int | None):
+    """The user's rights now, or None once the feed's token is revoked (logout, user disabled)."""
+    async with app.state.engine.connect() as conn:
+        try:
+            return await security.load_principal(conn, user_id, token_version if token_version is not None else -1)
+        except security.AuthError:
+            return None
 
 
 async def _refuse(ws: WebSocket, code: int, key: str, message: str) -> None:
