@@ -51,7 +51,9 @@ class Group:
         self.layers = layers
         self.bbox = bbox
         self.clients: set[Client] = set()
-        self.pending: dict[object, bytes] = {}  # target id → encoded position (latest wins)
+        # target id → its latest position (latest wins), encoded at the tick: a target reporting faster
+        # than the tick costs one encoding per tick, not one per fix.
+        self.pending: dict[object, dict] = {}
 
     def wants(self, topic: str, msg: dict) -> bool:
         if topic not in self.layers:
@@ -141,11 +143,11 @@ class Hub:
         for g in self.groups.values():
             if not g.wants(topic, msg):
                 continue
-            if encoded is None:
-                encoded = orjson.dumps(msg if topic == "positions" else {"type": topic, **msg})
             if topic == "positions":
-                g.pending[msg.get("target_id")] = encoded
+                g.pending[msg.get("target_id")] = msg
                 continue
+            if encoded is None:
+                encoded = orjson.dumps({"type": topic, **msg})
             for c in list(g.clients):
                 c.push(encoded)
                 if topic in KPI_TOPICS:
@@ -160,22 +162,28 @@ class Hub:
         groups = [g for g in self.groups.values() if "positions" in g.layers]
         if not groups:
             return
-        dumps = orjson.dumps
-        for msg in msgs:
-            encoded: bytes | None = None
-            for g in groups:
-                if g.wants(topic, msg):
-                    if encoded is None:
-                        encoded = dumps(msg)
-                    g.pending[msg.get("target_id")] = encoded
+        for g in groups:
+            pending, wants = g.pending, g.wants
+            for msg in msgs:
+                if wants(topic, msg):
+                    pending[msg.get("target_id")] = msg
 
     def _flush_positions(self) -> None:
-        for g in self.groups.values():
-            if g.pending:
-                frame = b'{"type":"positions","items":[' + b",".join(g.pending.values()) + b"]}"
-                g.pending.clear()
-                for c in list(g.clients):
-                    c.push(frame)
+        encoded: dict[int, bytes] = {}  # id(message) → its JSON, shared between groups
+        dumps = orjson.dumps
+        flushed = [g for g in self.groups.values() if g.pending]
+        for g in flushed:
+            items = []
+            for msg in g.pending.values():
+                e = encoded.get(id(msg))
+                if e is None:
+                    e = encoded[id(msg)] = dumps(msg)
+                items.append(e)
+            frame = b'{"type":"positions","items":[' + b",".join(items) + b"]}"
+            for c in list(g.clients):
+                c.push(frame)
+        for g in flushed:  # only now: every message stays alive (its id unique) while the frames are built
+            g.pending.clear()
 
     def _join(self, c: Client) -> None:
         self._leave(c)
