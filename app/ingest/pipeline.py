@@ -265,18 +265,14 @@ def position_message(fix: Fix, areas: frozenset[int], target_id: int | None, tim
 
 def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
                       target_id: Callable[[tuple[str, str]], int | None]) -> list[dict]:
-    """The ``position`` messages of a batch's located fixes (fixes of one batch often share their time:
-    each distinct time is formatted once)."""
-    iso: dict[datetime, str] = {}
-    out = []
-    for f, a in zip(fixes, areas, strict=True):
-        if not f.valid:
-            continue
-        t = iso.get(f.fix_time)
-        if t is None:
-            t = iso[f.fix_time] = f.fix_time.isoformat()
-        out.append(position_message(f, a, target_id((f.protocol, f.device_id)), t))
-    return out
+    """The ``position`` messages of a batch's located fixes (``position_message`` of each; fixes of one
+    batch often share their time: each distinct time is formatted once)."""
+    iso = {t: t.isoformat() for t in {f.fix_time for f in fixes}}
+    return [{"target_id": target_id((f.protocol, f.device_id)), "protocol": f.protocol, "device_id": f.device_id,
+             "time": iso[f.fix_time], "lon": f.lon, "lat": f.lat, "speed_kmh": f.speed_kmh,
+             "course_deg": f.course_deg, "accuracy_m": f.accuracy_m, "sos": f.sos,
+             "areas": sorted(a) if a else []}
+            for f, a in zip(fixes, areas, strict=True) if f.valid]
 
 
 def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True,
