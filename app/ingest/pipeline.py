@@ -284,8 +284,15 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
         if not live():
             return  # nobody to tell (no live bus in this process): do not build a message per fix
         failures = total = 0
-        areas = batch.areas if len(batch.areas) == len(batch.fixes) else [NO_AREAS] * len(batch.fixes)
-        positions = position_messages(batch.fixes, areas, writer.target_ids.get if writer else lambda _key: None)
+        fixes = batch.fixes
+        areas = batch.areas if len(batch.areas) == len(fixes) else [NO_AREAS] * len(fixes)
+        # The live map shows where a target is now (the hub keeps the latest per target and tick): of the
+        # fixes of one target in this batch only the latest received goes out.
+        latest = {(f.protocol, f.device_id): i for i, f in enumerate(fixes) if f.valid}
+        if len(latest) < len(fixes):
+            keep = sorted(latest.values())
+            fixes, areas = [fixes[i] for i in keep], [areas[i] for i in keep]
+        positions = position_messages(fixes, areas, writer.target_ids.get if writer else lambda _key: None)
         total += len(positions)
         if publish_many is not None:
             try:
