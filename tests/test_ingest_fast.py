@@ -407,3 +407,20 @@ def test_ewkb_points_equal_geos(points):
     lats = np.array([p[1] for p in points], dtype=float)
     want = shapely.to_wkb(shapely.set_srid(shapely.points(lons, lats), 4326), include_srid=True) if points else []
     assert ewkb_points(lons, lats) == list(want)
+
+
+# -- the hub's batch filter equals its per-message one ------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(prefixes=st.lists(st.sampled_from(["", "11", "1101", "12", "110105"]), max_size=3),
+       max_secrecy=st.integers(-1, 2),
+       bbox=st.one_of(st.none(), st.just((116.0, 39.0, 117.0, 40.0)), st.just((0.0, 0.0, 1.0, 1.0))),
+       msgs=st.lists(st.fixed_dictionaries(
+           {"target_id": st.integers(1, 5), "division": st.sampled_from([None, "110105001000", "12", "1101"]),
+            "lon": st.floats(115.5, 117.5), "lat": st.floats(38.5, 40.5)}), max_size=20))
+def test_hub_batch_filter_equals_wants(prefixes, max_secrecy, bbox, msgs):
+    from app.domain.access import Scope
+    from app.realtime.hub import Group, _positions_for
+
+    g = Group(("k",), Scope(tuple(prefixes), max_secrecy, None), frozenset({"positions"}), bbox)
+    assert _positions_for(g, msgs) == [m for m in msgs if g.wants("positions", m)]

@@ -66,6 +66,23 @@ class Group:
         return True
 
 
+def _positions_for(g: Group, msgs: list[dict]) -> list[dict]:
+    """``[m for m in msgs if g.wants("positions", m)]`` for messages without ``secrecy``: the scope
+    decided once per division, the bounding box inline."""
+    scope = g.scope
+    if scope.empty or scope.max_secrecy < 0:
+        return []
+    if not scope.everywhere:
+        covered: dict[str | None, bool] = {}
+        for division in {msg.get("division") for msg in msgs}:
+            covered[division] = scope.covers(division)
+        msgs = [msg for msg in msgs if covered[msg.get("division")]]
+    if g.bbox:
+        x1, y1, x2, y2 = g.bbox
+        msgs = [msg for msg in msgs if "lon" not in msg or (x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2)]
+    return msgs
+
+
 class Client:
     def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int) -> None:
         self.ws = ws
@@ -162,11 +179,15 @@ class Hub:
         groups = [g for g in self.groups.values() if "positions" in g.layers]
         if not groups:
             return
+        secret = any("secrecy" in msg for msg in msgs)  # positions carry none: the per-message check then
         for g in groups:
-            pending, wants = g.pending, g.wants
-            for msg in msgs:
-                if wants(topic, msg):
-                    pending[msg.get("target_id")] = msg
+            if secret:
+                pending, wants = g.pending, g.wants
+                for msg in msgs:
+                    if wants(topic, msg):
+                        pending[msg.get("target_id")] = msg
+            else:
+                g.pending.update({msg.get("target_id"): msg for msg in _positions_for(g, msgs)})
 
     def _flush_positions(self) -> None:
         encoded: dict[int, bytes] = {}  # id(message) → its JSON, shared between groups
