@@ -472,6 +472,7 @@ _OPTIONAL = ("speed_kmh", "course_deg", "accuracy_m")  # float8 columns that may
 _VALUES = (operator.attrgetter("speed_kmh"), operator.attrgetter("course_deg"), operator.attrgetter("accuracy_m"))
 _PROTOCOL, _LON, _LAT = operator.attrgetter("protocol"), operator.attrgetter("lon"), operator.attrgetter("lat")
 _ROW_TYPES: dict[tuple[int, bytes], np.dtype] = {}
+_ROW_TEMPLATES: dict[tuple[int, bytes], np.void] = {}
 
 
 def _row_type(nulls: int, source: bytes) -> np.dtype:
@@ -488,6 +489,15 @@ def _row_type(nulls: int, source: bytes) -> np.dtype:
                 fields.append((name, ">f8"))
         fields += [("l_source", ">i4"), ("source", f"S{len(source)}")] if source else [("l_source", ">i4")]
         dtype = _ROW_TYPES[key] = np.dtype(fields)
+        row = np.zeros(1, dtype)  # a row with every constant field filled in: copied to all rows at once
+        row["n"], row["l_tid"], row["l_time"], row["l_geom"] = len(COLUMNS), 4, 8, 25
+        row["order"], row["type"], row["srid"] = 1, 0x20000001, 4326
+        for i, name in enumerate(_OPTIONAL):
+            row[f"l_{name}"] = -1 if nulls >> i & 1 else 8
+        row["l_source"] = len(source)
+        if source:
+            row["source"] = source
+        _ROW_TEMPLATES[key] = row[0]
     return dtype
 
 
@@ -525,22 +535,16 @@ def copy_rows(fixes: list[Fix], tids: list[int], times: list[datetime] | None = 
         group = fixes if whole else pick(fixes)
         k = len(group)
         source = protocol.encode()
-        arr = np.empty(k, _row_type(nulls, source))
-        arr["n"], arr["l_tid"], arr["l_time"], arr["l_geom"] = len(COLUMNS), 4, 8, 25
-        arr["tid"] = pick(tids)
-        arr["time"] = list(map(micros.__getitem__, pick(times)))
-        arr["order"], arr["type"], arr["srid"] = 1, 0x20000001, 4326
+        dtype = _row_type(nulls, source)
+        arr = np.empty(k, dtype)
+        arr[...] = _ROW_TEMPLATES[(nulls, source)]  # the constant fields (lengths, EWKB head, source) at once
+        arr["tid"] = np.fromiter(pick(tids), np.int32, k)
+        arr["time"] = np.fromiter(map(micros.__getitem__, pick(times)), np.int64, k)
         arr["x"] = np.fromiter(map(_LON, group), float, k)
         arr["y"] = np.fromiter(map(_LAT, group), float, k)
         for i, name in enumerate(_OPTIONAL):
-            if nulls >> i & 1:
-                arr[f"l_{name}"] = -1
-            else:
-                arr[f"l_{name}"] = 8
-                arr[name] = np.array(pick(columns[i]), float)
-        arr["l_source"] = len(source)
-        if source:
-            arr["source"] = source
+            if not nulls >> i & 1:
+                arr[name] = np.fromiter(pick(columns[i]), float, k)
         parts.append(arr.tobytes())
     return b"".join(parts)
 
