@@ -517,8 +517,11 @@ def copy_rows(fixes: list[Fix], tids: list[int], times: list[datetime] | None = 
     speeds, courses, accuracies = (list(map(g, fixes)) for g in _VALUES)
     protocols = list(map(_PROTOCOL, fixes))
     kinds: dict[tuple[int, str], list[int]] = {}
-    if None not in speeds and None not in courses and None not in accuracies and len(set(protocols)) == 1:
-        kinds[(0, protocols[0])] = []  # the usual case: one kind, every row (no list of indexes)
+    n = len(fixes)
+    nones = [column.count(None) for column in (speeds, courses, accuracies)]
+    if n and all(c in (0, n) for c in nones) and len(set(protocols)) == 1:
+        # The usual case: one kind (each column NULL everywhere or nowhere), every row, no list of indexes.
+        kinds[((nones[0] == n) | (nones[1] == n) << 1 | (nones[2] == n) << 2, protocols[0])] = []
     else:
         for i, (s, c, a, p) in enumerate(zip(speeds, courses, accuracies, protocols, strict=True)):
             nulls = (s is None) | (c is None) << 1 | (a is None) << 2
