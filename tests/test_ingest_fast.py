@@ -90,6 +90,33 @@ def test_decode_batch_equals_the_per_item_reference(batch):
             assert got[i] == expected, item
 
 
+usual = st.fixed_dictionaries(
+    {"target": st.sampled_from(["car-1", "car-2", "car-3", "x" * 65, "car-1 "]),
+     "time": st.one_of(st.integers(-3600, 600).map(lambda s: (NOW + timedelta(seconds=s)).isoformat()),
+                       st.integers(-3600, 600).map(
+                           lambda s: (NOW + timedelta(seconds=s)).isoformat().replace("+00:00", "Z")),
+                       st.just((NOW - timedelta(days=31)).isoformat())),
+     "lon": st.one_of(st.floats(-181, 181), st.just(24.9)), "lat": st.floats(-91, 91)},
+    optional={"speed": numbers, "heading": numbers, "accuracy": numbers, "sos": st.booleans()})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(usual, usual, usual, items), min_size=8, max_size=60))
+def test_columnar_decode_equals_the_per_item_reference(batch):
+    """Batches large enough for the columnar way, mostly usual items with some odd and invalid ones."""
+    good, rejects = batch_json.decode_batch(batch, NOW)
+    assert [i for i, _ in good] == sorted(i for i, _ in good)
+    got = {i: ("ok", f, f.attributes, f.alarms) for i, f in good}
+    got |= {r.index: ("rejected", r.reason, r.message, r.field) for r in rejects}
+    assert len(got) == len(batch)
+    for i, item in enumerate(batch):
+        expected = outcome(lambda x: validate_fix(batch_json.decode_item(x), NOW), item)
+        if expected[0] == "ok":
+            assert got[i] == ("ok", expected[1], expected[1].attributes, expected[1].alarms), item
+        else:
+            assert got[i] == expected, item
+
+
 def test_batch_rejects_name_index_reason_and_field():
     ok = {"target": "car-1", "time": (NOW - timedelta(seconds=5)).isoformat(), "lon": 24.9, "lat": 60.1}
     batch = [ok, {**ok, "lat": 91.0}, {**ok, "time": "2026-01-26T08:00:00"}, {**ok, "speed": "fast"},
@@ -380,3 +407,20 @@ def test_ewkb_points_equal_geos(points):
     lats = np.array([p[1] for p in points], dtype=float)
     want = shapely.to_wkb(shapely.set_srid(shapely.points(lons, lats), 4326), include_srid=True) if points else []
     assert ewkb_points(lons, lats) == list(want)
+
+
+# -- the hub's batch filter equals its per-message one ------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(prefixes=st.lists(st.sampled_from(["", "11", "1101", "12", "110105"]), max_size=3),
+       max_secrecy=st.integers(-1, 2),
+       bbox=st.one_of(st.none(), st.just((116.0, 39.0, 117.0, 40.0)), st.just((0.0, 0.0, 1.0, 1.0))),
+       msgs=st.lists(st.fixed_dictionaries(
+           {"target_id": st.integers(1, 5), "division": st.sampled_from([None, "110105001000", "12", "1101"]),
+            "lon": st.floats(115.5, 117.5), "lat": st.floats(38.5, 40.5)}), max_size=20))
+def test_hub_batch_filter_equals_wants(prefixes, max_secrecy, bbox, msgs):
+    from app.domain.access import Scope
+    from app.realtime.hub import Group, _positions_for
+
+    g = Group(("k",), Scope(tuple(prefixes), max_secrecy, None), frozenset({"positions"}), bbox)
+    assert _positions_for(g, msgs) == [m for m in msgs if g.wants("positions", m)]

@@ -165,3 +165,22 @@ async def test_jt808_terminal_to_database_and_stale(engine):
     assert [e.kind.value for e in events] == ["stale"]
     await asyncio.sleep(0)
     assert bus.messages[-1][1]["kind"] == "stale"
+
+
+async def test_the_live_feed_gets_the_latest_fix_of_each_target_of_a_batch(engine):
+    """Every fix is stored; of one target's fixes in a batch only the latest received is published."""
+    bus = Bus()
+    t0 = NOW - timedelta(seconds=30)
+    fixes = [Fix("coal-1", "sim", t0, 116.30, 39.90), Fix("coal-2", "sim", t0, 116.31, 39.91),
+             Fix("coal-1", "sim", t0 + timedelta(seconds=1), 116.32, 39.92),
+             Fix("coal-3", "sim", t0, 116.33, 39.93, valid=False)]
+    async with BatchWriter(engine, max_delay_s=0.02) as writer:
+        pipe = build_pipeline(writer=writer, publish=bus.publish)
+        batch = await pipe.submit(fixes)
+    assert batch.persisted and not batch.failed
+    positions = [msg for topic, msg in bus.messages if topic == "position"]
+    assert [(p["device_id"], p["lon"]) for p in positions] == [("coal-2", 116.31), ("coal-1", 116.32)]
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT count(*) FROM position p JOIN target t ON t.id = p.target_id "
+                                          "WHERE t.external_id IN ('coal-1', 'coal-2')"))).scalar()
+    assert stored == 3

@@ -164,3 +164,32 @@ async def test_binary_copy_equals_the_fixes(engine):
     assert [tuple(r) for r in rows] == [
         (tid, f.fix_time, f.lon, f.lat, 4326, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
         for tid, f in zip([11, 12, 13, 14, 15], fixes, strict=True)]
+
+
+@pytest.mark.parametrize("nulls", [(False, False, False), (False, False, True), (True, True, True),
+                                   (True, False, True)])
+async def test_binary_copy_of_one_kind_equals_the_fixes(engine, nulls):
+    """The usual batch (one protocol, each optional column NULL everywhere or nowhere) takes the short way
+    through ``copy_rows``: the same rows."""
+    from app.ingest.writer import COLUMNS, copy_binary
+
+    t = NOW - timedelta(minutes=5, microseconds=654321)
+    fixes = [Fix(f"k{i}", "jt808", t + timedelta(seconds=i % 7), 116.3 + i / 1e4, 39.9 - i / 1e4,
+                 None if nulls[0] else i / 3, None if nulls[1] else float(i % 360), None if nulls[2] else 2.5)
+             for i in range(40)]
+    tids = list(range(100, 140))
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE pcopy (LIKE position INCLUDING DEFAULTS)")
+        await conn.copy_to_table("pcopy", source=io.BytesIO(copy_binary(fixes, tids)), columns=COLUMNS,
+                                 format="binary")
+        rows = await conn.fetch("SELECT target_id, fix_time, ST_X(location) x, ST_Y(location) y, speed_kmh, "
+                                "course_deg, accuracy_m, source FROM pcopy ORDER BY target_id")
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in rows] == [
+        (tid, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg, f.accuracy_m, f.protocol)
+        for tid, f in zip(tids, fixes, strict=True)]

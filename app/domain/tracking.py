@@ -59,7 +59,9 @@ class Rules:
     stale_after: timedelta = timedelta(minutes=5)
 
 
-@dataclass(frozen=True, slots=True)
+# Not ``frozen`` (a frozen dataclass's ``__init__`` costs an ``object.__setattr__`` per field, and a state
+# is built per target per batch): treat it as immutable all the same (``replace`` makes the next one).
+@dataclass(slots=True, unsafe_hash=True)
 class TargetState:
     target: tuple[str, str]
     areas: frozenset[int] = frozenset()

@@ -265,18 +265,14 @@ def position_message(fix: Fix, areas: frozenset[int], target_id: int | None, tim
 
 def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
                       target_id: Callable[[tuple[str, str]], int | None]) -> list[dict]:
-    """The ``position`` messages of a batch's located fixes (fixes of one batch often share their time:
-    each distinct time is formatted once)."""
-    iso: dict[datetime, str] = {}
-    out = []
-    for f, a in zip(fixes, areas, strict=True):
-        if not f.valid:
-            continue
-        t = iso.get(f.fix_time)
-        if t is None:
-            t = iso[f.fix_time] = f.fix_time.isoformat()
-        out.append(position_message(f, a, target_id((f.protocol, f.device_id)), t))
-    return out
+    """The ``position`` messages of a batch's located fixes (``position_message`` of each; fixes of one
+    batch often share their time: each distinct time is formatted once)."""
+    iso = {t: t.isoformat() for t in {f.fix_time for f in fixes}}
+    return [{"target_id": target_id((f.protocol, f.device_id)), "protocol": f.protocol, "device_id": f.device_id,
+             "time": iso[f.fix_time], "lon": f.lon, "lat": f.lat, "speed_kmh": f.speed_kmh,
+             "course_deg": f.course_deg, "accuracy_m": f.accuracy_m, "sos": f.sos,
+             "areas": sorted(a) if a else []}
+            for f, a in zip(fixes, areas, strict=True) if f.valid]
 
 
 def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True,
@@ -288,8 +284,15 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
         if not live():
             return  # nobody to tell (no live bus in this process): do not build a message per fix
         failures = total = 0
-        areas = batch.areas if len(batch.areas) == len(batch.fixes) else [NO_AREAS] * len(batch.fixes)
-        positions = position_messages(batch.fixes, areas, writer.target_ids.get if writer else lambda _key: None)
+        fixes = batch.fixes
+        areas = batch.areas if len(batch.areas) == len(fixes) else [NO_AREAS] * len(fixes)
+        # The live map shows where a target is now (the hub keeps the latest per target and tick): of the
+        # fixes of one target in this batch only the latest received goes out.
+        latest = {(f.protocol, f.device_id): i for i, f in enumerate(fixes) if f.valid}
+        if len(latest) < len(fixes):
+            keep = sorted(latest.values())
+            fixes, areas = [fixes[i] for i in keep], [areas[i] for i in keep]
+        positions = position_messages(fixes, areas, writer.target_ids.get if writer else lambda _key: None)
         total += len(positions)
         if publish_many is not None:
             try:

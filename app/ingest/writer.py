@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import random
 import time
 from collections import deque
@@ -190,10 +191,11 @@ class BatchWriter:
         fixes = _unique(list(fixes))
         entry = _Entry(fixes, asyncio.get_running_loop().create_future(), time.monotonic())
         ids = self._target_ids
-        tids = [ids.get((f.protocol, f.device_id)) for f in fixes]
+        tids = list(map(ids.get, map(_KEY, fixes)))
         if None not in tids:
-            entry.tids, entry.data = tids, copy_rows(fixes, tids)
-            entry.first, entry.last = min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
+            times = list(map(_TIME, fixes))
+            entry.tids, entry.data = tids, copy_rows(fixes, tids, times)
+            entry.first, entry.last = min(times), max(times)
         return entry
 
     def target_id(self, key: tuple[str, str]) -> int | None:
@@ -430,9 +432,14 @@ class BatchWriter:
         return rows
 
 
+_KEY = operator.attrgetter("protocol", "device_id")
+_TIME = operator.attrgetter("fix_time")
+_ROW_KEY = operator.attrgetter("protocol", "device_id", "fix_time")
+
+
 def _unique(fixes: list[Fix]) -> list[Fix]:
     """First fix per (target, time): the primary key, so a batch never collides with itself."""
-    keys = [(f.protocol, f.device_id, f.fix_time) for f in fixes]
+    keys = list(map(_ROW_KEY, fixes))
     if len(set(keys)) == len(keys):
         return fixes  # the usual case, decided in one pass
     seen: set[tuple[str, str, datetime]] = set()
@@ -462,9 +469,10 @@ _MICROSECOND = timedelta(microseconds=1)
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags 0, no header extension
 _COPY_TRAILER = b"\xff\xff"
 _OPTIONAL = ("speed_kmh", "course_deg", "accuracy_m")  # float8 columns that may be NULL
-_VALUES = (lambda g: (f.speed_kmh for f in g), lambda g: (f.course_deg for f in g),
-           lambda g: (f.accuracy_m for f in g))
+_VALUES = (operator.attrgetter("speed_kmh"), operator.attrgetter("course_deg"), operator.attrgetter("accuracy_m"))
+_PROTOCOL, _LON, _LAT = operator.attrgetter("protocol"), operator.attrgetter("lon"), operator.attrgetter("lat")
 _ROW_TYPES: dict[tuple[int, bytes], np.dtype] = {}
+_ROW_TEMPLATES: dict[tuple[int, bytes], np.void] = {}
 
 
 def _row_type(nulls: int, source: bytes) -> np.dtype:
@@ -481,6 +489,15 @@ def _row_type(nulls: int, source: bytes) -> np.dtype:
                 fields.append((name, ">f8"))
         fields += [("l_source", ">i4"), ("source", f"S{len(source)}")] if source else [("l_source", ">i4")]
         dtype = _ROW_TYPES[key] = np.dtype(fields)
+        row = np.zeros(1, dtype)  # a row with every constant field filled in: copied to all rows at once
+        row["n"], row["l_tid"], row["l_time"], row["l_geom"] = len(COLUMNS), 4, 8, 25
+        row["order"], row["type"], row["srid"] = 1, 0x20000001, 4326
+        for i, name in enumerate(_OPTIONAL):
+            row[f"l_{name}"] = -1 if nulls >> i & 1 else 8
+        row["l_source"] = len(source)
+        if source:
+            row["source"] = source
+        _ROW_TEMPLATES[key] = row[0]
     return dtype
 
 
@@ -489,45 +506,48 @@ def copy_binary(fixes: list[Fix], tids: list[int]) -> bytes:
     return _COPY_HEADER + copy_rows(fixes, tids) + _COPY_TRAILER
 
 
-def copy_rows(fixes: list[Fix], tids: list[int]) -> bytes:
+def copy_rows(fixes: list[Fix], tids: list[int], times: list[datetime] | None = None) -> bytes:
     """The rows of binary COPY data, built as numpy record arrays (one per NULL pattern and protocol)
     instead of a Python tuple and codec calls per row. The point is EWKB (what ``geometry``'s binary
-    input takes), the time microseconds since 2000-01-01 UTC."""
-    micros: dict[datetime, int] = {}  # fixes of a batch share their times
+    input takes), the time microseconds since 2000-01-01 UTC (each distinct time computed once: fixes of
+    a batch share their times). ``times``: the fixes' times, when the caller has them already."""
+    if times is None:
+        times = list(map(_TIME, fixes))
+    micros = {t: (t - _PG_EPOCH) // _MICROSECOND for t in set(times)}
+    speeds, courses, accuracies = (list(map(g, fixes)) for g in _VALUES)
+    protocols = list(map(_PROTOCOL, fixes))
     kinds: dict[tuple[int, str], list[int]] = {}
-    for i, f in enumerate(fixes):
-        nulls = (f.speed_kmh is None) | (f.course_deg is None) << 1 | (f.accuracy_m is None) << 2
-        kind = kinds.get((nulls, f.protocol))
-        if kind is None:
-            kinds[(nulls, f.protocol)] = [i]
-        else:
-            kind.append(i)
+    n = len(fixes)
+    nones = [column.count(None) for column in (speeds, courses, accuracies)]
+    if n and all(c in (0, n) for c in nones) and len(set(protocols)) == 1:
+        # The usual case: one kind (each column NULL everywhere or nowhere), every row, no list of indexes.
+        kinds[((nones[0] == n) | (nones[1] == n) << 1 | (nones[2] == n) << 2, protocols[0])] = []
+    else:
+        for i, (s, c, a, p) in enumerate(zip(speeds, courses, accuracies, protocols, strict=True)):
+            nulls = (s is None) | (c is None) << 1 | (a is None) << 2
+            kind = kinds.get((nulls, p))
+            if kind is None:
+                kinds[(nulls, p)] = [i]
+            else:
+                kind.append(i)
+    columns = (speeds, courses, accuracies)
     parts = []
     for (nulls, protocol), rows in kinds.items():
+        whole = not rows
+        pick = (lambda col: col) if whole else (lambda col, rows=rows: [col[i] for i in rows])
+        group = fixes if whole else pick(fixes)
+        k = len(group)
         source = protocol.encode()
-        group = fixes if len(rows) == len(fixes) else [fixes[i] for i in rows]
-        arr = np.empty(len(group), _row_type(nulls, source))
-        arr["n"], arr["l_tid"], arr["l_time"], arr["l_geom"] = len(COLUMNS), 4, 8, 25
-        arr["tid"] = tids if len(rows) == len(fixes) else [tids[i] for i in rows]
-        times = []
-        for f in group:
-            t = micros.get(f.fix_time)
-            if t is None:
-                t = micros[f.fix_time] = (f.fix_time - _PG_EPOCH) // _MICROSECOND
-            times.append(t)
-        arr["time"] = times
-        arr["order"], arr["type"], arr["srid"] = 1, 0x20000001, 4326
-        arr["x"] = np.fromiter((f.lon for f in group), float, len(group))
-        arr["y"] = np.fromiter((f.lat for f in group), float, len(group))
+        dtype = _row_type(nulls, source)
+        arr = np.empty(k, dtype)
+        arr[...] = _ROW_TEMPLATES[(nulls, source)]  # the constant fields (lengths, EWKB head, source) at once
+        arr["tid"] = np.fromiter(pick(tids), np.int32, k)
+        arr["time"] = np.fromiter(map(micros.__getitem__, pick(times)), np.int64, k)
+        arr["x"] = np.fromiter(map(_LON, group), float, k)
+        arr["y"] = np.fromiter(map(_LAT, group), float, k)
         for i, name in enumerate(_OPTIONAL):
-            if nulls >> i & 1:
-                arr[f"l_{name}"] = -1
-            else:
-                arr[f"l_{name}"] = 8
-                arr[name] = np.fromiter(_VALUES[i](group), float, len(group))
-        arr["l_source"] = len(source)
-        if source:
-            arr["source"] = source
+            if not nulls >> i & 1:
+                arr[name] = np.fromiter(pick(columns[i]), float, k)
         parts.append(arr.tobytes())
     return b"".join(parts)
 

@@ -53,7 +53,9 @@ class Group:
         self.layers = layers
         self.bbox = bbox
         self.clients: set[Client] = set()
-        self.pending: dict[object, bytes] = {}  # target id → encoded position (latest wins)
+        # target id → its latest position (latest wins), encoded at the tick: a target reporting faster
+        # than the tick costs one encoding per tick, not one per fix.
+        self.pending: dict[object, dict] = {}
 
     def wants(self, topic: str, msg: dict) -> bool:
         if topic not in self.layers:
@@ -64,6 +66,23 @@ class Group:
             x1, y1, x2, y2 = self.bbox
             return x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2
         return True
+
+
+def _positions_for(g: Group, msgs: list[dict]) -> list[dict]:
+    """``[m for m in msgs if g.wants("positions", m)]`` for messages without ``secrecy``: the scope
+    decided once per division, the bounding box inline."""
+    scope = g.scope
+    if scope.empty or scope.max_secrecy < 0:
+        return []
+    if not scope.everywhere:
+        covered: dict[str | None, bool] = {}
+        for division in {msg.get("division") for msg in msgs}:
+            covered[division] = scope.covers(division)
+        msgs = [msg for msg in msgs if covered[msg.get("division")]]
+    if g.bbox:
+        x1, y1, x2, y2 = g.bbox
+        msgs = [msg for msg in msgs if "lon" not in msg or (x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2)]
+    return msgs
 
 
 class Client:
@@ -152,11 +171,11 @@ class Hub:
         for g in self.groups.values():
             if not g.wants(topic, msg):
                 continue
-            if encoded is None:
-                encoded = orjson.dumps(msg if topic == "positions" else {"type": topic, **msg})
             if topic == "positions":
-                g.pending[msg.get("target_id")] = encoded
+                g.pending[msg.get("target_id")] = msg
                 continue
+            if encoded is None:
+                encoded = orjson.dumps({"type": topic, **msg})
             for c in list(g.clients):
                 c.push(encoded)
                 if topic in KPI_TOPICS:
@@ -171,22 +190,32 @@ class Hub:
         groups = [g for g in self.groups.values() if "positions" in g.layers]
         if not groups:
             return
-        dumps = orjson.dumps
-        for msg in msgs:
-            encoded: bytes | None = None
-            for g in groups:
-                if g.wants(topic, msg):
-                    if encoded is None:
-                        encoded = dumps(msg)
-                    g.pending[msg.get("target_id")] = encoded
+        secret = any("secrecy" in msg for msg in msgs)  # positions carry none: the per-message check then
+        for g in groups:
+            if secret:
+                pending, wants = g.pending, g.wants
+                for msg in msgs:
+                    if wants(topic, msg):
+                        pending[msg.get("target_id")] = msg
+            else:
+                g.pending.update({msg.get("target_id"): msg for msg in _positions_for(g, msgs)})
 
     def _flush_positions(self) -> None:
-        for g in self.groups.values():
-            if g.pending:
-                frame = b'{"type":"positions","items":[' + b",".join(g.pending.values()) + b"]}"
-                g.pending.clear()
-                for c in list(g.clients):
-                    c.push(frame)
+        encoded: dict[int, bytes] = {}  # id(message) → its JSON, shared between groups
+        dumps = orjson.dumps
+        flushed = [g for g in self.groups.values() if g.pending]
+        for g in flushed:
+            items = []
+            for msg in g.pending.values():
+                e = encoded.get(id(msg))
+                if e is None:
+                    e = encoded[id(msg)] = dumps(msg)
+                items.append(e)
+            frame = b'{"type":"positions","items":[' + b",".join(items) + b"]}"
+            for c in list(g.clients):
+                c.push(frame)
+        for g in flushed:  # only now: every message stays alive (its id unique) while the frames are built
+            g.pending.clear()
 
     def _join(self, c: Client) -> None:
         self._leave(c)

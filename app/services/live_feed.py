@@ -50,8 +50,9 @@ class LiveFeed:
     async def positions(self, messages: list[dict]) -> list[dict]:
         """``translate`` for the ``position`` messages of a whole batch: at most one query."""
         meta, now = self._meta, time.monotonic()
-        missing = {m["target_id"] for m in messages if m.get("target_id") is not None
-                   and (m["target_id"] not in meta or meta[m["target_id"]][0] < now)}
+        ids = {m.get("target_id") for m in messages}
+        ids.discard(None)
+        missing = {i for i in ids if (hit := meta.get(i)) is None or hit[0] < now}
         if missing:
             await self._load(sorted(missing))
             meta = self._meta

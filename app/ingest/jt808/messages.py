@@ -178,6 +178,8 @@ def _extras(raw: bytes) -> dict[str, object]:
 
 _LOCATION = struct.Struct(">IIIIhHH")
 _NO_ALARMS: frozenset[str] = frozenset()
+# The GNSS systems named by status bits 18–21, per value of those four bits.
+_GNSS = [tuple(name for bit, name in GNSS_BITS.items() if (nibble << 18) >> bit & 1) for nibble in range(16)]
 _ALARMS: dict[int, frozenset[str]] = {0: _NO_ALARMS}
 
 
@@ -201,7 +203,7 @@ def location_fix(body: bytes, device_id: str) -> Fix:
     if len(body) > LOCATION_FIXED:
         attrs.update(_extras(body[28:]))
     if status >> 18 & 0xF:
-        attrs["gnss"] = [name for bit, name in GNSS_BITS.items() if status >> bit & 1]
+        attrs["gnss"] = list(_GNSS[status >> 18 & 0xF])  # a list of its own: attributes are the fix's
     return Fix(device_id, "jt808", when,
                lon_u / 1e6 * (-1 if status & STATUS_WEST else 1), lat_u / 1e6 * (-1 if status & STATUS_SOUTH else 1),
                speed / 10.0, float(course), None, float(alt), bool(status & STATUS_FIXED), bool(alarm & 1),
