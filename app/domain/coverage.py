@@ -158,7 +158,8 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None, workers: in
     area_m2 = shapely.area(areas)
     has = shapely.is_geometry(rem) & ~shapely.is_empty(rem)
     covered_m2 = area_m2 - np.where(has, shapely.area(rem), 0.0)
-    uncovered = polygonal(np.where(has, rem, None))
+    # Normalised, so the polygons do not depend on the order views were subtracted in (or the threads).
+    uncovered = shapely.normalize(polygonal(np.where(has, rem, None)))
     uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
     return AreaCoverage(area_m2, covered_m2, uncovered, _groups(ai, vi, n))
 
