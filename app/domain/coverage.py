@@ -131,7 +131,7 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None, workers: in
     envelope misses what is left, or that no longer meets it, costs no overlay; an area is done as soon
     as its remainder is empty (or one view covers it whole), and the remainder *is* the uncovered
     polygon, so neither union nor final difference is needed. Measured against unioning clipped pieces
-    per area (``union_all`` or a pairwise tree), peeling does about a third of the GEOS work.
+    per area (``union_all`` or a pairwise tree), peeling does under a third of the GEOS work.
 
     Ranges of areas run on ``workers`` threads (default: the cores, at most ``MAX_WORKERS``); shapely
     releases the GIL inside GEOS, and the answer does not depend on the split.
