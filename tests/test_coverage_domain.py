@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.domain import coverage, occlusion
+from app.domain import coverage, occlusion, placement
 from app.domain.geom_ops import group_union
 
 
@@ -126,3 +128,108 @@ def test_area_coverage_matches_union_of_views():
             assert cov.uncovered[k] is None
         else:
             assert shapely.symmetric_difference(cov.uncovered[k], left).area == pytest.approx(0, abs=1e-6)
+
+
+def test_one_view_covering_the_area_whole_and_one_partial_view():
+    """The classified cases: no view, a view covering the area whole, exactly one partial view."""
+    areas = [shapely.box(0, 0, 10, 10), shapely.box(100, 0, 110, 10), shapely.box(200, 0, 210, 10)]
+    views = [
+        shapely.Point(5, 5).buffer(20),  # covers area 0 whole
+        shapely.Polygon([(100, 0), (110, 0), (100, 10)]),  # half of area 1, on its diagonal
+        shapely.box(5, 5, 6, 6),  # inside area 0 too, adds nothing
+    ]
+    cov = coverage.area_coverage(areas, views)
+    assert list(cov.covered_m2) == pytest.approx([100, 50, 0])
+    assert cov.uncovered[0] is None
+    assert shapely.equals(cov.uncovered[1], shapely.Polygon([(110, 0), (110, 10), (100, 10)]))
+    assert shapely.equals(cov.uncovered[2], areas[2])
+    assert [sorted(c) for c in cov.cameras] == [[0, 2], [1], []]
+
+
+def test_views_touching_an_area_only_on_its_boundary():
+    area = shapely.box(0, 0, 10, 10)
+    views = [shapely.box(10, 0, 20, 10), shapely.box(-5, -5, 0, 0), shapely.box(2, 2, 4, 4)]
+    cov = coverage.area_coverage([area], views)
+    assert cov.covered_m2[0] == pytest.approx(4)
+    assert sorted(cov.cameras[0]) == [0, 1, 2]  # touching counts as touching, as the predicate says
+
+
+def test_workers_do_not_change_the_answer():
+    rng = np.random.default_rng(5)
+    lo = rng.uniform(0, 2000, (2, 1500))
+    areas = shapely.box(lo[0], lo[1], lo[0] + 60, lo[1] + 40)
+    views = shapely.buffer(shapely.points(rng.uniform(0, 2000, (6000, 2))), 30, quad_segs=4)
+    one = coverage.area_coverage(areas, views, workers=1)
+    two = coverage.area_coverage(areas, views, workers=2)
+    assert np.array_equal(one.covered_m2, two.covered_m2)
+    assert np.array_equal(shapely.is_geometry(one.uncovered), shapely.is_geometry(two.uncovered))
+    has = shapely.is_geometry(one.uncovered)
+    assert shapely.equals_exact(one.uncovered[has], two.uncovered[has], 0).all()
+    assert all(np.array_equal(a, b) for a, b in zip(one.cameras, two.cameras, strict=True))
+    nodes = shapely.points(rng.uniform(0, 2000, (30_000, 2)))
+    assert np.array_equal(
+        coverage.point_coverage(nodes, views, workers=1).count, coverage.point_coverage(nodes, views, workers=2).count
+    )
+
+
+# Random small cities: coordinates on a 0.5 m grid so shared edges, touching corners and collinear
+# overlaps happen often; views are sectors, discs, boxes, triangles and occluded (non-convex, holed) views.
+_coord = st.integers(0, 240).map(lambda k: k / 2)
+
+
+@st.composite
+def _polygon(draw, kind):
+    x, y = draw(_coord), draw(_coord)
+    if kind == "box":
+        w, h = draw(st.integers(1, 120)) / 2, draw(st.integers(1, 120)) / 2
+        return shapely.box(x, y, x + w, y + h)
+    if kind == "disc":
+        return shapely.Point(x, y).buffer(draw(st.integers(2, 80)) / 2, quad_segs=draw(st.integers(1, 8)))
+    if kind == "sector":
+        fov, reach = draw(st.sampled_from([30, 60, 90, 200])), draw(st.integers(5, 60))
+        return shapely.Polygon(np.add(placement.sector_template(fov, reach, draw(st.integers(0, 359))), (x, y)))
+    if kind == "triangle":
+        pts = [(draw(_coord), draw(_coord)) for _ in range(3)]
+        tri = shapely.Polygon(pts)
+        return tri if tri.area > 0 else shapely.box(x, y, x + 1, y + 1)
+    # occluded: a disc with a block cut out of it (notch or hole)
+    disc = shapely.Point(x, y).buffer(draw(st.integers(10, 80)) / 2, quad_segs=4)
+    bx, by = draw(_coord), draw(_coord)
+    cut = disc.difference(shapely.box(bx, by, bx + draw(st.integers(1, 30)), by + draw(st.integers(1, 30))))
+    return cut if not cut.is_empty else disc
+
+
+_view = st.sampled_from(["box", "disc", "sector", "triangle", "occluded"]).flatmap(_polygon)
+_area = st.sampled_from(["box", "box", "triangle", "disc"]).flatmap(_polygon)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_area, min_size=1, max_size=6), st.lists(_view, min_size=0, max_size=12), st.sampled_from([1, 2]))
+def test_area_coverage_matches_plain_union_then_intersection(areas, views, workers):
+    """The fast path (classification, peeling, predicates, threads) against a plain per-area union_all."""
+    areas = np.array(areas, dtype=object)
+    views = np.array(views, dtype=object)
+    cov = coverage.area_coverage(areas, views, workers=workers)
+    for k, area in enumerate(areas):
+        touching = [j for j, v in enumerate(views) if shapely.intersects(area, v)]
+        assert sorted(cov.cameras[k].tolist()) == touching
+        seen = shapely.intersection(area, shapely.union_all(views[touching])) if touching else shapely.Polygon()
+        assert cov.area_m2[k] == pytest.approx(area.area)
+        assert cov.covered_m2[k] == pytest.approx(seen.area, abs=1e-6)
+        left = shapely.difference(area, seen)
+        if left.area < 1e-6:
+            assert cov.uncovered[k] is None
+        else:
+            assert cov.uncovered[k].geom_type == "MultiPolygon" and cov.uncovered[k].is_valid
+            assert shapely.symmetric_difference(cov.uncovered[k], left).area == pytest.approx(0, abs=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_coord, _coord), min_size=1, max_size=30), st.lists(_view, min_size=0, max_size=12))
+def test_point_coverage_matches_plain_predicate(points, views):
+    nodes = shapely.points(np.array(points, dtype=float))
+    views = np.array(views, dtype=object)
+    pc = coverage.point_coverage(nodes, views, workers=2)
+    for k, p in enumerate(nodes):
+        seen = [j for j, v in enumerate(views) if shapely.intersects(v, p)]
+        assert pc.count[k] == len(seen) and sorted(pc.cameras[k].tolist()) == seen

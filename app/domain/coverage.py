@@ -7,6 +7,8 @@ Inputs are numpy arrays of shapely geometries.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -19,6 +21,8 @@ from app.domain.geom_ops import group_union, polygonal
 DUPLICATE_OVERLAP = 0.8
 # Main-road gaps shorter than this are rounding noise between neighbouring views, not blind stretches.
 MIN_GAP_M = 10.0
+# Threads for the overlay-heavy analyses when the caller does not say (GEOS runs without the GIL).
+MAX_WORKERS = 2
 
 
 def _groups(first: np.ndarray, second: np.ndarray, n: int) -> list[np.ndarray]:
@@ -42,51 +46,120 @@ class AreaCoverage:
             return np.where(self.area_m2 > 0, self.covered_m2 / self.area_m2, 1.0)
 
 
-def area_coverage(areas, views, tree: shapely.STRtree | None = None) -> AreaCoverage:
+def thread_count(workers: int | None = None) -> int:
+    """Threads an analysis uses: ``workers`` if given, else the usable cores up to ``MAX_WORKERS``."""
+    if workers is not None:
+        return max(1, workers)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def _chunked(fn, n: int, workers: int, min_chunk: int) -> list:
+    """fn(lo, hi) over contiguous ranges of 0…n-1, on up to ``workers`` threads (shapely releases the GIL)."""
+    k = min(workers * 4, max(1, n // min_chunk)) if workers > 1 else 1
+    bounds = np.linspace(0, n, k + 1).astype(int)
+    spans = list(pairwise(bounds.tolist()))
+    if k == 1:
+        return [fn(*spans[0])]
+    with ThreadPoolExecutor(min(workers, k)) as ex:
+        return list(ex.map(lambda s: fn(*s), spans))
+
+
+def _peel(areas: np.ndarray, views: np.ndarray, ai: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """The uncovered remainder of each area (None when none is left) for intersecting pairs sorted by area."""
+    n = len(areas)
+    rem = areas.copy()
+    if len(ai) == 0:
+        return rem
+    rb, vb = shapely.bounds(areas), shapely.bounds(views[vi])
+    b = rb[ai]
+    alive = np.ones(n, dtype=bool)
+    # Classify first: a view whose envelope holds the area's is tested for covering it whole (a
+    # predicate, no overlay); such areas are done before any subtraction.
+    around = (vb[:, 0] <= b[:, 0]) & (vb[:, 1] <= b[:, 1]) & (vb[:, 2] >= b[:, 2]) & (vb[:, 3] >= b[:, 3])
+    if around.any():
+        cand = np.flatnonzero(around)
+        alive[ai[cand[shapely.covers(views[vi[cand]], areas[ai[cand]])]]] = False
+    # Biggest expected bite first (envelope overlap × how much of its envelope the view fills), so
+    # the remainder empties early or shrinks out of reach of the other views' envelopes.
+    fill = shapely.area(views[vi]) / np.maximum((vb[:, 2] - vb[:, 0]) * (vb[:, 3] - vb[:, 1]), 1e-300)
+    dx = np.minimum(b[:, 2], vb[:, 2]) - np.maximum(b[:, 0], vb[:, 0])
+    dy = np.minimum(b[:, 3], vb[:, 3]) - np.maximum(b[:, 1], vb[:, 1])
+    order = np.lexsort((-(dx * dy * fill), ai))
+    pa, pv, pb = ai[order], vi[order], vb[order]
+    rank = np.arange(len(pa)) - np.searchsorted(pa, pa)  # position of the view within its area
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.searchsorted(rank[by_rank], np.arange(1, rank.max() + 1))
+    for r, sel in enumerate(np.split(by_rank, cuts)):
+        a, v, w = pa[sel], pv[sel], pb[sel]
+        keep = alive[a]
+        a, v, w = a[keep], v[keep], w[keep]
+        b = rb[a]
+        meet = (w[:, 0] <= b[:, 2]) & (w[:, 2] >= b[:, 0]) & (w[:, 1] <= b[:, 3]) & (w[:, 3] >= b[:, 1])
+        a, v, w, b = a[meet], v[meet], w[meet], b[meet]
+        if r and len(a):
+            # Predicates instead of overlays where they settle the pair (a predicate costs a fraction of
+            # a subtraction): a view whose envelope holds what is left may cover it whole, and a view
+            # whose envelope still overlaps the remainder often no longer meets it (it lies in what is
+            # already gone).
+            around = (w[:, 0] <= b[:, 0]) & (w[:, 1] <= b[:, 1]) & (w[:, 2] >= b[:, 2]) & (w[:, 3] >= b[:, 3])
+            if around.any():
+                cand = np.flatnonzero(around)
+                gone = cand[shapely.covers(views[v[cand]], rem[a[cand]])]
+                alive[a[gone]] = False
+                around[gone] = False
+                a, v, around = np.delete(a, gone), np.delete(v, gone), np.delete(around, gone)
+            hit = around.copy()
+            hit[~around] = shapely.intersects(rem[a[~around]], views[v[~around]])
+            a, v = a[hit], v[hit]
+        if len(a) == 0:
+            continue
+        left = shapely.difference(rem[a], views[v])
+        rem[a] = left
+        rb[a] = shapely.bounds(left)
+        alive[a[shapely.is_empty(left)]] = False
+    rem[~alive] = None
+    return rem
+
+
+def area_coverage(areas, views, tree: shapely.STRtree | None = None, workers: int | None = None) -> AreaCoverage:
     """Covered area and uncovered polygons of each key area, exact (GEOS overlay, no snapping).
 
     Instead of clipping every (area, view) pair and unioning the pieces per area, each area is peeled:
     its remainder starts as the area and the views touching it are subtracted one round at a time,
     biggest expected bite first (one vectorised ``difference`` per round over all areas). A view whose
-    envelope misses what is left costs nothing, an area is done as soon as its remainder is empty, and
-    the remainder *is* the uncovered polygon, so neither union nor final difference is needed.
+    envelope misses what is left, or that no longer meets it, costs no overlay; an area is done as soon
+    as its remainder is empty (or one view covers it whole), and the remainder *is* the uncovered
+    polygon, so neither union nor final difference is needed. Measured against unioning clipped pieces
+    per area (``union_all`` or a pairwise tree), peeling does under a third of the GEOS work.
+
+    Ranges of areas run on ``workers`` threads (default: the cores, at most ``MAX_WORKERS``); shapely
+    releases the GIL inside GEOS, and the answer does not depend on the split.
     """
     areas = np.asarray(areas, dtype=object)
     views = np.asarray(views, dtype=object)
     n = len(areas)
     tree = tree or shapely.STRtree(views)
-    ai, vi = tree.query(areas, predicate="intersects")  # sorted by area
+    if n:
+        tree.query(areas[:1])  # builds the tree (lazily built on first query) before threads share it
+
+    def run(lo: int, hi: int):
+        sub = areas[lo:hi]
+        a, v = tree.query(sub, predicate="intersects")
+        if np.any(a[1:] < a[:-1]):
+            order = np.argsort(a, kind="stable")
+            a, v = a[order], v[order]
+        return _peel(sub, views, a, v), a + lo, v
+
+    parts = _chunked(run, n, thread_count(workers), min_chunk=500)
+    rem = np.concatenate([p[0] for p in parts])
+    ai = np.concatenate([p[1] for p in parts])
+    vi = np.concatenate([p[2] for p in parts])
     area_m2 = shapely.area(areas)
-    rem = areas.copy()
-    if len(ai):
-        rb, vb = shapely.bounds(areas), shapely.bounds(views)
-        # Biggest expected bite first (envelope overlap × how much of its envelope the view fills), so
-        # the remainder empties early or shrinks out of reach of the other views' envelopes.
-        fill = shapely.area(views[vi]) / np.maximum((vb[vi, 2] - vb[vi, 0]) * (vb[vi, 3] - vb[vi, 1]), 1e-300)
-        dx = np.minimum(rb[ai, 2], vb[vi, 2]) - np.maximum(rb[ai, 0], vb[vi, 0])
-        dy = np.minimum(rb[ai, 3], vb[vi, 3]) - np.maximum(rb[ai, 1], vb[vi, 1])
-        order = np.lexsort((-(dx * dy * fill), ai))
-        pa, pv = ai[order], vi[order]
-        rank = np.arange(len(pa)) - np.searchsorted(pa, pa)  # position of the view within its area
-        alive = np.ones(n, dtype=bool)
-        by_rank = np.argsort(rank, kind="stable")
-        cuts = np.searchsorted(rank[by_rank], np.arange(1, rank.max() + 1))
-        for sel in np.split(by_rank, cuts):
-            a, v = pa[sel], pv[sel]
-            keep = alive[a]
-            a, v = a[keep], v[keep]
-            b, w = rb[a], vb[v]
-            meet = (w[:, 0] <= b[:, 2]) & (w[:, 2] >= b[:, 0]) & (w[:, 1] <= b[:, 3]) & (w[:, 3] >= b[:, 1])
-            a, v = a[meet], v[meet]
-            if len(a) == 0:
-                continue
-            left = shapely.difference(rem[a], views[v])
-            rem[a] = left
-            rb[a] = shapely.bounds(left)
-            alive[a[shapely.is_empty(left)]] = False
     has = shapely.is_geometry(rem) & ~shapely.is_empty(rem)
     covered_m2 = area_m2 - np.where(has, shapely.area(rem), 0.0)
-    uncovered = polygonal(np.where(has, rem, None))
+    # Normalised, so the polygons do not depend on the order views were subtracted in (or the threads).
+    uncovered = shapely.normalize(polygonal(np.where(has, rem, None)))
     uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
     return AreaCoverage(area_m2, covered_m2, uncovered, _groups(ai, vi, n))
 
@@ -101,7 +174,7 @@ class PointCoverage:
         return self.count > 0
 
 
-def point_coverage(points, views, tree: shapely.STRtree | None = None) -> PointCoverage:
+def point_coverage(points, views, tree: shapely.STRtree | None = None, workers: int | None = None) -> PointCoverage:
     points = np.asarray(points, dtype=object)
     views = np.asarray(views, dtype=object)
     tree = tree or shapely.STRtree(views)
@@ -110,7 +183,12 @@ def point_coverage(points, views, tree: shapely.STRtree | None = None) -> PointC
         # predicate query, which would prepare every point (boundary counts as seen, as intersects).
         pi, vi = tree.query(points)
         xy = shapely.get_coordinates(points)
-        hit = shapely.intersects_xy(views[vi], xy[pi, 0], xy[pi, 1])
+
+        def run(lo: int, hi: int) -> np.ndarray:
+            p = pi[lo:hi]
+            return shapely.intersects_xy(views[vi[lo:hi]], xy[p, 0], xy[p, 1])
+
+        hit = np.concatenate(_chunked(run, len(pi), thread_count(workers), min_chunk=20_000))
         pi, vi = pi[hit], vi[hit]
     else:
         pi, vi = tree.query(points, predicate="intersects")
