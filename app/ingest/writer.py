@@ -3,18 +3,22 @@
 ``add()`` returns once its fixes are committed ("acknowledged" means committed) or raises. Fixes wait
 in a buffer that is flushed at ``max_rows`` or after ``max_delay_s``; what queues up during a flush goes
 in the next one (group commit). Up to ``connections`` flushes run at once, each one transaction on a
-connection of the writer's own: create the targets never seen before (ids are cached after commit),
-binary ``COPY`` straight into ``position`` and one ``UPDATE … FROM unnest`` of ``target.last_*`` (in
-target id order, so concurrent flushes lock target rows in one order). The binary COPY rows (points as
+connection of the writer's own: create the targets never seen before (ids are cached after commit) and
+binary ``COPY`` straight into ``position``. ``target.last_*`` is a derived cache of ``position``, not part
+of the acknowledged transaction: after its commit a flush marks the newest fix of each of its targets
+dirty, and one updater task applies the dirty set (one ``UPDATE … FROM unnest``, only forward in fix
+time) on its own connection, one round at a time, rounds at most every ``last_every_s`` (at once when
+idle; ``sync_last()`` waits for the round covering what was committed before it). ``repair_last()``
+(run at ingest start) moves a target's last_* to its newest stored fix of the last day when a crash
+lost dirty entries; ``close()`` applies the dirty set. The binary COPY rows (points as
 EWKB, times as microseconds) are built with numpy per NULL pattern and protocol, by the producer in
 ``add_many`` when all its targets are known: the flush itself only joins bytes. The primary key
 (target, fix_time) makes a replayed batch harmless: if the COPY meets a stored row (a flush whose commit
 reply was lost to a crash, a device resending), the same rows go through a temp table and ``INSERT …
-ON CONFLICT DO NOTHING`` instead: exactly once. ``target.last_*`` follows the newest fix, at most once
-per ``last_every_s`` of fix time per target (so it lags by less than that for devices reporting
-faster). Connection-level failures (database restarting, network) are retried on a new connection with
-capped exponential backoff for as long as it takes; a data error is retried once (after re-checking the
-partitions) and then bisected, so one bad row fails only its own caller.
+ON CONFLICT DO NOTHING`` instead: exactly once. Connection-level failures (database restarting,
+network) are retried on a new connection with capped exponential backoff for as long as it takes; a data
+error is retried once (after re-checking the partitions) and then bisected, so one bad row fails only its
+own caller.
 """
 
 from __future__ import annotations
