@@ -68,7 +68,7 @@ async def test_add_returns_after_commit_and_updates_target(engine):
 
 
 async def test_last_position_updater_coalesces_and_repair_fixes_stale_targets(engine):
-    async with BatchWriter(engine, max_delay_s=0.01, last_every_s=0.3) as writer:
+    async with BatchWriter(engine, max_delay_s=0.01, last_every_s=1.0) as writer:
         for i in range(5):  # under load rounds coalesce: fewer rounds than flushes
             await writer.add_many([fix(f"co-{k}", NOW - timedelta(seconds=10 - i), lon=100.0 + i) for k in range(3)])
         await writer.sync_last()
