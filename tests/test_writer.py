@@ -51,6 +51,7 @@ async def test_add_returns_after_commit_and_updates_target(engine):
         )
         # a late, older fix does not move last_* backwards
         await writer.add(fix("car-1", NOW - timedelta(minutes=5), lon=1.0))
+        await writer.sync_last()  # target.last_* follows the committed positions outside their transaction
         async with engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -64,6 +65,37 @@ async def test_add_returns_after_commit_and_updates_target(engine):
             row[0] == NOW - timedelta(seconds=5) and row[1] == pytest.approx(116.31) and row[3] == "vehicle"
         )
         assert writer.stats.partitions_created >= 2
+
+
+async def test_last_position_updater_coalesces_and_repair_fixes_stale_targets(engine):
+    async with BatchWriter(engine, max_delay_s=0.01, last_every_s=1.0) as writer:
+        for i in range(5):  # under load rounds coalesce: fewer rounds than flushes
+            await writer.add_many([fix(f"co-{k}", NOW - timedelta(seconds=10 - i), lon=100.0 + i) for k in range(3)])
+        await writer.sync_last()
+        assert writer.stats.last_rounds < 5
+        assert await scalar(engine, "SELECT count(*) FROM target WHERE external_id LIKE 'co-%' "
+                                    "AND ST_X(last_location) = 104.0 AND last_fix_at = :t",
+                            t=NOW - timedelta(seconds=6)) == 3
+        # a crash between the commit of positions and the updater's round: last_* is behind them
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE target SET last_fix_at = :t, last_location = NULL "
+                                    "WHERE external_id = 'co-0'"), {"t": NOW - timedelta(hours=1)})
+            await conn.execute(text("UPDATE target SET last_fix_at = NULL, last_location = NULL "
+                                    "WHERE external_id = 'co-1'"))
+        assert await writer.repair_last() >= 2
+        assert await writer.repair_last() == 0  # idempotent: nothing older than its positions left
+        assert await scalar(engine, "SELECT count(*) FROM target WHERE external_id LIKE 'co-%' "
+                                    "AND ST_X(last_location) = 104.0 AND last_fix_at = :t "
+                                    "AND last_speed_kmh = 10.0",
+                            t=NOW - timedelta(seconds=6)) == 3
+
+
+async def test_clean_close_flushes_the_dirty_set(engine):
+    writer = await BatchWriter(engine, max_delay_s=0.01, last_every_s=30).start()
+    await writer.add(fix("close-1", NOW - timedelta(seconds=2), lon=101.0))  # the first round goes at once
+    await writer.add(fix("close-1", NOW - timedelta(seconds=1), lon=102.0))  # this one waits 30 s…
+    await writer.close()  # …unless the writer closes: then at once
+    assert await scalar(engine, "SELECT ST_X(last_location) FROM target WHERE external_id = 'close-1'") == 102.0
 
 
 async def test_duplicates_are_stored_once_and_same_id_other_protocol_is_another_target(engine):

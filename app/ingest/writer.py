@@ -3,18 +3,22 @@
 ``add()`` returns once its fixes are committed ("acknowledged" means committed) or raises. Fixes wait
 in a buffer that is flushed at ``max_rows`` or after ``max_delay_s``; what queues up during a flush goes
 in the next one (group commit). Up to ``connections`` flushes run at once, each one transaction on a
-connection of the writer's own: create the targets never seen before (ids are cached after commit),
-binary ``COPY`` straight into ``position`` and one ``UPDATE … FROM unnest`` of ``target.last_*`` (in
-target id order, so concurrent flushes lock target rows in one order). The binary COPY rows (points as
+connection of the writer's own: create the targets never seen before (ids are cached after commit) and
+binary ``COPY`` straight into ``position``. ``target.last_*`` is a derived cache of ``position``, not part
+of the acknowledged transaction: after its commit a flush marks the newest fix of each of its targets
+dirty, and one updater task applies the dirty set (one ``UPDATE … FROM unnest``, only forward in fix
+time) on its own connection, one round at a time, rounds at most every ``last_every_s`` (at once when
+idle; ``sync_last()`` waits for the round covering what was committed before it). ``repair_last()``
+(run at ingest start) moves a target's last_* to its newest stored fix of the last day when a crash
+lost dirty entries; ``close()`` applies the dirty set. The binary COPY rows (points as
 EWKB, times as microseconds) are built with numpy per NULL pattern and protocol, by the producer in
 ``add_many`` when all its targets are known: the flush itself only joins bytes. The primary key
 (target, fix_time) makes a replayed batch harmless: if the COPY meets a stored row (a flush whose commit
 reply was lost to a crash, a device resending), the same rows go through a temp table and ``INSERT …
-ON CONFLICT DO NOTHING`` instead: exactly once. ``target.last_*`` follows the newest fix, at most once
-per ``last_every_s`` of fix time per target (so it lags by less than that for devices reporting
-faster). Connection-level failures (database restarting, network) are retried on a new connection with
-capped exponential backoff for as long as it takes; a data error is retried once (after re-checking the
-partitions) and then bisected, so one bad row fails only its own caller.
+ON CONFLICT DO NOTHING`` instead: exactly once. Connection-level failures (database restarting,
+network) are retried on a new connection with capped exponential backoff for as long as it takes; a data
+error is retried once (after re-checking the partitions) and then bisected, so one bad row fails only its
+own caller.
 """
 
 from __future__ import annotations
@@ -58,12 +62,26 @@ _TARGET_IDS = """
 SELECT t.protocol, t.external_id, t.id FROM target t
 JOIN unnest($1::text[], $2::text[]) AS k(protocol, external_id)
   ON t.protocol = k.protocol AND t.external_id = k.external_id"""
+# One round of the last-position updater: the newest committed fix of each dirty target, only forward.
 _UPDATE_LAST = """
 UPDATE target t SET last_fix_at = l.fix_time, last_location = ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326),
        last_speed_kmh = l.speed_kmh, last_course_deg = l.course_deg
 FROM unnest($1::int[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
      AS l(id, fix_time, lon, lat, speed_kmh, course_deg)
-WHERE t.id = l.id AND (t.last_fix_at IS NULL OR l.fix_time >= t.last_fix_at + make_interval(secs => $7))"""
+WHERE t.id = l.id AND (t.last_fix_at IS NULL OR l.fix_time > t.last_fix_at)"""
+# Startup repair (positions are the source of truth): a target whose last_* is older than its newest stored
+# fix of the last ``$1`` seconds (a crash lost the dirty set) takes that fix. One backward probe of the
+# primary key (target_id, fix_time) per target, in the partitions of that window only.
+REPAIR_LAST = """
+UPDATE target t SET last_fix_at = n.fix_time, last_location = n.location,
+       last_speed_kmh = n.speed_kmh, last_course_deg = n.course_deg
+FROM target t0 CROSS JOIN LATERAL (
+  SELECT p.fix_time, p.location, p.speed_kmh, p.course_deg FROM position p
+  WHERE p.target_id = t0.id AND p.fix_time >= now() - make_interval(secs => $1)
+    AND p.fix_time > COALESCE(t0.last_fix_at, '-infinity')  -- in the index condition: an up-to-date target
+                                                            -- costs one index descent per partition
+  ORDER BY p.fix_time DESC LIMIT 1) n
+WHERE t.id = t0.id"""
 
 # SQLSTATE classes that mean "this data cannot be written", not "the database is unreachable".
 _DATA_ERROR_CLASSES = ("22", "23", "42", "0A", "21")
@@ -94,7 +112,9 @@ class WriterStats:
     # Seconds spent, summed over flushes: where a flush's time goes (whole flush, COPY, target UPDATE).
     flush_s: float = 0.0
     copy_s: float = 0.0
-    update_s: float = 0.0
+    update_s: float = 0.0  # spent by the last-position updater (outside the flushes)
+    last_rounds: int = 0  # rounds of the last-position updater
+    last_rows: int = 0  # targets sent by them (coalesced: one per target per round)
 
 
 @dataclass
@@ -120,7 +140,7 @@ class BatchWriter:
         max_delay_s: float = 0.05,
         max_pending_rows: int = 200_000,
         max_backoff_s: float = 2.0,
-        last_every_s: float = 1.0,
+        last_every_s: float = 0.25,
         connections: int = 2,
     ) -> None:
         self.engine = engine
@@ -134,8 +154,10 @@ class BatchWriter:
         self.max_batch_rows = max(max_rows, max_batch_rows)
         self.max_pending_rows = max_pending_rows
         self.max_backoff_s = max_backoff_s
-        # target.last_* moves only when the new fix is at least this much newer: updating a target row
-        # (GiST-indexed point) per fix is the costliest part of a flush for devices reporting > 1 Hz.
+        # target.last_* is a derived cache of ``position``, kept outside the acknowledged transactions:
+        # a committed flush marks its targets' newest fixes dirty and one updater applies them, one round
+        # at a time, rounds starting at most every ``last_every_s`` (at once when idle). Updating a
+        # GiST-indexed target row per flush was most of the database's work per row.
         self.last_every_s = last_every_s
         self.stats = WriterStats()
         self._entries: deque[_Entry] = deque()
@@ -145,16 +167,24 @@ class BatchWriter:
         self._known_days: set[date] = set()
         # Committed facts of this process, so a steady-state flush is one COPY and at most one UPDATE.
         self._target_ids: dict[tuple[str, str], int] = {}
-        self._last_sent: dict[int, datetime] = {}  # newest fix time written to target.last_fix_at
-        self._conns: list[asyncpg.Connection | None] = [None] * self.connections
-        self._serial = asyncio.Lock()  # target rows: one flush at a time (see ``_write``)
+        self._conns: list[asyncpg.Connection | None] = [None] * (self.connections + 1)  # + the updater's
+        self._serial = asyncio.Lock()  # creating target rows: one flush at a time (see ``_write``)
         self._tasks: list[asyncio.Task] = []
         self._closing = False
+        # The last-position updater: newest committed fix per target not yet in target.last_*.
+        self._dirty: dict[int, tuple] = {}  # id → (id, time, lon, lat, speed, course)
+        self._dirty_gen = 0  # bumped per committed flush that dirtied targets
+        self._applied_gen = 0  # every flush up to this one is in target.last_*
+        self._last_changed = asyncio.Condition()
+        self._last_task: asyncio.Task | None = None
+        self._last_closing = False
 
     async def start(self) -> BatchWriter:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._run(slot), name=f"batch-writer-{slot}")
                            for slot in range(self.connections)]
+            self._last_closing = False
+            self._last_task = asyncio.create_task(self._run_last(), name="batch-writer-last")
         return self
 
     async def __aenter__(self) -> BatchWriter:
@@ -210,8 +240,94 @@ class BatchWriter:
         if self._tasks:
             await asyncio.gather(*self._tasks)
             self._tasks = []
-        for slot in range(self.connections):
+        if self._last_task is not None:  # a clean shutdown leaves target.last_* up to date
+            async with self._last_changed:
+                self._last_closing = True
+                self._last_changed.notify_all()
+            await self._last_task
+            self._last_task = None
+        for slot in range(self.connections + 1):
             await self._disconnect(slot)
+
+    # -- target.last_* -------------------------------------------------------------------------
+    async def sync_last(self) -> None:
+        """Return once target.last_* reflects every flush committed before this call (read-your-writes
+        for a caller that reads a target's last position right after its fixes were acknowledged)."""
+        async with self._last_changed:
+            gen = self._dirty_gen
+            self._last_changed.notify_all()
+            await self._last_changed.wait_for(lambda: self._applied_gen >= gen or self._last_task is None)
+
+    async def repair_last(self, window_s: float = 86_400.0) -> int:
+        """Move target.last_* of every target to its newest stored fix of the last ``window_s`` seconds
+        where that is newer (after a crash lost updates that were still dirty). Returns targets fixed."""
+        conn = await asyncpg.connect(self._dsn())
+        try:
+            status = await conn.execute(REPAIR_LAST, window_s)
+        finally:
+            await conn.close()
+        fixed = int(status.split()[-1])
+        if fixed:
+            log.info("target.last_* repaired from position for %d targets", fixed)
+        return fixed
+
+    def _mark_dirty(self, newest: list[tuple]) -> None:
+        dirty = self._dirty
+        for row in newest:
+            seen = dirty.get(row[0])
+            if seen is None or row[1] > seen[1]:
+                dirty[row[0]] = row
+        self._dirty_gen += 1
+
+    async def _run_last(self) -> None:
+        slot, last_start, attempt = self.connections, -1e9, 0
+        while True:
+            async with self._last_changed:
+                await self._last_changed.wait_for(lambda: self._dirty or self._last_closing
+                                                  or self._applied_gen < self._dirty_gen)
+                if not self._dirty:
+                    self._applied_gen = self._dirty_gen
+                    self._last_changed.notify_all()
+                    if self._last_closing:
+                        return
+                    continue
+            # Coalesce under load: at most one round per ``last_every_s``; at once when idle or closing.
+            wait = last_start + self.last_every_s - time.monotonic()
+            if wait > 0 and not self._last_closing:
+                await asyncio.sleep(wait)
+            last_start = time.monotonic()
+            async with self._last_changed:
+                rows, gen, self._dirty = sorted(self._dirty.values()), self._dirty_gen, {}
+            try:
+                conn = await self._connection(slot)
+                t1 = time.perf_counter()
+                await conn.execute(_UPDATE_LAST, *zip(*rows, strict=True))
+                self.stats.update_s += time.perf_counter() - t1
+                self.stats.last_rounds += 1
+                self.stats.last_rows += len(rows)
+                attempt = 0
+            except Exception as exc:
+                async with self._last_changed:
+                    self._mark_dirty(rows)  # back into the set, unless newer fixes came meanwhile
+                    self._dirty_gen -= 1
+                await self._disconnect(slot)
+                attempt += 1
+                if is_data_error(exc) or (self._last_closing and attempt > 3):
+                    log.error("target.last_* update failed (%s); %d targets left to the startup repair",
+                              exc, len(rows))
+                    async with self._last_changed:
+                        self._dirty.clear()
+                        self._applied_gen = gen
+                        self._last_changed.notify_all()
+                    continue
+                delay = min(self.max_backoff_s, 0.05 * 2 ** min(attempt, 10))
+                log.warning("target.last_* update failed (%s); retry %d in %.2f s", type(exc).__name__,
+                            attempt, delay)
+                await asyncio.sleep(delay)
+                continue
+            async with self._last_changed:
+                self._applied_gen = max(self._applied_gen, gen)
+                self._last_changed.notify_all()
 
     # -- flusher -----------------------------------------------------------------------------
     async def _next_batch(self) -> list[_Entry] | None:
@@ -275,7 +391,6 @@ class BatchWriter:
                 # e.g. a partition dropped by retention under our feet, or a target deleted
                 self._known_days.clear()
                 self._target_ids.clear()
-                self._last_sent.clear()
                 for entry in batch:  # prepared with ids that may be wrong now: the full way next time
                     entry.data = entry.tids = None
                 if data_errors < 2:
@@ -301,8 +416,7 @@ class BatchWriter:
         text parsing in the server), which must not leak into the pool shared with the rest of the app."""
         conn = self._conns[slot]
         if conn is None or conn.is_closed():
-            dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            conn = await asyncpg.connect(dsn)
+            conn = await asyncpg.connect(self._dsn())
             try:
                 schema = await conn.fetchval(
                     "SELECT n.nspname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
@@ -314,6 +428,9 @@ class BatchWriter:
                 raise
             self._conns[slot] = conn
         return conn
+
+    def _dsn(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def _disconnect(self, slot: int = 0) -> None:
         conn, self._conns[slot] = self._conns[slot], None
@@ -349,8 +466,8 @@ class BatchWriter:
         else:
             await self._ensure_days(fixes)
         conn = await self._connection(slot)
-        # Flushes in flight take turns for what locks rows of ``target`` (creating targets, the UPDATE of
-        # last_*) up to their commit: they never wait for each other's target rows in a cycle.
+        # Flushes that create targets take turns up to their commit (they never wait for each other's
+        # target rows in a cycle); the steady state (every target known) locks no target row at all.
         serial, held = self._serial, False
         if not prepared:
             await serial.acquire()
@@ -382,15 +499,6 @@ class BatchWriter:
                 await conn.copy_to_table("position_stage", source=_chunks(data), columns=COLUMNS, format="binary")
                 inserted = int((await conn.execute(_FROM_STAGE)).split()[-1])
                 self.stats.replays += 1
-            newest = self._newest_per_target(fixes, tids)
-            if not held:
-                await serial.acquire()
-                held = True
-            if newest:
-                newest.sort(key=lambda row: row[0])
-                t1 = time.perf_counter()
-                await conn.execute(_UPDATE_LAST, *zip(*newest, strict=True), self.last_every_s)
-                self.stats.update_s += time.perf_counter() - t1
             await tr.commit()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -401,7 +509,12 @@ class BatchWriter:
                 serial.release()
         # Only after the commit: a rolled-back flush must not leave ids of targets that do not exist.
         self._target_ids.update(new_ids)
-        self._last_sent.update((row[0], row[1]) for row in newest)
+        # Acknowledged: target.last_* follows outside this transaction (a derived cache of ``position``).
+        newest = self._newest_per_target(fixes, tids)
+        if newest:
+            async with self._last_changed:
+                self._mark_dirty(newest)
+                self._last_changed.notify_all()
         self.stats.flushes += 1
         self.stats.flush_s += time.perf_counter() - t0
         self.stats.rows_staged += len(fixes)
@@ -417,19 +530,13 @@ class BatchWriter:
         return {(p, e): i for p, e, i in await conn.fetch(_TARGET_IDS, protocols, external_ids)}
 
     def _newest_per_target(self, fixes: list[Fix], tids: list[int]) -> list[tuple]:
-        """(id, time, lon, lat, speed, course) of each target whose last_* may move (the database decides)."""
+        """(id, time, lon, lat, speed, course) of each target's newest fix here (the database decides)."""
         newest: dict[int, Fix] = {}
         for f, tid in zip(fixes, tids, strict=True):
             seen = newest.get(tid)
             if seen is None or f.fix_time > seen.fix_time:
                 newest[tid] = f
-        every = timedelta(seconds=self.last_every_s)
-        rows = []
-        for tid, f in newest.items():
-            sent = self._last_sent.get(tid)
-            if sent is None or f.fix_time >= sent + every:
-                rows.append((tid, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg))
-        return rows
+        return [(tid, f.fix_time, f.lon, f.lat, f.speed_kmh, f.course_deg) for tid, f in newest.items()]
 
 
 _KEY = operator.attrgetter("protocol", "device_id")

@@ -121,6 +121,10 @@ class IngestRuntime:
 
     async def start(self) -> IngestRuntime:
         await self.writer.start()
+        try:  # positions are the source of truth: last_* a crash left behind catches up here
+            await self.writer.repair_last()
+        except Exception:
+            log.exception("target.last_* repair failed")
         await self.refresh_areas()
         await self.retention()
         if self.jt808_port:
