@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 import redis
@@ -98,8 +99,8 @@ def map_pixels(png: bytes) -> float:
     img = Image.open(io.BytesIO(png)).convert("RGB")
     w, h = img.size
     crop = img.crop((int(w * 0.15), int(h * 0.2), int(w * 0.85), int(h * 0.9))).resize((200, 120))
-    lit = sum(1 for r, g, b in crop.getdata() if r + g + b > 90)
-    return lit / (200 * 120)
+    rgb = np.asarray(crop, dtype=np.int32)
+    return float((rgb.sum(axis=2) > 90).mean())
 
 
 def api_kpi(base: str, user: str) -> dict:
