@@ -34,6 +34,7 @@ from app.api.routes import (
     users,
     ws,
 )
+from app.api.routing import include_flat
 from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
 from app.db.engine import make_engine
@@ -95,10 +96,11 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
     openapi.install(app)
-    for r in (health.router, auth.router, cameras.router, key_areas.router, divisions.router, users.router,
-              access_requests.router, audit.router, incidents.router, dispatch.router, callup.router,
-              planning.router, ingest.router, tracks.router, kpi.router, tiles.router, ws.router):
-        app.include_router(r)
+    # Busiest first (device reports, tiles, live feed): Starlette tries routes in order.
+    for r in (ingest.router, tiles.router, ws.router, health.router, auth.router, cameras.router, key_areas.router,
+              divisions.router, users.router, access_requests.router, audit.router, incidents.router,
+              dispatch.router, callup.router, planning.router, tracks.router, kpi.router):
+        include_flat(app, r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)
     app.add_middleware(ServerTiming)  # outermost: it times everything below
