@@ -1,14 +1,16 @@
 """Sustained positions/s stored through the platform's ingest paths, each next to a raw COPY, and the
 ingest→websocket latency.
 
-Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--batch-clients 16] [--terminals 1000]
-       [--jt808-hz 12] [--http-clients 100] [--seconds 10] [--only batch,jt808,osmand]
+Usage: PYTHONPATH=. python bench/ingest_bench.py [--batch-rows 100000] [--rounds 3] [--batch-clients 16]
+       [--terminals 1000] [--jt808-hz 12] [--http-clients 100] [--seconds 10] [--only batch,jt808,osmand]
 Needs PostgreSQL + PostGIS (``SHARPEYES_TEST_PG``, default postgresql://postgres@127.0.0.1:5432/postgres):
 a throw-away database is created, migrated and dropped. A real server process (uvicorn, one worker, with
 the JT/T 808 listener and the websocket hub) is started; the load generator runs in this process, on the
 same 2 cores. Request bodies and JT/T 808 frames are encoded before the timed part.
 
-(a) batch API: 16 keep-alive connections (``--batch-clients``) POST /api/v1/positions, 500 positions per
+(a) batch API, ``--rounds`` times, each round next to its own raw COPY (the median ratio is the figure: the
+    shared host's speed drifts between minutes): 16 keep-alive connections (``--batch-clients``) POST
+    /api/v1/positions, 500 positions per
     request, each answered after commit (enough requests in flight to keep the server busy while its
     writer commits; with 8 the closed loop waits on commits); (b) JT/T 808: N terminals connected
     (register + authenticate), each sends a real 0x0200 location at a fixed rate (open loop: it does not
@@ -33,6 +35,7 @@ import io
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +74,9 @@ async def stored(url: str, source: str) -> int:
         await conn.close()
 
 
+RAW_DB_CPU: list[float] = []  # database CPU seconds per row of each raw COPY (the ratio's other side)
+
+
 async def raw_copy(url: str, rows: int, devices: int) -> float:
     """COPY ``rows`` positions of ``devices`` targets (protocol 'raw') into position; rows/s."""
     conn = await asyncpg.connect(url)
@@ -83,10 +89,12 @@ async def raw_copy(url: str, rows: int, devices: int) -> float:
             f"{ids[i % devices]}\t{(base + timedelta(seconds=i // devices)).isoformat()}\t"
             f"SRID=4326;POINT({LON + (i % 997) / 1e4} {LAT + (i % 991) / 1e4})\t30\t90\t5\traw\n"
             for i in range(rows)).encode())
-        t0 = time.perf_counter()
+        t0, db0 = time.perf_counter(), database_cpu()
         await conn.copy_to_table("position", source=buf, columns=["target_id", "fix_time", "location", "speed_kmh",
                                                                   "course_deg", "accuracy_m", "source"])
-        return rows / (time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        RAW_DB_CPU.append((database_cpu() - db0) / rows)
+        return rows / elapsed
     finally:
         await conn.close()
 
@@ -160,11 +168,12 @@ class KeepAlive:
         return await self.request(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
 
 
-async def bench_batch(port: int, token: str, rows: int, probe: WsProbe | None = None, clients: int = 8,
-                      per_request: int = 500) -> float:
-    start = datetime.now(UTC) - timedelta(hours=2)
+def batch_requests(token: str, rows: int, per_request: int = 500,
+                   start: datetime | None = None) -> list[tuple[bytes, list[tuple[str, str]]]]:
+    """(request bytes, [(device, time ISO)]) per request: encoded before the clock starts."""
+    start = start or datetime.now(UTC) - timedelta(hours=2)
     devices = 1000
-    requests = []  # (request bytes, [(device, time ISO)]) — encoded before the clock starts
+    requests = []
     for r0 in range(0, rows, per_request):
         items = [{"target": f"b{i % devices}", "time": (start + timedelta(seconds=i // devices)).isoformat(),
                   "lon": LON + (i % 997) / 1e4, "lat": LAT + (i % 991) / 1e4, "speed": 30.0, "heading": 90.0,
@@ -173,6 +182,12 @@ async def bench_batch(port: int, token: str, rows: int, probe: WsProbe | None = 
         head = (f"POST /api/v1/positions HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         requests.append((head + body, [(x["target"], x["time"]) for x in items]))
+    return requests
+
+
+async def bench_batch(port: int, requests: list[tuple[bytes, list[tuple[str, str]]]], probe: WsProbe | None = None,
+                      clients: int = 8) -> float:
+    """POST the encoded requests over ``clients`` keep-alive connections; seconds from first send to last answer."""
     queue = list(reversed(requests))
     conns = [KeepAlive(port) for _ in range(clients)]
     await asyncio.gather(*(c.open() for c in conns))
@@ -390,9 +405,34 @@ def server_cpu(proc: subprocess.Popen) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_line(seconds: float, rows: int, client: float) -> str:
-    return (f"    CPU: server process {seconds:.1f} s = {seconds / max(rows, 1) * 1e6:.0f} µs per stored position; "
-            f"load generator + live client {client:.1f} s")
+def database_cpu() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (a backend that exits meanwhile drops
+    out of the sum: the server's and the bench's connections stay open through a phase)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:].startswith("postgres"):
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Usage:
+    """CPU seconds of the server, this process (load generator + live client) and the database over a phase."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.start = (server_cpu(proc), time.process_time(), database_cpu())
+
+    def line(self, rows: int) -> str:
+        server, client, db = (b - a for a, b in zip(self.start, (server_cpu(self.proc), time.process_time(),
+                                                                   database_cpu()), strict=True))
+        return (f"    CPU: server process {server:.1f} s = {server / max(rows, 1) * 1e6:.0f} µs per stored position; "
+                f"database {db:.1f} s = {db / max(rows, 1) * 1e6:.0f} µs; load generator + live client {client:.1f} s")
 
 
 def line(name: str, rate: float, raw: float) -> str:
@@ -410,7 +450,7 @@ async def main(args) -> None:
         port, jt_port = free_port(), free_port()
         proc = start_server(url, port, jt_port)
         token = await admin_token(url, f"http://127.0.0.1:{port}")
-        await bench_batch(port, token, 5000)  # warm-up: partitions, targets, connections
+        await bench_batch(port, batch_requests(token, 5000))  # warm-up: partitions, targets, connections
         probe = WsProbe(port, token)
         await probe.start()
         print(f"machine: {os.cpu_count()} cores; server: one uvicorn worker + JT/T 808 listener + websocket hub "
@@ -433,23 +473,34 @@ async def main(args) -> None:
 
 
 async def batch_phase(args, url: str, port: int, token: str, proc: subprocess.Popen, probe: WsProbe) -> None:
-    cpu, client = server_cpu(proc), time.process_time()
-    s = await bench_batch(port, token, args.batch_rows, probe, clients=args.batch_clients)
-    n = await stored(url, "api") - 5000
-    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
-    lat, seen = await probe.take()
-    raw = await raw_copy(url, n, 1000)
-    print(line(f"(a) batch API ({args.batch_rows:,} rows)", n / s, raw))
-    print(f"    {args.batch_clients} keep-alive connections, 500 positions per request, each answered after commit")
-    print(ws_line(lat, seen))
-    print(cpu_line(cpu, n, client))
+    """``--rounds`` paired rounds, each the batch API then a raw COPY of as many rows: the machine's speed
+    drifts (shared host) by more than the difference under test, so each ratio compares neighbours."""
+    ratios = []
+    for r in range(args.rounds):
+        start = datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=10 * r)  # fresh rows per round
+        requests = batch_requests(token, args.batch_rows, start=start)
+        before = await stored(url, "api")
+        usage = Usage(proc)
+        s = await bench_batch(port, requests, probe, clients=args.batch_clients)
+        n = await stored(url, "api") - before
+        cpu_line = usage.line(n)
+        lat, seen = await probe.take()
+        raw = await raw_copy(url, n, 1000)
+        ratios.append(n / s / raw)
+        print(line(f"(a) batch API ({args.batch_rows:,} rows), round {r + 1}", n / s, raw))
+        print(f"    {args.batch_clients} keep-alive connections, 500 positions per request, each answered after commit")
+        print(ws_line(lat, seen))
+        print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
+    if len(ratios) > 1:
+        print(f"(a) batch API / raw COPY over {len(ratios)} rounds: median {statistics.median(ratios):.0%} "
+              f"(min {min(ratios):.0%}, max {max(ratios):.0%})")
 
 
 async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
-    cpu, client = server_cpu(proc), time.process_time()
+    usage = Usage(proc)
     s, sent, acks, failed = await bench_jt808(jt_port, args.terminals, args.jt808_hz, args.seconds, probe)
     n = await stored(url, "jt808")
-    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
+    cpu_line = usage.line(n)
     lat, seen = await probe.take()
     raw = await raw_copy(url, n, args.terminals)
     print(line(f"(b) JT/T 808, {args.terminals:,} terminals", n / s, raw))
@@ -458,26 +509,27 @@ async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, prob
           f"stored; send → 0x8001 (after commit) p50 {pct(acks, .5) * 1e3:.0f} ms, "
           f"p99 {pct(acks, .99) * 1e3:.0f} ms")
     print(ws_line(lat, seen))
-    print(cpu_line(cpu, n, client))
+    print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
 
 
 async def osmand_phase(args, url: str, port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
-    cpu, client = server_cpu(proc), time.process_time()
+    usage = Usage(proc)
     s, sent, lat_http = await bench_osmand(port, args.http_clients, args.seconds, probe)
     n = await stored(url, "osmand")
-    cpu, client = server_cpu(proc) - cpu, time.process_time() - client
+    cpu_line = usage.line(n)
     lat, seen = await probe.take()
     raw = await raw_copy(url, n, args.http_clients)
     print(line(f"(c) OsmAnd HTTP, {args.http_clients} clients", n / s, raw))
     print(f"    {sent:,} reports answered 200, {n:,} stored; request → 200 (after commit) "
           f"p50 {pct(lat_http, .5) * 1e3:.0f} ms, p99 {pct(lat_http, .99) * 1e3:.0f} ms")
     print(ws_line(lat, seen))
-    print(cpu_line(cpu, n, client))
+    print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--batch-rows", type=int, default=100_000)
+    p.add_argument("--rounds", type=int, default=3, help="paired rounds (batch API, then raw COPY) of phase (a)")
     p.add_argument("--batch-clients", type=int, default=16, help="concurrent connections of the batch API phase")
     p.add_argument("--terminals", type=int, default=1000)
     p.add_argument("--jt808-hz", type=float, default=12.0, help="locations per second per terminal")

@@ -378,6 +378,19 @@ async def test_local_bus_publish_many_reaches_batch_and_plain_subscribers():
     assert plain == [("positions", {"target_id": 1}), ("positions", {"target_id": 2})]
 
 
+async def test_bus_subscriber_with_topics_sees_only_those():
+    bus = LocalBus()
+    seen = []
+    stop = bus.subscribe(lambda topic, msg: seen.append((topic, msg)), topics={"access"})
+    await bus.publish_many("positions", [{"target_id": 1}] * 500)  # costs this subscriber nothing
+    await bus.publish("cameras", {"table": "cameras"})
+    await bus.publish("access", {"user_id": 3})
+    assert seen == [("access", {"user_id": 3})]
+    stop()
+    await bus.publish("access", {"user_id": 4})
+    assert seen == [("access", {"user_id": 3})]
+
+
 async def test_redis_bus_publish_many_is_one_message():
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     bus = RedisBus("redis://127.0.0.1:6379/0", prefix)

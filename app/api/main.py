@@ -68,11 +68,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
         app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
         app.state.bus = make_bus(settings.redis_url, settings.bus_prefix)
         await app.state.bus.start()
-        # Writes announced by any process (Redis) drop this process's cached tiles of that table.
-        app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]))
+        # Writes announced by any process (Redis) drop this process's cached tiles of that table (the
+        # topics whose messages name a table: app/api/events.announce, services/live_feed).
+        app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]),
+                                topics={"cameras"})
         # Rights changed in any process: this one's cached principals go too (its feeds: the hub).
-        app.state.bus.subscribe(
-            lambda t, msg: t == ACCESS_TOPIC and app.state.principals.invalidate(msg.get("user_id")))
+        app.state.bus.subscribe(lambda _t, msg: app.state.principals.invalidate(msg.get("user_id")),
+                                topics={ACCESS_TOPIC})
         app.state.hub = Hub(app.state.bus, tick_hz=settings.ws_tick_hz, queue_max=settings.ws_queue_frames,
                             kpi=lambda scope: ws.kpi_for(app, scope),
                             reload=lambda uid, ver: ws.reload_principal(app, uid, ver))

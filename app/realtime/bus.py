@@ -2,7 +2,7 @@
 
 Both have the same interface: ``await bus.publish(topic, message)``, ``await bus.publish_many(topic,
 messages)`` (a batch: one Redis message, one call of a subscriber that has a ``many(topic, messages)``
-attribute) and ``bus.subscribe(callback)`` where ``callback(topic, message)`` is a plain function run
+attribute) and ``bus.subscribe(callback, topics=None)`` where ``callback(topic, message)`` is a plain function run
 on the event loop (it must not block).
 With Redis, local subscribers also receive their own process's messages through Redis, so every
 process sees one order of events.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 import orjson
@@ -29,26 +29,31 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
     async def publish(self, topic: str, message: dict) -> None: ...
     async def publish_many(self, topic: str, messages: list[dict]) -> None: ...
-    def subscribe(self, callback: Callback) -> Callable[[], None]: ...
+    def subscribe(self, callback: Callback, topics: Collection[str] | None = None) -> Callable[[], None]: ...
 
 
 class _Subscribers:
     def __init__(self) -> None:
-        self._callbacks: list[Callback] = []
+        self._subs: list[tuple[Callback, frozenset[str] | None]] = []
 
-    def subscribe(self, callback: Callback) -> Callable[[], None]:
-        self._callbacks.append(callback)
-        return lambda: self._callbacks.remove(callback) if callback in self._callbacks else None
+    def subscribe(self, callback: Callback, topics: Collection[str] | None = None) -> Callable[[], None]:
+        """``topics``: only messages of these (a batch of positions then costs such a subscriber nothing)."""
+        sub = (callback, None if topics is None else frozenset(topics))
+        self._subs.append(sub)
+        return lambda: self._subs.remove(sub) if sub in self._subs else None
+
+    def _for(self, topic: str) -> list[Callback]:
+        return [cb for cb, topics in self._subs if topics is None or topic in topics]
 
     def _deliver(self, topic: str, message: dict) -> None:
-        for cb in list(self._callbacks):
+        for cb in self._for(topic):
             try:
                 cb(topic, message)
             except Exception:  # one failing subscriber never stops the others
                 log.exception("bus subscriber failed on %s", topic)
 
     def _deliver_many(self, topic: str, messages: list[dict]) -> None:
-        for cb in list(self._callbacks):
+        for cb in self._for(topic):
             many = getattr(cb, "many", None)  # a subscriber that takes a whole batch at once
             try:
                 if many is not None:

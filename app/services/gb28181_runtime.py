@@ -33,7 +33,7 @@ def forward_ptz(server: Gb28181Server, bus: Bus) -> Callable[[], None]:
     tasks: set[asyncio.Task] = set()
 
     def on_message(topic: str, msg: dict) -> None:
-        if topic != "ptz" or msg.get("action") not in COMMAND_BITS or not msg.get("gb_id"):
+        if msg.get("action") not in COMMAND_BITS or not msg.get("gb_id"):
             return  # goto (an absolute bearing) needs the camera's pan calibration: not sent
         if server.device_of(msg["gb_id"]) is None:
             return  # registered with another process's server, or not a GB/T 28181 camera
@@ -41,7 +41,7 @@ def forward_ptz(server: Gb28181Server, bus: Bus) -> Callable[[], None]:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    return bus.subscribe(on_message)
+    return bus.subscribe(on_message, topics={"ptz"})
 
 
 @contextlib.asynccontextmanager
