@@ -90,6 +90,23 @@ async def test_last_position_updater_coalesces_and_repair_fixes_stale_targets(en
                             t=NOW - timedelta(seconds=6)) == 3
 
 
+async def test_a_refused_updater_round_is_repaired_from_position(engine, monkeypatch):
+    import app.ingest.writer as w
+
+    # Every round fails with a data error (division by zero, SQLSTATE 22012), as a constraint would.
+    monkeypatch.setattr(w, "_UPDATE_LAST", "UPDATE target SET last_speed_kmh = 1 / 0 WHERE id = ANY($1::int[]) "
+                        "AND $2::timestamptz[] IS NOT NULL AND $3::float8[] IS NOT NULL AND $4::float8[] IS NOT NULL "
+                        "AND $5::float8[] IS NOT NULL AND $6::float8[] IS NOT NULL")
+    async with BatchWriter(engine, max_delay_s=0.01) as writer:
+        await writer.add_many([fix("refused-1", NOW - timedelta(seconds=3), lon=103.0),
+                               fix("refused-1", NOW - timedelta(seconds=4), lon=104.0)])
+        await writer.sync_last()
+        assert writer.stats.last_rounds == 0  # the round itself never went through…
+    # …and yet last_* is the newest stored fix, taken from position at once, not at the next start
+    assert await scalar(engine, "SELECT ST_X(last_location) FROM target WHERE external_id = 'refused-1' "
+                                "AND last_fix_at = :t", t=NOW - timedelta(seconds=3)) == 103.0
+
+
 async def test_clean_close_flushes_the_dirty_set(engine):
     writer = await BatchWriter(engine, max_delay_s=0.01, last_every_s=30).start()
     await writer.add(fix("close-1", NOW - timedelta(seconds=2), lon=101.0))  # the first round goes at once

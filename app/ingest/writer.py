@@ -10,7 +10,8 @@ dirty, and one updater task applies the dirty set (one ``UPDATE … FROM unnest`
 time) on its own connection, one round at a time, rounds at most every ``last_every_s`` (at once when
 idle; ``sync_last()`` waits for the round covering what was committed before it). ``repair_last()``
 (run at ingest start) moves a target's last_* to its newest stored fix of the last day when a crash
-lost dirty entries; ``close()`` applies the dirty set. The binary COPY rows (points as
+lost dirty entries (a round the database refuses is repaired the same way at once); ``close()`` applies
+the dirty set. The binary COPY rows (points as
 EWKB, times as microseconds) are built with numpy per NULL pattern and protocol, by the producer in
 ``add_many`` when all its targets are known: the flush itself only joins bytes. The primary key
 (target, fix_time) makes a replayed batch harmless: if the COPY meets a stored row (a flush whose commit
@@ -82,6 +83,8 @@ FROM target t0 CROSS JOIN LATERAL (
                                                             -- costs one index descent per partition
   ORDER BY p.fix_time DESC LIMIT 1) n
 WHERE t.id = t0.id"""
+# The same for some targets only (the ones of an updater round the database refused).
+REPAIR_LAST_OF = REPAIR_LAST + " AND t.id = ANY($2::int[])"
 
 # SQLSTATE classes that mean "this data cannot be written", not "the database is unreachable".
 _DATA_ERROR_CLASSES = ("22", "23", "42", "0A", "21")
@@ -274,6 +277,16 @@ class BatchWriter:
             log.info("target.last_* repaired from position for %d targets", fixed)
         return fixed
 
+    async def _repair_round(self, ids: list[int]) -> bool:
+        try:
+            conn = await self._connection(self.connections)
+            await conn.execute(REPAIR_LAST_OF, 86_400.0, ids)
+        except Exception:
+            log.exception("repairing target.last_* of %d targets failed", len(ids))
+            await self._disconnect(self.connections)
+            return False
+        return True
+
     def _mark_dirty(self, newest: list[tuple]) -> None:
         dirty = self._dirty
         for row in newest:
@@ -316,8 +329,10 @@ class BatchWriter:
                 await self._disconnect(slot)
                 attempt += 1
                 if is_data_error(exc) or (self._last_closing and attempt > 3):
-                    log.error("target.last_* update failed (%s); %d targets left to the startup repair",
-                              exc, len(rows))
+                    # Positions are the source of truth: those targets take their newest stored fix.
+                    repaired = await self._repair_round([row[0] for row in rows])
+                    log.error("target.last_* update failed (%s); %d targets %s", exc, len(rows),
+                              "repaired from position" if repaired else "left to the startup repair")
                     async with self._last_changed:
                         self._dirty.clear()
                         self._applied_gen = gen

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from app.api.deps import principal_from_token
 from app.domain.access import Perm
 from app.domain.errors import DomainError
 from app.services import kpi, live, security
@@ -29,9 +28,11 @@ async def ws_feed(ws: WebSocket) -> None:
         if not token:
             first = orjson.loads(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S))
             token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
+        if not token:
+            raise security.AuthError("authentication required")
+        user_id, token_version = security.decode_token(app.state.settings, token)  # once: the feed keeps the version
         async with app.state.engine.connect() as conn:
-            principal = await principal_from_token(conn, app.state.settings, token)
-        _, token_version = security.decode_token(app.state.settings, token)
+            principal = await security.load_principal(conn, user_id, token_version)
     except (TimeoutError, orjson.JSONDecodeError, DomainError) as exc:
         message = exc.message if isinstance(exc, DomainError) else "authentication required"
         await _refuse(ws, CLOSE_UNAUTHORIZED, "unauthorized", message)
