@@ -79,11 +79,13 @@ class IngestRuntime:
                  *, jt808_port: int | None = None, writer: BatchWriter | None = None) -> None:
         self.engine, self.settings, self._bus = engine, settings, bus
         # Short waits: the JT/T 808 listener and the coalescer group already; under load flushes run back to
-        # back and grow by themselves (group commit), so a longer wait would only add latency. A flush
-        # starts at 500 rows (one batch request): the database then copies one request while this process
-        # decodes the next; waiting for 2,000 left it idle in turns (bench/ingest_bench.py, interleaved
-        # runs: median 52-61 % of raw COPY at 2,000, 59-70 % at 500).
-        self.writer = writer or BatchWriter(engine, max_delay_s=0.02, max_rows=500)
+        # back (group commit), so a longer wait would only add latency. A flush starts at 500 rows (one
+        # batch request) and takes at most 2,000: the two connections then take turns, the database copying
+        # one flush while this process decodes the next requests. Bigger flushes came in convoys (the
+        # database idle while the server decoded, then the reverse). bench/ingest_bench.py, interleaved
+        # runs, median batch/raw COPY: 52-61 % at 2,000/20,000 rows, 59-75 % at 500/20,000, 61-62 % at
+        # 500/1,000, 73-81 % at 500/2,000.
+        self.writer = writer or BatchWriter(engine, max_delay_s=0.02, max_rows=500, max_batch_rows=2000)
         self.areas: AreaIndex | None = None
         self.tracker = Tracker()
         self.pipeline: Pipeline = build_pipeline(writer=self.writer, publish=self.publish, tracker=self.tracker,
