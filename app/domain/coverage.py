@@ -149,18 +149,17 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None, workers: in
         if np.any(a[1:] < a[:-1]):
             order = np.argsort(a, kind="stable")
             a, v = a[order], v[order]
-        return _peel(sub, views, a, v), a + lo, v
+        rem = _peel(sub, views, a, v)
+        area_m2 = shapely.area(sub)
+        has = shapely.is_geometry(rem) & ~shapely.is_empty(rem)
+        covered_m2 = area_m2 - np.where(has, shapely.area(rem), 0.0)
+        # Normalised, so the polygons do not depend on the order views were subtracted in (or the threads).
+        uncovered = shapely.normalize(polygonal(np.where(has, rem, None)))
+        uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
+        return area_m2, covered_m2, uncovered, a + lo, v
 
     parts = _chunked(run, n, thread_count(workers), min_chunk=500)
-    rem = np.concatenate([p[0] for p in parts])
-    ai = np.concatenate([p[1] for p in parts])
-    vi = np.concatenate([p[2] for p in parts])
-    area_m2 = shapely.area(areas)
-    has = shapely.is_geometry(rem) & ~shapely.is_empty(rem)
-    covered_m2 = area_m2 - np.where(has, shapely.area(rem), 0.0)
-    # Normalised, so the polygons do not depend on the order views were subtracted in (or the threads).
-    uncovered = shapely.normalize(polygonal(np.where(has, rem, None)))
-    uncovered[shapely.is_empty(uncovered) | (shapely.area(uncovered) < 1e-6)] = None
+    area_m2, covered_m2, uncovered, ai, vi = (np.concatenate([p[k] for p in parts]) for k in range(5))
     return AreaCoverage(area_m2, covered_m2, uncovered, _groups(ai, vi, n))
 
 
@@ -181,15 +180,17 @@ def point_coverage(points, views, tree: shapely.STRtree | None = None, workers: 
     if len(points) and np.all(shapely.get_type_id(points) == 0) and not shapely.is_empty(points).any():
         # Envelope candidates, then the exact point-in-view test on raw coordinates: cheaper than a
         # predicate query, which would prepare every point (boundary counts as seen, as intersects).
-        pi, vi = tree.query(points)
         xy = shapely.get_coordinates(points)
+        tree.query(points[:1])  # builds the tree (lazily built on first query) before threads share it
 
-        def run(lo: int, hi: int) -> np.ndarray:
-            p = pi[lo:hi]
-            return shapely.intersects_xy(views[vi[lo:hi]], xy[p, 0], xy[p, 1])
+        def run(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+            p, v = tree.query(points[lo:hi])
+            p += lo
+            hit = shapely.intersects_xy(views[v], xy[p, 0], xy[p, 1])
+            return p[hit], v[hit]
 
-        hit = np.concatenate(_chunked(run, len(pi), thread_count(workers), min_chunk=20_000))
-        pi, vi = pi[hit], vi[hit]
+        parts = _chunked(run, len(points), thread_count(workers), min_chunk=5_000)
+        pi, vi = (np.concatenate([part[k] for part in parts]) for k in range(2))
     else:
         pi, vi = tree.query(points, predicate="intersects")
     return PointCoverage(np.bincount(pi, minlength=len(points)), _groups(pi, vi, len(points)))
