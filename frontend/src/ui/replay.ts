@@ -47,8 +47,9 @@ export function predictionLayers(p: Prediction): Layer[] {
   for (const [m, c] of methods) {
     const pts = p.methods[m];
     if (!pts?.length) continue;
+    // A light fill: at +120 s the cone can span kilometres, and the map under it must stay legible.
     layers.push(new PolygonLayer({ id: `pred-cone-${m}`, data: [cone(o, pts)], getPolygon: (d: [number, number][]) => d,
-      getFillColor: [...c, m === "road" ? 45 : 25], getLineColor: [...c, 200], lineWidthMinPixels: 1.5, stroked: true, filled: true }));
+      getFillColor: [...c, m === "road" ? 26 : 14], getLineColor: [...c, 200], lineWidthMinPixels: 1.5, stroked: true, filled: true }));
     layers.push(new PathLayer({ id: `pred-path-${m}`, data: [[o, ...pts.map((q) => [q.lon, q.lat] as [number, number])]],
       getPath: (d: [number, number][]) => d, getColor: [...c, 230], getWidth: 2, widthUnits: "pixels" }));
     layers.push(new ScatterplotLayer<PredPoint>({ id: `pred-ring-${m}`, data: pts, getPosition: (d) => [d.lon, d.lat],
