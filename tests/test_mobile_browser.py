@@ -65,6 +65,15 @@ def test_officer_accepts_moves_and_arrives(server):
         card = page.wait_for_selector("[data-testid=m-assignment]", timeout=30_000)
         assert card.get_attribute("data-status") == "assigned"
         assert "走失儿童" in card.inner_text()
+        # The map frames the scene and the officer in the part the sheet leaves visible (Web Mercator, 512 px tiles).
+        page.wait_for_function(f"""(() => {{
+            const v = window.sharpeyes.map.view, W = 512 * 2 ** v.zoom;
+            const my = (lat) => (1 - Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360)) / Math.PI) / 2;
+            const top = document.querySelector('[data-testid=m-sheet]').getBoundingClientRect().top;
+            return [[{SCENE[0]}, {SCENE[1]}], [{START[0]}, {START[1]}]].every(([lon, lat]) => {{
+              const x = (lon - v.longitude) / 360 * W + innerWidth / 2, y = (my(lat) - my(v.latitude)) * W + innerHeight / 2;
+              return x > 0 && x < innerWidth && y > 60 && y < top; }}); }})()""", timeout=15_000)
+        page.wait_for_timeout(800)  # the fly-to transition
         page.screenshot(path=str(SHOTS / "m-assignment-390x844.png"))
         # Buttons are big enough to hit outdoors with a thumb, and the text is large.
         box = page.locator("[data-testid=m-accepted]").bounding_box()

@@ -39,6 +39,7 @@ export function mount(root: HTMLElement): void {
   let near: NearCam[] = [];
   let nearAt: [number, number] | null = null;
   let fittedFor: number | null = null;
+  let framedWithMe = false; // the assignment was framed knowing this officer's position
   let busy = false;
 
   const sheet = h("div", { class: "m-sheet", "data-testid": "m-sheet" });
@@ -86,14 +87,25 @@ export function mount(root: HTMLElement): void {
     sheet.replaceChildren(...parts);
   }
 
+  /** The incident and this officer in the part of the map the sheet leaves visible (above it). */
+  function frame(d: { lon: number; lat: number }): void {
+    framedWithMe = myPos !== null;
+    const lons = [d.lon, ...(myPos ? [myPos.lon] : [])], lats = [d.lat, ...(myPos ? [myPos.lat] : [])];
+    const m = 0.002; // ~200 m around: never a zero-size box (its fit would ignore the padding)
+    const height = window.innerHeight, pad = 32, top = 72;
+    const bottom = Math.min(sheet.getBoundingClientRect().height + pad, height - top - 120);
+    map.fitTo([[Math.min(...lons) - m, Math.min(...lats) - m], [Math.max(...lons) + m, Math.max(...lats) + m]], 16.5,
+      { top, bottom: Math.max(pad, bottom), left: pad, right: pad });
+  }
+
   async function load(): Promise<void> {
     try { asg = await api<Assignment>("/api/v1/me/assignment"); } catch { return; }
     const d = asg.dispatch;
+    draw(); // first: the sheet's height decides what part of the map is visible
     if (d && fittedFor !== d.id) { // a new assignment: show it
       fittedFor = d.id;
-      map.flyTo(d.lon, d.lat, 15.5);
+      frame(d);
     }
-    draw();
     map.render();
   }
 
@@ -113,6 +125,8 @@ export function mount(root: HTMLElement): void {
   const onPos = (p: GeolocationPosition) => {
     geoError = false;
     myPos = { lon: p.coords.longitude, lat: p.coords.latitude, acc: p.coords.accuracy ?? 0 };
+    const d = asg?.dispatch;
+    if (d && fittedFor === d.id && !framedWithMe) frame(d); // once: now the way there fits too
     map.render();
     void send(p);
     void loadNear();
