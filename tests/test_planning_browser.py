@@ -220,6 +220,11 @@ def test_english_and_district_planner(base, browser):
     page.click("[data-testid=lang]")
     assert "Coverage analysis" in page.inner_text("[data-testid=analysis]")
     assert page.inner_text("[data-testid=division-tree] h2") == "Divisions and KPIs"
+    # Sibling names often differ only at their end: each is shown whole (wrapped, never cut off).
+    shown = page.eval_on_selector_all("[data-testid=tree-row] .pl-row-title",
+                                      "els => els.map(e => [e.innerText, e.scrollWidth <= e.clientWidth])")
+    names = {i["code"]: i.get("name_en") or i["name"] for i in items}
+    assert sorted(text for text, _ in shown) == sorted(names[c] for c in codes) and all(fits for _, fits in shown)
     page.wait_for_function("window.sharpeyes.map.deck.layerManager.getLayers().some(l => l.id === 'pl-choro')")
     time.sleep(1.5)
     page.screenshot(path=str(SHOTS / "planning-district-en.png"))

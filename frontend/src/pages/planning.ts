@@ -395,8 +395,10 @@ export function mount(root: HTMLElement): void {
       const hasKids = (kids.get(c.code)?.length ?? 0) > 0;
       return h("button", { class: "pl-row", type: "button", "data-testid": "tree-row", "data-code": c.code,
         "data-raw": v === null ? "" : String(v), onclick: () => void showDivision(c.code) },
-        h("span", { class: "pl-row-name" }, localName(c.name, c.name_en),
-          h("small", {}, ` ${t(`pl.level.${c.level}` as Key)} · ${c.counts?.cameras ?? 0}`)),
+        // The whole name, wrapped: siblings often differ only at the end ("… Subdistrict 1", "… 2").
+        h("span", { class: "pl-row-name", title: localName(c.name, c.name_en) },
+          h("span", { class: "pl-row-title" }, localName(c.name, c.name_en)),
+          h("small", {}, `${t(`pl.level.${c.level}` as Key)} · ${c.counts?.cameras ?? 0}`)),
         h("span", { class: "pl-bar" }, h("span", { style: `width:${(share * 100).toFixed(1)}%;background:rgb(${col.join(",")})` })),
         h("span", { class: "pl-row-v" }, fmtKpi(kpiKey, v)),
         h("span", { class: "pl-chev" }, hasKids ? "›" : ""));
