@@ -226,6 +226,10 @@ def test_english_and_district_planner(base, browser):
     names = {i["code"]: i.get("name_en") or i["name"] for i in items}
     assert sorted(text for text, _ in shown) == sorted(names[c] for c in codes) and all(fits for _, fits in shown)
     page.wait_for_function("window.sharpeyes.map.deck.layerManager.getLayers().some(l => l.id === 'pl-choro')")
+    # The map's own labels follow the language switch too (not only the panels).
+    page.wait_for_function("""(() => { const l = window.sharpeyes.map.deck.layerManager.getLayers()
+        .find(x => x.id === 'division-labels'); return l && l.props.updateTriggers.getText === 'en'; })()""",
+                           timeout=10_000)
     time.sleep(1.5)
     page.screenshot(path=str(SHOTS / "planning-district-en.png"))
     page.click("[data-testid=lang]")

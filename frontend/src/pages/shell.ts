@@ -51,6 +51,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
     );
   };
   onLangChange(rerender);
+  onLangChange(() => map.render()); // the map's labels too (it otherwise redraws only when its data changes)
   rerender();
 
   const refreshKpi = async () => {
