@@ -168,10 +168,12 @@ def test_live_position_and_incident(server, browser):
     assert 0 < elapsed < 1.0, f"position took {elapsed:.2f}s to reach the target layer"
     bus.publish(server.bus_prefix + "incidents", orjson.dumps(
         {"op": "created", "division": NW, "lon": 24.9412, "lat": 60.1712,
-         "incident": {"id": 77, "type": "fight", "priority": 1, "status": "new", "lon": 24.9412,
+         "incident": {"id": 77, "type": "fight", "type_zh": "打架斗殴", "type_en": "Fight", "priority": 1,
+                      "status": "new", "lon": 24.9412,
                       "lat": 60.1712, "address": "Mannerheimintie 1", "description": "demo",
                       "created_at": "2026-01-01T10:00:00Z"}}))
     page.wait_for_selector("[data-testid=incident-panel][data-incident='77']", timeout=10_000)
+    assert "打架斗殴" in page.inner_text("[data-testid=incident-panel]")  # the type's name, not its key
     # The map flies there (1.5 s animation; slower frames on a loaded machine).
     page.wait_for_function("""() => {
         const v = window.sharpeyes.map.deck.viewManager.getViewports()[0];
