@@ -100,7 +100,10 @@ def test_auditor(base, browser):  # noqa: F811
                            ".every(r => r.dataset.action === 'user_create')")
     expect = api(base, "auditor", "GET", "/api/v1/audit?action=user_create").json()
     assert int(page.get_attribute("[data-testid=audit-total]", "data-total")) == expect["total"] >= 1
+    # Actions and objects by name (zh-CN), the stored key in the detail.
+    assert "新建用户" in page.inner_text("[data-testid=audit-row]") and "用户" in page.inner_text("[data-testid=audit-row]")
     page.click("[data-testid=audit-row]")
+    assert "新建用户 (user_create)" in page.inner_text("[data-testid=audit-detail]")
     assert "analyst1" in page.inner_text("[data-testid=audit-json]")
     assert expect["items"][0]["hash"] in page.inner_text("[data-testid=audit-detail]")
 

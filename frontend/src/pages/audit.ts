@@ -3,6 +3,7 @@
 import { h } from "../dom";
 import { currentLang, t, type Key } from "../i18n";
 import { call, errorText, field, fmtTime, input, localToIso, mountDeskPage, select } from "../ui/desk";
+import { tOr } from "../ui/dx";
 import "./audit.css";
 
 interface Event { id: number; at: string; actor_id: number | null; actor_name: string | null; action: string;
@@ -15,6 +16,9 @@ const ACTIONS = ["login", "login_failed", "logout", "video_callup", "ptz", "trac
   "grant_revoke", "access_request", "access_approve", "access_deny", "audit_verify"];
 const OBJECTS = ["user", "grant", "camera", "incident", "dispatch", "key_area", "planning_table", "planning_report"];
 const LIMIT = 25;
+// Names for people; the stored key stays visible in the detail and as the badge's tooltip.
+const actionName = (a: string) => tOr(`aud.act.${a}`, a);
+const objectName = (o: string) => tOr(`aud.obj.${o}`, o);
 
 export function mount(root: HTMLElement): void {
   const f = { action: "", actor: "", object_type: "", since: "", until: "" };
@@ -58,9 +62,9 @@ export function mount(root: HTMLElement): void {
   function filters(): HTMLElement {
     if (filterForm && filterLang === currentLang()) return filterForm;
     filterLang = currentLang();
-    const action = select("action", [["", t("aud.any")], ...ACTIONS.map((a): [string, string] => [a, a])], f.action);
+    const action = select("action", [["", t("aud.any")], ...ACTIONS.map((a): [string, string] => [a, actionName(a)])], f.action);
     const actor = input("actor", { value: f.actor, maxlength: 64, autocomplete: "off", placeholder: "admin" });
-    const obj = select("object_type", [["", t("aud.any")], ...OBJECTS.map((a): [string, string] => [a, a])], f.object_type);
+    const obj = select("object_type", [["", t("aud.any")], ...OBJECTS.map((a): [string, string] => [a, objectName(a)])], f.object_type);
     const since = input("since", { type: "datetime-local", value: f.since });
     const until = input("until", { type: "datetime-local", value: f.until });
     const form = h("form", { class: "aud-filters", "data-testid": "audit-filters" },
@@ -98,9 +102,10 @@ export function mount(root: HTMLElement): void {
           "data-id": e.id, "data-action": e.action, "data-actor": e.actor_name ?? "",
           onclick: () => { selected = e; desk.rerender(); } },
           h("td", { class: "mono" }, fmtTime(e.at)),
-          h("td", {}, h("span", { class: `badge ${e.action.includes("fail") || e.action.includes("deny") ? "bad" : "ok"}` }, e.action)),
+          h("td", {}, h("span", { class: `badge ${e.action.includes("fail") || e.action.includes("deny") ? "bad" : "ok"}`, title: e.action },
+            actionName(e.action))),
           h("td", {}, e.actor_name ?? "—"),
-          h("td", {}, e.object_type ? `${e.object_type}${e.object_id ? ` #${e.object_id}` : ""}` : "—"),
+          h("td", {}, e.object_type ? `${objectName(e.object_type)}${e.object_id ? ` #${e.object_id}` : ""}` : "—"),
           h("td", { class: "mono" }, e.client_ip ?? ""),
           h("td", { class: "muted" }, e.reason ?? "")))))
         : h("div", { class: "panel-empty", style: "margin-top:0.9rem" }, t("aud.empty")),
@@ -119,8 +124,8 @@ export function mount(root: HTMLElement): void {
       h("h2", {}, t("aud.detail"), e ? h("span", { class: "count" }, `#${e.id}`) : null),
       e ? h("div", {},
         h("dl", {},
-          ...row("aud.time", fmtTime(e.at)), ...row("aud.action", e.action), ...row("aud.actor", e.actor_name),
-          ...row("aud.object_id", e.object_type ? `${e.object_type} ${e.object_id ?? ""}` : null), ...row("aud.ip", e.client_ip),
+          ...row("aud.time", fmtTime(e.at)), ...row("aud.action", `${actionName(e.action)} (${e.action})`), ...row("aud.actor", e.actor_name),
+          ...row("aud.object_id", e.object_type ? `${objectName(e.object_type)} ${e.object_id ?? ""}` : null), ...row("aud.ip", e.client_ip),
           ...row("aud.reason", e.reason), ...row("aud.hash", e.hash, "mono"), ...row("aud.prev_hash", e.prev_hash, "mono")),
         h("pre", { "data-testid": "audit-json" }, JSON.stringify(e.detail ?? {}, null, 2)))
         : h("div", { class: "panel-empty" }, t("aud.select")));
