@@ -479,51 +479,53 @@ async def batch_phase(args, url: str, port: int, token: str, proc: subprocess.Po
     for r in range(args.rounds):
         start = datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=10 * r)  # fresh rows per round
         requests = batch_requests(token, args.batch_rows, start=start)
-        before = await stored(url, "api")
-        usage = Usage(proc)
-        s = await bench_batch(port, requests, probe, clients=args.batch_clients)
-        n = await stored(url, "api") - before
-        cpu_line = usage.line(n)
-        lat, seen = await probe.take()
-        raw = await raw_copy(url, n, 1000)
+        s, n, cpu_line, lat, seen, raw = await measured(
+            bench_batch(port, requests, probe, clients=args.batch_clients), proc, probe, url, "api", 1000)
         ratios.append(n / s / raw)
         print(line(f"(a) batch API ({args.batch_rows:,} rows), round {r + 1}", n / s, raw))
         print(f"    {args.batch_clients} keep-alive connections, 500 positions per request, each answered after commit")
-        print(ws_line(lat, seen))
-        print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
+        footer(lat, seen, cpu_line)
     if len(ratios) > 1:
         print(f"(a) batch API / raw COPY over {len(ratios)} rounds: median {statistics.median(ratios):.0%} "
               f"(min {min(ratios):.0%}, max {max(ratios):.0%})")
 
 
-async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
+async def measured(run, proc: subprocess.Popen, probe: WsProbe, url: str, source: str, devices: int):
+    """Run one phase: its result, the rows it stored, its CPU line, the live client's latencies and a raw COPY
+    of as many rows (for ``devices`` targets) right after it."""
+    before = await stored(url, source)
     usage = Usage(proc)
-    s, sent, acks, failed = await bench_jt808(jt_port, args.terminals, args.jt808_hz, args.seconds, probe)
-    n = await stored(url, "jt808")
-    cpu_line = usage.line(n)
+    result = await run
+    n = await stored(url, source) - before
+    cpu = usage.line(n)
     lat, seen = await probe.take()
-    raw = await raw_copy(url, n, args.terminals)
+    return result, n, cpu, lat, seen, await raw_copy(url, n, devices)
+
+
+def footer(lat: list[float], seen: int, cpu: str) -> None:
+    print(ws_line(lat, seen))
+    print(cpu + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
+
+
+async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
+    (s, sent, acks, failed), n, cpu, lat, seen, raw = await measured(
+        bench_jt808(jt_port, args.terminals, args.jt808_hz, args.seconds, probe), proc, probe, url, "jt808",
+        args.terminals)
     print(line(f"(b) JT/T 808, {args.terminals:,} terminals", n / s, raw))
     print(f"    offered {args.terminals * args.jt808_hz:,.0f} locations/s (0x0200, {args.jt808_hz:g} Hz each, open "
           f"loop) for {args.seconds:g} s: {sent:,} sent, {len(acks):,} acknowledged ok, {failed:,} not, {n:,} "
           f"stored; send → 0x8001 (after commit) p50 {pct(acks, .5) * 1e3:.0f} ms, "
           f"p99 {pct(acks, .99) * 1e3:.0f} ms")
-    print(ws_line(lat, seen))
-    print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
+    footer(lat, seen, cpu)
 
 
 async def osmand_phase(args, url: str, port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
-    usage = Usage(proc)
-    s, sent, lat_http = await bench_osmand(port, args.http_clients, args.seconds, probe)
-    n = await stored(url, "osmand")
-    cpu_line = usage.line(n)
-    lat, seen = await probe.take()
-    raw = await raw_copy(url, n, args.http_clients)
+    (s, sent, lat_http), n, cpu, lat, seen, raw = await measured(
+        bench_osmand(port, args.http_clients, args.seconds, probe), proc, probe, url, "osmand", args.http_clients)
     print(line(f"(c) OsmAnd HTTP, {args.http_clients} clients", n / s, raw))
     print(f"    {sent:,} reports answered 200, {n:,} stored; request → 200 (after commit) "
           f"p50 {pct(lat_http, .5) * 1e3:.0f} ms, p99 {pct(lat_http, .99) * 1e3:.0f} ms")
-    print(ws_line(lat, seen))
-    print(cpu_line + f"; raw COPY: database {RAW_DB_CPU[-1] * 1e6:.0f} µs per row")
+    footer(lat, seen, cpu)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ async def test_last_position_updater_coalesces_and_repair_fixes_stale_targets(en
 async def test_a_refused_updater_round_is_repaired_from_position(engine, monkeypatch):
     import app.ingest.writer as w
 
-    # Every round fails with a data error (division by zero, SQLSTATE 22012), as a constraint would.
+    # Fault injection, not a mock: the updater's statement is swapped for one the real PostgreSQL refuses with a
+    # data error (division by zero, SQLSTATE 22012, as a violated constraint would); the repair then runs for real.
     monkeypatch.setattr(w, "_UPDATE_LAST", "UPDATE target SET last_speed_kmh = 1 / 0 WHERE id = ANY($1::int[]) "
                         "AND $2::timestamptz[] IS NOT NULL AND $3::float8[] IS NOT NULL AND $4::float8[] IS NOT NULL "
                         "AND $5::float8[] IS NOT NULL AND $6::float8[] IS NOT NULL")
