@@ -106,3 +106,25 @@ async def test_accepting_suggestions_creates_planned_cameras(client):
     bad = await client.post("/api/v1/planning/accept", json={"sites": [{"lon": 114.5, "lat": 22.9}]},
                             headers=client.other)
     assert bad.status_code == 403
+
+
+async def test_report_page_speaks_the_readers_language_and_keeps_user_text_inert(client):
+    # A camera whose name tries to close the page's script: it must stay data inside the deck.gl JSON.
+    r = await client.post("/api/v1/planning/accept", json={
+        "name_prefix": "</script><script>alert(1)</script>", "sites": [{"lon": 114.0009, "lat": 22.0009}]})
+    assert r.status_code == 201, r.text
+    zh = await client.get("/api/v1/planning/report/index.html")
+    assert zh.status_code == 200
+    page = zh.text
+    assert '<html lang="zh-CN">' in page and "覆盖规划报告" in page and "重点区域盲区" in page
+    assert "<script>alert(1)" not in page and "\\u003c/script>\\u003cscript>alert(1)" in page
+    # The map is framed on the findings in the page (not a fixed zoom on the cameras' centroid).
+    assert "const bounds = [113.99" in page and "spec.initialViewState = fit(" in page
+    en = (await client.get("/api/v1/planning/report/index.html", params={"lang": "en"})).text
+    assert '<html lang="en">' in en and "Coverage planning report" in en and "Key-area blind spots" in en
+    assert "覆盖规划报告" not in en
+    bad = await client.get("/api/v1/planning/report/index.html", params={"lang": "fr"})
+    assert bad.status_code == 422 and "lang" in bad.text
+    # Another division's planner gets the page without this division's findings or KPIs.
+    other = (await client.get("/api/v1/planning/report/index.html", headers=client.other)).text
+    assert "const bounds = null" in other and "<script>alert" not in other and ">HK<" not in other

@@ -199,6 +199,19 @@ def test_planner_workflow(base, browser):
     report.wait_for_function("document.querySelector('canvas') !== null", timeout=30_000)
     time.sleep(1)
     report.screenshot(path=str(SHOTS / "planning-report.png"))
+    # The findings fill the map right of the panel (before, a fixed zoom left them a speck mid-screen),
+    # the panel names layers and KPIs in the page's language.
+    frame = report.evaluate(
+        """() => { const vp = deckInstance.getViewports()[0];
+          const [x0, y0] = vp.project([bounds[0], bounds[1]]), [x1, y1] = vp.project([bounds[2], bounds[3]]);
+          const p = document.getElementById('panel');
+          return {x0, y0, x1, y1, left: p.offsetLeft + p.offsetWidth, w: innerWidth, h: innerHeight}; }"""
+    )
+    assert frame["left"] - 1 <= frame["x0"] and frame["x1"] <= frame["w"] + 1, frame
+    assert 0 <= frame["y1"] and frame["y0"] <= frame["h"] + 1, frame
+    assert max((frame["x1"] - frame["x0"]) / (frame["w"] - frame["left"]), (frame["y0"] - frame["y1"]) / frame["h"]) > 0.8
+    assert "重点区域盲区" in report.inner_text("[data-testid=report-legend]")
+    assert "重点区域覆盖率" in report.inner_text("[data-testid=report-kpi]")
     report.close()
 
     assert w.foreign(base) == []

@@ -1,5 +1,5 @@
-"""Planner report export: standalone HTML map (pydeck, its JavaScript shipped beside the page, never a
-CDN), CSV tables and GeoJSON layers, all read from the stored results."""
+"""Planner report export: standalone HTML map (``report_page``: pydeck, its JavaScript shipped beside the
+page, never a CDN), CSV tables and GeoJSON layers, all read from the stored results."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import shutil
 from pathlib import Path
 
 import orjson
+import shapely
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.access import Scope
 from app.domain.errors import NotFound
+from app.services import report_page
 
 LAYERS = {
     "uncovered": (
@@ -73,14 +75,16 @@ TABLES = {
     ),
 }
 
-# Layer colours (RGBA) for the report map.
-_STYLE = {
-    "cameras": ([70, 130, 180, 60], [70, 130, 180, 160]),
-    "uncovered": ([220, 40, 40, 140], [160, 0, 0, 220]),
-    "road_gaps": ([255, 140, 0, 255], [255, 140, 0, 255]),
-    "blind_intersections": ([200, 0, 200, 230], [90, 0, 90, 255]),
-    "duplicates": ([250, 200, 0, 230], [120, 90, 0, 255]),
-}
+# Context under the findings on the report map (public OSM data): the roads within the findings' extent.
+ROADS_IN = (
+    "SELECT ST_AsGeoJSON(geom, 6) AS g FROM road_edge"
+    " WHERE geom && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"
+)
+KPI_ROWS = (
+    "SELECT d.code, d.name, d.name_en, d.level, k.key_area_coverage_rate, k.networked_rate, k.online_rate,"
+    " k.hd_rate, k.retention_compliance_rate, k.cameras_per_main_road_km, k.computed_at"
+    " FROM division_kpi k JOIN division d ON d.code = k.division_code ORDER BY d.level, d.code"
+)
 
 
 def _visible(row, scope: Scope | None) -> bool:
@@ -122,82 +126,63 @@ def deck_bundle() -> Path:
     return Path(pydeck.__file__).parent / "nbextension" / "static" / "index.js"
 
 
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"/><title>{title}</title>
-<script src="{js}"></script>
-<style>body{{margin:0}}#deck-container{{position:absolute;inset:0;background:#10151c}}
-#legend{{position:absolute;top:8px;left:8px;z-index:2;background:#fff;padding:6px 10px;
-  font:13px sans-serif}}</style>
-</head><body><div id="deck-container"></div><div id="legend">{legend}</div>
-<script>
-const deckInstance = createDeck({{container: document.getElementById('deck-container'),
-  jsonInput: {spec}, tooltip: true, customLibraries: null, configuration: null}});
-</script></body></html>
-"""
+def _bounds(layers: dict[str, dict]) -> tuple[float, float, float, float] | None:
+    shapes = shapely.from_geojson([orjson.dumps(fc) for fc in layers.values() if fc["features"]])
+    if len(shapes) == 0:
+        return None
+    b = shapely.bounds(shapes)
+    return float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()), float(b[:, 3].max())
 
 
-def render_html(layers: dict[str, dict], title: str, js_href: str, center: tuple[float, float]) -> str:
-    """A standalone HTML page; ``js_href`` is the same-origin or relative URL of the deck.gl bundle."""
-    import pydeck as pdk
+async def kpi_rows(conn: AsyncConnection, scope: Scope | None = None) -> list[dict]:
+    """The KPIs of the highest divisions the reader may see and of their children (the report's table)."""
+    rows = [dict(r) for r in (await conn.execute(text(KPI_ROWS))).mappings().all()]
+    rows = [r for r in rows if scope is None or scope.covers(r["code"])]
+    if not rows:
+        return []
+    top = rows[0]["level"]
+    return [r for r in rows if r["level"] <= top + 1]
 
-    deck_layers = []
-    for name, fc in layers.items():
-        fill, line = _STYLE.get(name, ([128, 128, 128, 120], [80, 80, 80, 255]))
-        deck_layers.append(
-            pdk.Layer(
-                "GeoJsonLayer",
-                data=fc,
-                id=name,
-                pickable=True,
-                stroked=True,
-                filled=True,
-                get_fill_color=fill,
-                get_line_color=line,
-                line_width_min_pixels=1,
-                point_radius_min_pixels=4,
-            )
-        )
-    deck = pdk.Deck(
-        layers=deck_layers,
-        map_provider=None,
-        map_style=None,
-        initial_view_state=pdk.ViewState(longitude=center[0], latitude=center[1], zoom=12),
+
+async def report_html(
+    conn: AsyncConnection,
+    *,
+    mode: str = "all",
+    scope: Scope | None = None,
+    lang: str = "zh-CN",
+    js_href: str = "deckgl/index.js",
+    files: list[str] = (),
+) -> str:
+    """The report page over the stored results, as the reader may see them."""
+    layers = {name: await geojson_layer(conn, name, mode, scope) for name in LAYERS}
+    bounds = _bounds(layers)
+    if bounds:
+        w, s, e, n = bounds
+        roads = (await conn.execute(text(ROADS_IN), {"w": w, "s": s, "e": e, "n": n})).scalars().all()
+        feats = [{"type": "Feature", "geometry": orjson.loads(g), "properties": {}} for g in roads]
+        layers = {"roads": {"type": "FeatureCollection", "features": feats}, **layers}
+    now = (await conn.execute(text("SELECT now()"))).scalar_one()
+    return report_page.render(
+        layers, lang=lang, mode=mode, js_href=js_href, bounds=bounds, kpi_rows=await kpi_rows(conn, scope),
+        files=list(files), now=now,
     )
-    legend = " · ".join(
-        f"<span style='color:rgb({_STYLE[n][1][0]},{_STYLE[n][1][1]},{_STYLE[n][1][2]})'>■</span> {n}"
-        for n in layers
-        if n in _STYLE
-    )
-    return _TEMPLATE.format(title=title, js=js_href, spec=deck.to_json(), legend=legend)
 
 
 async def export_report(
-    conn: AsyncConnection, out_dir: Path, mode: str = "all", title: str = "覆盖规划报告",
-    scope: Scope | None = None,
+    conn: AsyncConnection, out_dir: Path, mode: str = "all", lang: str = "zh-CN", scope: Scope | None = None
 ) -> dict:
     """Write index.html (+ deckgl/index.js beside it), one CSV per table and one GeoJSON per layer."""
     out_dir = Path(out_dir)
     (out_dir / "deckgl").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(deck_bundle(), out_dir / "deckgl" / "index.js")
-    layers = {name: await geojson_layer(conn, name, mode, scope) for name in LAYERS}
     files = []
-    for name, fc in layers.items():
-        (out_dir / f"{name}.geojson").write_bytes(orjson.dumps(fc))
+    for name in LAYERS:
+        (out_dir / f"{name}.geojson").write_bytes(orjson.dumps(await geojson_layer(conn, name, mode, scope)))
         files.append(f"{name}.geojson")
     for name in TABLES:
         (out_dir / f"{name}.csv").write_text(await csv_table(conn, name, scope), encoding="utf-8")
         files.append(f"{name}.csv")
-    c = (
-        await conn.execute(
-            text(
-                "SELECT ST_X(ST_Centroid(ST_Extent(location))), ST_Y(ST_Centroid(ST_Extent("
-                "location))) FROM camera"
-            )
-        )
-    ).first()
-    center = (float(c[0] or 0.0), float(c[1] or 0.0))
-    (out_dir / "index.html").write_text(
-        render_html(layers, title, "deckgl/index.js", center), encoding="utf-8"
-    )
+    page = await report_html(conn, mode=mode, scope=scope, lang=lang, files=sorted(files))
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
     files.append("index.html")
     return {"dir": str(out_dir), "files": sorted(files)}

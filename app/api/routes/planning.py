@@ -138,17 +138,12 @@ async def accept(body: AcceptSites, request: Request, conn: ConnDep, auth: Autho
 
 
 @router.get("/report/index.html", response_class=HTMLResponse, operation_id="planning_report")
-async def report(request: Request, conn: ConnDep, mode: Mode = "all", auth: Authorized = require(Perm.PLAN)
-                 ) -> HTMLResponse:
-    layers = {name: await planning_report.geojson_layer(conn, name, mode, auth.scope)
-              for name in planning_report.LAYERS}
-    c = (await conn.execute(text("SELECT ST_X(ST_Centroid(ST_Extent(location))),"
-                                 " ST_Y(ST_Centroid(ST_Extent(location))) FROM camera"))).first()
+async def report(request: Request, conn: ConnDep, mode: Mode = "all", lang: Literal["zh-CN", "en"] = "zh-CN",
+                 auth: Authorized = require(Perm.PLAN)) -> HTMLResponse:
+    html = await planning_report.report_html(conn, mode=mode, scope=auth.scope, lang=lang)
     await audit.record(conn, "export", actor_id=auth.user_id, actor_name=auth.principal.username,
                        object_type="planning_report", object_id=mode, client_ip=client_ip(request))
     await conn.commit()
-    html = planning_report.render_html(layers, "覆盖规划报告", "deckgl/index.js",
-                                       (float(c[0] or 0.0), float(c[1] or 0.0)))
     html = html.replace("<head>", '<head><link rel="icon" href="data:,">', 1)  # no /favicon.ico request (404)
     return HTMLResponse(html, headers={"Content-Security-Policy": _report_csp(html)})
 

@@ -5,7 +5,7 @@ import type { Layer, PickingInfo } from "@deck.gl/core";
 import { GeoJsonLayer, LineLayer, PathLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
 import { accessToken } from "../auth";
 import { h } from "../dom";
-import { localName, t, type Key } from "../i18n";
+import { currentLang, localName, t, type Key } from "../i18n";
 import { call, download, errorText, tr } from "../ui/desk";
 import { mountMapPage, type MapPage } from "./shell";
 import "./planning.css";
@@ -258,7 +258,7 @@ export function mount(root: HTMLElement): void {
     // A new tab cannot send the bearer header: the report (and only it) takes the token as a parameter,
     // like tiles do. Its deck.gl script is served by the same router.
     const tok = encodeURIComponent(accessToken() ?? "");
-    window.open(`/api/v1/planning/report/index.html?mode=${mode}&access_token=${tok}`, "_blank", "noopener");
+    window.open(`/api/v1/planning/report/index.html?mode=${mode}&lang=${currentLang()}&access_token=${tok}`, "_blank", "noopener");
   }
 
   // --- map layers --------------------------------------------------------------------------------
