@@ -104,6 +104,13 @@ def test_incident_cameras_wall_and_dispatch(server, browser):
                            timeout=20_000)
     assert page.get_attribute("[data-testid=video-wall]", "data-layout") == "4"
     assert "MJPEG" in page.inner_text("[data-testid=video-tile] .vw-fmt")
+    # The caption strip sits under the picture: the text cameras burn into their frames stays readable.
+    overlap = page.eval_on_selector_all(
+        "[data-testid=video-tile]",
+        "ts => ts.map(t => t.querySelector('.vw-label').getBoundingClientRect().top"
+        " - t.querySelector('img').getBoundingClientRect().bottom)",
+    )
+    assert all(gap >= -0.5 for gap in overlap), overlap
     a = page.evaluate(READ_TILE)
     time.sleep(1.5)
     b = page.evaluate(READ_TILE)

@@ -84,7 +84,7 @@ export class VideoWall {
       media = h("div", { class: "vw-media vw-nosignal" }, s.format.toUpperCase());
     }
     return h("div", { class: "vw-tile", "data-testid": "video-tile", "data-camera": s.camera_id, "data-url": s.url },
-      media,
+      h("div", { class: "vw-screen" }, media),
       h("div", { class: "vw-label" }, h("span", { class: "vw-name" }, s.name),
         h("span", { class: "vw-fmt" }, s.format.toUpperCase()),
         h("span", { class: "vw-exp", title: t("dx.expires") }, `${t("dx.expires")} ${fmtTime(s.expires)}`)));
