@@ -220,8 +220,16 @@ async def test_dispatch_by_road_to_arrival(api, demo_db, units):
     async with engine.begin() as conn:
         tid = (await conn.exec_driver_sql(f"SELECT target_id FROM unit WHERE id = {units['巡逻1']}")).scalar()
         coords = disp["route"]["coordinates"]
-        mid = await svc.on_position(conn, tid, *coords[len(coords) // 2])  # halfway along its own route
+        half = coords[len(coords) // 2]
+        mid = await svc.on_position(conn, tid, *half)  # halfway along its own route
         assert mid[0]["status"] == "en_route" and 0 < mid[0]["eta_s"] < disp["eta_s"]
+        # Re-routed from there: the driven half is gone from the route (published and stored).
+        assert mid[0]["route"]["coordinates"][0] == pytest.approx(half) and mid[0]["route"]["coordinates"][-1] == \
+            pytest.approx([lon, lat])
+        assert len(mid[0]["route"]["coordinates"]) < len(coords)
+    mine = (await api.get("/api/v1/me/assignment", headers=off)).json()
+    assert mine["dispatch"]["route"] == mid[0]["route"]
+    async with engine.begin() as conn:
         arrived = await svc.on_position(conn, tid, *at(70, 5))
         assert arrived[0]["status"] == "on_scene"
     await engine.dispose()
@@ -301,3 +309,26 @@ async def test_webrtc_offer_goes_through_the_signed_url(api, placed):
     assert away.status_code == 503 and "media server" in away.json()["error"]["message"]
     tampered = await api.post(streams[1]["url"].replace("sig=", "sig=0"), content=offer, headers=sdp)
     assert tampered.status_code == 403
+
+
+async def test_routes_start_on_the_units_street_not_at_its_nearest_node(demo_db):
+    """A car 30 % along a street drives on to the scene further along it: no leg back to the street's
+    start (its nearest node), and the ETA is the 65 % of the street it really drives."""
+    from app.db.engine import make_engine
+    from app.services import dispatch as svc
+
+    engine = make_engine(demo_db)
+    async with engine.begin() as conn:
+        e = (await conn.exec_driver_sql(
+            "SELECT cost, ST_X(ST_StartPoint(geom)), ST_Y(ST_StartPoint(geom)),"
+            " ST_X(ST_LineInterpolatePoint(geom, 0.3)), ST_Y(ST_LineInterpolatePoint(geom, 0.3)),"
+            " ST_X(ST_LineInterpolatePoint(geom, 0.95)), ST_Y(ST_LineInterpolatePoint(geom, 0.95))"
+            " FROM road_edge WHERE cost > 0 AND reverse_cost > 0 AND length_m > 150 ORDER BY id LIMIT 1")).one()
+        cost, start_node, car, scene = e[0], (e[1], e[2]), (e[3], e[4]), (e[5], e[6])
+        [eta] = await svc.road_etas(conn, [car], scene)
+        geo = await svc.route(conn, car, scene)
+    await engine.dispose()
+    assert eta == pytest.approx(0.65 * cost, abs=1.0)
+    coords = geo["coordinates"]
+    assert coords[0] == pytest.approx(list(car)) and coords[-1] == pytest.approx(list(scene))
+    assert not any(c == pytest.approx(list(start_node), abs=1e-6) for c in coords)

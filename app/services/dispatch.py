@@ -30,73 +30,98 @@ async def _incident_point(conn: AsyncConnection, scope: Scope, incident_id: int)
     return r
 
 
-async def _nearest_nodes(conn: AsyncConnection, points: list[tuple[float, float]]) -> list[tuple[int | None, float]]:
-    """Nearest routable node and the distance to it (m) for each point, in one KNN query."""
+async def _snap(conn: AsyncConnection, points: list[tuple[float, float]]) -> list[tuple[int, float, float] | None]:
+    """Each point's place on the road graph: (nearest drivable edge, fraction along it, distance to it in m).
+
+    Routing then starts and ends *on* that edge (pgRouting's withPoints), not at its nearest node, which
+    may lie behind the unit: a route to it would run back and forth along the first street."""
     if not points:
         return []
     rows = (await conn.execute(text("""
-        SELECT s.i, n.id, ST_Distance(n.location::geography, ST_SetSRID(ST_MakePoint(s.x, s.y), 4326)::geography) AS d
-        FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS s(x, y, i)
-        CROSS JOIN LATERAL (SELECT id, location FROM road_node WHERE degree > 0
-                            ORDER BY location <-> ST_SetSRID(ST_MakePoint(s.x, s.y), 4326) LIMIT 1) n"""),
+        SELECT s.i, e.id, ST_LineLocatePoint(e.geom, s.p) AS f, ST_Distance(e.geom::geography, s.p::geography) AS d
+        FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS p
+              FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS u(x, y, i)) s
+        CROSS JOIN LATERAL (SELECT id, geom FROM road_edge WHERE cost >= 0 OR reverse_cost >= 0
+                            ORDER BY geom <-> s.p LIMIT 1) e"""),
         {"xs": [p[0] for p in points], "ys": [p[1] for p in points]})).all()
-    found = {r.i: (r.id, r.d) for r in rows}
-    return [found.get(i + 1, (None, 0.0)) for i in range(len(points))]
+    # Strictly inside the edge: pgRouting 3.4 returns no cost at all for a point at fraction 0 or 1 (it
+    # becomes the edge's vertex); 1e-9 of an edge is well under a millimetre.
+    found = {r.i: (r.id, min(max(r.f, 1e-9), 1 - 1e-9), r.d) for r in rows}
+    return [found.get(i + 1) for i in range(len(points))]
 
 
-async def _nearest_node(conn: AsyncConnection, lon: float, lat: float) -> tuple[int | None, float]:
-    return (await _nearest_nodes(conn, [(lon, lat)]))[0]
+def _points_sql(snapped: list[tuple[int, float, float]]) -> str:
+    """pgRouting's points SQL for snapped places; point k is vertex -(k+1). Numbers only (from our query)."""
+    rows = ", ".join(f"({k + 1}, {int(e)}, {float(f)!r}::float8)" for k, (e, f, _) in enumerate(snapped))
+    return f"SELECT pid, edge_id, fraction, 'b'::char AS side FROM (VALUES {rows}) AS p(pid, edge_id, fraction)"
+
+
+def _edges_sql(points: list[tuple[float, float]]) -> str:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return EDGES_SQL.format(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
 
 
 async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float]
                     ) -> list[float | None]:
     """Seconds by road from each start to dest; None when the graph does not connect them (never 0)."""
-    goal, goal_off = await _nearest_node(conn, *dest)
-    if goal is None or not starts:
+    if not starts:
+        return []
+    snapped = await _snap(conn, [*starts, dest])
+    goal = snapped[-1]
+    usable = [k for k, sn in enumerate(snapped[:-1]) if sn is not None]
+    if goal is None or not usable:
         return [None] * len(starts)
-    nodes = await _nearest_nodes(conn, starts)
-    xs = [p[0] for p in starts] + [dest[0]]
-    ys = [p[1] for p in starts] + [dest[1]]
-    edges = EDGES_SQL.format(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
-    ids = sorted({n for n, _ in nodes if n is not None})
-    costs: dict[int, float] = {}
-    if ids:
-        rows = (await conn.execute(text(
-            "SELECT start_vid, agg_cost FROM pgr_dijkstraCost(CAST(:edges AS text), CAST(:starts AS bigint[]), "
-            "CAST(:goal AS bigint), directed := true)"),
-            {"edges": edges, "starts": ids, "goal": goal})).all()
-        costs = {r.start_vid: r.agg_cost for r in rows}
-        if goal in ids:
-            costs[goal] = 0.0
+    pts = [snapped[k] for k in usable] + [goal]
+    rows = (await conn.execute(text(
+        "SELECT * FROM pgr_withPointsCost(CAST(:edges AS text), CAST(:points AS text),"
+        " CAST(:starts AS bigint[]), CAST(:goal AS bigint), directed := true, driving_side := 'b')"),
+        {"edges": _edges_sql([*starts, dest]), "points": _points_sql(pts),
+         "starts": [-(j + 1) for j in range(len(usable))], "goal": -len(pts)})).all()
+    # (start, end, agg_cost): named start_pid/end_pid in pgRouting 3.4, start_vid/end_vid later.
+    cost = {usable[-r[0] - 1]: r[-1] for r in rows}
     off = OFFROAD_KMH / 3.6
     out: list[float | None] = []
-    for node, d in nodes:
-        if node is None or node not in costs:
-            out.append(None)
-        else:
-            out.append(round(costs[node] + (d + goal_off) / off, 1))
+    for k, sn in enumerate(snapped[:-1]):
+        same = sn is not None and sn[:2] == goal[:2]  # the very same place on the graph: no road leg
+        c = 0.0 if same else cost.get(k)
+        out.append(None if c is None else round(c + (sn[2] + goal[2]) / off, 1))
     return out
 
 
+def _route_geom(geo: dict | None):
+    """A route GeoJSON as the column's value (None stays None: unreachable)."""
+    return func.ST_SetSRID(func.ST_GeomFromGeoJSON(orjson.dumps(geo).decode()), 4326) if geo else None
+
+
 async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[float, float]) -> dict | None:
-    """GeoJSON LineString of the road route (unit → node … node → scene), or None when unreachable."""
-    a, _ = await _nearest_node(conn, *start)
-    b, _ = await _nearest_node(conn, *dest)
+    """GeoJSON LineString of the road route (unit → its street … the scene's street → scene), or None when
+    unreachable. Each leg of the path is the traversed part of its edge, the first and last ones partial."""
+    a, b = await _snap(conn, [start, dest])
     if a is None or b is None:
         return None
-    edges = EDGES_SQL.format(x1=min(start[0], dest[0]), y1=min(start[1], dest[1]), x2=max(start[0], dest[0]),
-                             y2=max(start[1], dest[1]))
     geo = (await conn.execute(text("""
-        WITH path AS (SELECT seq, node, edge FROM pgr_dijkstra(CAST(:edges AS text), CAST(:a AS bigint),
-                                                              CAST(:b AS bigint), directed := true)),
-        segs AS (SELECT p.seq, CASE WHEN e.source = p.node THEN e.geom ELSE ST_Reverse(e.geom) END AS g
-                 FROM path p JOIN road_edge e ON e.id = p.edge)
-        SELECT ST_AsGeoJSON(ST_MakeLine(ARRAY[ST_SetSRID(ST_MakePoint(:sx, :sy), 4326)]
+        WITH pts(pid, edge_id, fraction) AS (VALUES (-1, CAST(:ea AS bigint), CAST(:fa AS float8)),
+                                                    (-2, CAST(:eb AS bigint), CAST(:fb AS float8))),
+        path AS (SELECT seq, node, edge, LEAD(node) OVER (ORDER BY seq) AS next
+                 FROM pgr_withPoints(CAST(:edges AS text), CAST(:points AS text), -1, -2,
+                                     directed := true, driving_side := 'b')),
+        legs AS (SELECT p.seq, e.geom,
+                        CASE WHEN p.node < 0 THEN (SELECT fraction FROM pts WHERE pid = p.node)
+                             WHEN p.node = e.source THEN 0.0 ELSE 1.0 END AS f0,
+                        CASE WHEN p.next < 0 THEN (SELECT fraction FROM pts WHERE pid = p.next)
+                             WHEN p.next = e.source THEN 0.0 ELSE 1.0 END AS f1
+                 FROM path p JOIN road_edge e ON e.id = p.edge),
+        segs AS (SELECT seq, CASE WHEN f0 <= f1 THEN ST_LineSubstring(geom, f0, f1)
+                                  ELSE ST_Reverse(ST_LineSubstring(geom, f1, f0)) END AS g FROM legs)
+        SELECT ST_AsGeoJSON(ST_RemoveRepeatedPoints(ST_MakeLine(ARRAY[ST_SetSRID(ST_MakePoint(:sx, :sy), 4326)]
                || (SELECT array_agg(pt ORDER BY seq, i) FROM (
                      SELECT s.seq, d.path[1] AS i, d.geom AS pt FROM segs s, ST_DumpPoints(s.g) d) q)
-               || ARRAY[ST_SetSRID(ST_MakePoint(:dx, :dy), 4326)]), 6)
-        WHERE EXISTS (SELECT 1 FROM path) OR :a = :b"""),
-        {"edges": edges, "a": a, "b": b, "sx": start[0], "sy": start[1], "dx": dest[0], "dy": dest[1]})).scalar()
+               || ARRAY[ST_SetSRID(ST_MakePoint(:dx, :dy), 4326)])), 6)
+        WHERE EXISTS (SELECT 1 FROM path)"""),
+        {"edges": _edges_sql([start, dest]), "points": _points_sql([a, b]), "ea": a[0], "fa": a[1],
+         "eb": b[0], "fb": b[1], "sx": start[0], "sy": start[1], "dx": dest[0], "dy": dest[1]})).scalar()
+    if geo is None and a[:2] == b[:2]:  # the same place on the graph: straight there
+        return {"type": "LineString", "coordinates": [list(start), list(dest)]}
     return orjson.loads(geo) if geo else None
 
 
@@ -158,7 +183,7 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
             geo = await route(conn, (u["lon"], u["lat"]), (inc.lon, inc.lat)) if eta is not None else None
         did = (await conn.execute(insert(Dispatch).values(
             incident_id=incident_id, unit_id=uid, status="assigned", assigned_by=assigned_by, eta_s=eta,
-            route=func.ST_SetSRID(func.ST_GeomFromGeoJSON(orjson.dumps(geo).decode()), 4326) if geo else None)
+            route=_route_geom(geo))
             .returning(Dispatch.id))).scalar_one()
         await conn.execute(update(Unit).where(Unit.id == uid).values(status="assigned"))
         out.append({"dispatch_id": did, "unit_id": uid, "callsign": u["callsign"], "eta_s": eta, "route": geo})
@@ -211,9 +236,11 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
             await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=0.0))
             continue
         eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"])))[0]
-        await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta))
+        # The route from where the unit is now: what it has driven drops off the map, a detour is re-routed.
+        geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"])) if eta is not None else None
+        await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta, route=_route_geom(geo)))
         changes.append({"dispatch_id": d["id"], "incident_id": d["incident_id"], "status": d["status"],
-                        "eta_s": eta, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})
+                        "eta_s": eta, "route": geo, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})
     return changes
 
 

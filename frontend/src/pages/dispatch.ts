@@ -302,7 +302,11 @@ export function mount(root: HTMLElement): void {
       if (selected && iid === selected.id) {
         if (f.op === "progress" && f.status !== "on_scene") { // ETA moved: patch in place, no round trip
           const d = selected.props.dispatches.find((x) => x.id === Number(f.dispatch_id));
-          if (d) { d.eta_s = (f.eta_s as number | null) ?? null; d.status = String(f.status ?? d.status); drawDetail(); }
+          if (d) {
+            d.eta_s = (f.eta_s as number | null) ?? null; d.status = String(f.status ?? d.status);
+            if ("route" in f) { d.route = (f.route as Disp["route"]) ?? null; map.render(); } // re-routed from where it is
+            drawDetail();
+          }
         } else refreshSelected();
       }
       drawList();

@@ -198,7 +198,9 @@ export function mount(root: HTMLElement): void {
     const d = asg?.dispatch;
     if (f.type === "dispatch") {
       if (d && Number(f.dispatch_id) === d.id && f.op === "progress" && f.status === d.status) {
-        d.eta_s = (f.eta_s as number | null) ?? null; draw();
+        d.eta_s = (f.eta_s as number | null) ?? null;
+        if ("route" in f) { d.route = (f.route as typeof d.route) ?? null; map.render(); } // from where I am now
+        draw();
       } else void load();
     }
   }
