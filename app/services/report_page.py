@@ -66,7 +66,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 body{{margin:0;font:13px/1.45 "Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#dfe7f1;background:#10151c}}
 #deck-container{{position:absolute;inset:0}}
-#panel{{position:absolute;top:12px;left:12px;max-height:calc(100% - 24px);width:{panel}px;z-index:2;overflow:auto;box-sizing:border-box;
+#panel{{position:absolute;top:12px;left:12px;max-height:calc(100% - 24px);width:{panel}px;z-index:2;
+  overflow:auto;box-sizing:border-box;
   padding:14px 16px;background:rgba(16,24,34,.93);border:1px solid #2a3a4e;border-radius:6px}}
 h1{{font-size:18px;margin:0 0 6px}} h2{{font-size:13px;margin:14px 0 6px;color:#8fb3d9}}
 .meta{{color:#93a4b8}} table{{border-collapse:collapse;width:100%}}
