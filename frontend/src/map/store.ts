@@ -19,7 +19,10 @@ export interface CameraBinary {
   ids: Int32Array;
 }
 
-const TAIL_S = 300;
+const TAIL_S = 300; // the trail drawn behind a moving target
+// One trail point per 2 s at most (the newest one follows the target): a 10 Hz tracker would otherwise
+// keep 3,000 points per target, and a wall left on with 300 of them grew its heap by 1.5 MiB every 10 s.
+const TAIL_STEP_S = 2;
 
 export class MapStore {
   cameras: CameraBinary = build([]);
@@ -70,7 +73,10 @@ export class MapStore {
     const lon = Number(r.lon), lat = Number(r.lat);
     const prev = this.targets.get(id);
     const tail = prev ? prev.tail : ((r.tail as [number, number, number][] | undefined) ?? []);
-    if (!tail.length || tail[tail.length - 1][2] < t) tail.push([lon, lat, t]);
+    if (!tail.length || tail[tail.length - 1][2] < t) {
+      if (tail.length >= 2 && t - tail[tail.length - 2][2] < TAIL_STEP_S) tail[tail.length - 1] = [lon, lat, t];
+      else tail.push([lon, lat, t]);
+    }
     while (tail.length && tail[0][2] < t - TAIL_S) tail.shift();
     this.targets.set(id, { id, kind: (r.kind as string) ?? prev?.kind, lon, lat, course: Number(r.course_deg ?? prev?.course ?? 0), t, tail });
     for (const u of this.units.values()) if (u.target_id === id) { u.lon = lon; u.lat = lat; } // units ride their tracker
