@@ -173,3 +173,29 @@ def test_replay_and_prediction(server, browser):
     assert w.foreign(base) == []
     assert w.errors == []
     page.close()
+
+
+def test_a_refused_action_says_why_in_the_dispatchers_language(server, browser):
+    """Another dispatcher takes the recommended car first: the click is refused (409) and the console says
+    so in zh-CN with the server's detail, instead of a bare "操作失败"."""
+    base = server.base
+    hdr = {"Authorization": f"Bearer {token(base, 'dispatcher')}"}
+    w = open_console(browser, base)
+    page = w.page
+    iid = httpx.post(base + "/api/v1/incidents", headers=hdr, json={
+        "type": "theft", "priority": 2, "lon": SPOT[0] + 0.002, "lat": SPOT[1]}).json()["id"]
+    page.click(f"[data-testid=incident-list] [data-incident='{iid}']", timeout=15_000)
+    page.wait_for_selector("[data-testid=unit-list] li")
+    first = page.get_attribute("[data-testid=unit-list] li >> nth=0", "data-callsign")
+    unit = next(r for r in httpx.get(f"{base}/api/v1/incidents/{iid}/recommend", headers=hdr).json()["recommended"]
+                if r["callsign"] == first)
+    other = httpx.post(base + "/api/v1/incidents", headers=hdr, json={
+        "type": "theft", "priority": 1, "lon": SPOT[0], "lat": SPOT[1] + 0.002}).json()["id"]
+    taken = httpx.post(f"{base}/api/v1/incidents/{other}/dispatch", headers=hdr, json={"unit_ids": [unit["unit_id"]]})
+    assert taken.status_code == 201, taken.text
+    page.click("[data-testid=dispatch-units]")
+    page.wait_for_selector(".dx-flash.show", timeout=10_000)
+    said = page.inner_text(".dx-flash")
+    assert said.startswith("操作失败 · 操作冲突，数据已变化：") and first in said, said
+    assert page.locator("[data-testid=dispatches] .dx-drow").count() == 0
+    page.close()

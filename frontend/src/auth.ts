@@ -1,5 +1,6 @@
 // Tokens in localStorage; the access token is refreshed before it expires and on a 401.
 import { h } from "./dom";
+import { apiError } from "./errors";
 import { currentLang, setLang, t } from "./i18n";
 
 const KEY = "se.tokens";
@@ -48,7 +49,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   let r = await go();
   if (r.status === 401 && (await refresh())) r = await go();
   if (r.status === 401) { logout(false); throw new Error("unauthorized"); }
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  if (!r.ok) throw await apiError(r);
   return r.status === 204 ? (undefined as T) : r.json();
 }
 

@@ -79,6 +79,17 @@ const DICT = {
   "panel.pending": ["此模块正在建设中", "This module is being built"],
   "panel.empty": ["暂无", "None"],
   "attribution": ["© OpenStreetMap 贡献者", "© OpenStreetMap contributors"],
+  // API errors by code (errors.ts): the server's detail follows
+  "err.invalid_input": ["输入有误", "Invalid input"],
+  "err.not_found": ["未找到或无权查看", "Not found (or not yours to see)"],
+  "err.conflict": ["操作冲突，数据已变化", "Conflict: the data has changed"],
+  "err.forbidden": ["无此权限", "Not permitted"],
+  "err.unauthorized": ["登录已失效", "Not signed in"],
+  "err.locked": ["账号已锁定", "Account locked"],
+  "err.rate_limited": ["操作过于频繁，请稍后再试", "Too many requests, try again shortly"],
+  "err.unavailable": ["服务暂不可用", "Service unavailable"],
+  "err.too_large": ["请求内容过大", "Request too large"],
+  "err.http": ["请求失败", "Request failed"],
   ...DISPATCH_DICT,
   ...PLANNING_DICT,
 } as const;
@@ -90,6 +101,11 @@ const listeners: Array<() => void> = [];
 
 export function t(key: Key): string {
   return DICT[key][lang === "en" ? 1 : 0];
+}
+
+/** Whether a key built from server data (an error code, a status) has a text. */
+export function has(key: string): key is Key {
+  return key in DICT;
 }
 
 export function currentLang(): Lang {

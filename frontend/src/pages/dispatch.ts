@@ -8,6 +8,7 @@ import type { Layer, PickingInfo } from "@deck.gl/core";
 import { PathLayer, ScatterplotLayer, LineLayer } from "@deck.gl/layers";
 import "../dispatch.css";
 import { api } from "../auth";
+import { errorText } from "../errors";
 import { h } from "../dom";
 import { onLangChange, t, type Key } from "../i18n";
 import { css, PRIORITY } from "../map/colors";
@@ -190,7 +191,7 @@ export function mount(root: HTMLElement): void {
     const life = (status: string, key: Key, enabled: boolean) => h("button", { class: "btn", type: "button", disabled: !enabled,
       "data-testid": `to-${status}`, onclick: async () => {
         try { await post(`/api/v1/incidents/${selected!.id}/status`, { status }); await select(selected!.id); }
-        catch { flash(t("dx.failed")); }
+        catch (e) { flash(failed(e), 6000); }
       } }, t(key));
     const row = (k: Key, v: unknown) => h("div", { class: "kv" }, h("span", { class: "k" }, t(k)), h("span", { class: "v" }, v ? String(v) : "—"));
     const steps = ["new", "dispatched", "on_scene", "resolved", "closed"].map((s, i) => h("span", {
@@ -217,7 +218,7 @@ export function mount(root: HTMLElement): void {
             .filter((s) => active.includes(d) && (s === "cancelled" || ["assigned", "en_route", "on_scene", "cleared"].indexOf(s) > ["assigned", "en_route", "on_scene", "cleared"].indexOf(d.status)))
             .map((s) => h("button", { class: "btn sm", type: "button", onclick: async () => {
               try { await post(`/api/v1/dispatches/${d.id}/status`, { status: s }); await select(selected!.id); }
-              catch { flash(t("dx.failed")); }
+              catch (e) { flash(failed(e), 6000); }
             } }, s === "cancelled" ? t("dx.cancel") : dispatchStatus(s)))))))
         : null].filter((x): x is HTMLElement => x !== null));
   }
@@ -237,7 +238,7 @@ export function mount(root: HTMLElement): void {
         ? h("button", { class: "btn sm", type: "button", title: `${t("dx.pan_to")} ${Math.round(c.pan_bearing_deg)}°`, disabled: !ok,
           onclick: async () => {
             try { await post(`/api/v1/cameras/${c.id}/ptz`, { action: "goto", bearing_deg: c.pan_bearing_deg, speed: 5, reason: reasonIn.value || t("dx.reason_default") }); flash(t("dx.aimed")); }
-            catch { flash(t("dx.failed")); }
+            catch (e) { flash(failed(e), 6000); }
           } }, `${t("dx.aim")} ${Math.round(c.pan_bearing_deg)}°`)
         : h("span", { class: "score", title: "score" }, c.score.toFixed(2)));
     camsEl.replaceChildren(...[
@@ -257,7 +258,7 @@ export function mount(root: HTMLElement): void {
     wallBox.classList.add("open");
     wall.setTitle(`${t("dx.wall")} · #${selected.id} ${typeName(selected.props as never, types)}`);
     try { await wall.open(ids, reasonIn.value.trim().length >= 2 ? reasonIn.value.trim() : t("dx.reason_default"), selected.id); }
-    catch { flash(t("dx.failed")); }
+    catch (e) { flash(failed(e), 6000); }
   }
 
   function drawUnits(): void {
@@ -282,7 +283,7 @@ export function mount(root: HTMLElement): void {
         const ids = list.filter((r) => chosenUnits.has(r.unit_id)).map((r) => r.unit_id);
         if (!ids.length || !selected) return;
         try { await post(`/api/v1/incidents/${selected.id}/dispatch`, { unit_ids: ids }); chosenUnits.clear(); await select(selected.id); }
-        catch { flash(t("dx.failed")); }
+        catch (e) { flash(failed(e), 6000); }
       } }, t("dx.dispatch")) : null].filter((x): x is HTMLElement => x !== null));
   }
 
@@ -380,11 +381,16 @@ export function mount(root: HTMLElement): void {
   const ui = h("div", { class: "dx-ui" }, left, right, wallBox, replay.el, predEl);
   const flashEl = h("div", { class: "dx-flash", role: "status" });
   let flashTimer: number | undefined;
-  function flash(text: string): void {
+  function flash(text: string, ms = 2500): void {
     flashEl.textContent = text;
     flashEl.classList.add("show");
     window.clearTimeout(flashTimer);
-    flashTimer = window.setTimeout(() => flashEl.classList.remove("show"), 2500);
+    flashTimer = window.setTimeout(() => flashEl.classList.remove("show"), ms);
+  }
+
+  /** Why an action failed, in the dispatcher's language (left up long enough to be read). */
+  function failed(e: unknown): string {
+    return `${t("dx.failed")} · ${errorText(e)}`;
   }
   const layout = () => {
     left.replaceChildren(section("dx.new", form), section("dx.incidents", listEl));

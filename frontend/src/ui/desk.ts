@@ -1,14 +1,11 @@
 // Helpers of the desk pages (planning, administration, audit): API calls that surface the server's
 // message, downloads with the bearer token, modal dialogs, form fields and a page frame without a map.
 import { accessToken, refresh } from "../auth";
+import { apiError } from "../errors";
 import { h } from "../dom";
 import { currentLang, onLangChange, t, type Key } from "../i18n";
 import { topBar } from "./chrome";
 import "./desk.css";
-
-export class ApiError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
 
 /** fetch with the session's token; JSON in and out; a 4xx/5xx throws with the server's own message. */
 export async function call<T>(path: string, method = "GET", body?: unknown): Promise<T> {
@@ -19,14 +16,7 @@ export async function call<T>(path: string, method = "GET", body?: unknown): Pro
   });
   let r = await go();
   if (r.status === 401 && (await refresh())) r = await go();
-  if (!r.ok) {
-    let msg = `${r.status}`;
-    try {
-      const j = await r.json();
-      msg = j?.error?.message ?? (typeof j?.detail === "string" ? j.detail : JSON.stringify(j?.detail ?? j));
-    } catch { /* not JSON */ }
-    throw new ApiError(r.status, msg);
-  }
+  if (!r.ok) throw await apiError(r);
   return r.status === 204 ? (undefined as T) : ((await r.json()) as T);
 }
 
@@ -34,7 +24,7 @@ export async function call<T>(path: string, method = "GET", body?: unknown): Pro
 export async function download(path: string, filename: string): Promise<void> {
   let r = await fetch(path, { headers: { Authorization: `Bearer ${accessToken()}` } });
   if (r.status === 401 && (await refresh())) r = await fetch(path, { headers: { Authorization: `Bearer ${accessToken()}` } });
-  if (!r.ok) throw new ApiError(r.status, `${r.status}`);
+  if (!r.ok) throw await apiError(r);
   const url = URL.createObjectURL(await r.blob());
   const a = h("a", { href: url, download: filename, style: "display:none" });
   document.body.append(a);
@@ -48,9 +38,7 @@ export function tr(key: string, fallback: string): string {
   try { return t(key as Key) ?? fallback; } catch { return fallback; }
 }
 
-export function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+export { errorText } from "../errors";
 
 /** A status line under a form: ok (green) or error (red). */
 export function note(el: HTMLElement, text: string, kind: "ok" | "error" | "" = ""): void {
