@@ -108,9 +108,22 @@ def test_officer_accepts_moves_and_arrives(server):
             f"(() => {{ const t = window.sharpeyes.store.targets.get({unit['target_id']});"
             f" return t && Math.abs(t.lon - {SCENE[0]}) < 1e-4 && Math.abs(t.lat - {SCENE[1]}) < 1e-4; }})()", timeout=15_000)
         page.screenshot(path=str(SHOTS / "m-on-scene-390x844.png"))
+        # The dispatcher cancels while this phone has not heard yet (feed stopped; right after the page's 10 s
+        # safety-net refresh): the officer's "cleared" is refused, and the page says why, in zh-CN.
+        page.evaluate("window.sharpeyes.feed.stop()")
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/me/assignment"), timeout=15_000):
+            pass
+        did = d.json()["dispatches"][0]["dispatch_id"]
+        assert httpx.post(f"{base}/api/v1/dispatches/{did}/status", headers=hdr,
+                          json={"status": "cancelled"}).status_code == 200
         page.tap("[data-testid=m-cleared]")
-        page.wait_for_selector("[data-testid=m-none]", timeout=15_000)
-        assert w.errors == [] and w.foreign(base) == []
+        said = page.wait_for_selector("[data-testid=m-error]", timeout=10_000).inner_text()
+        assert said.startswith("操作失败 · 操作冲突，数据已变化：") and "cancelled" in said, said
+        page.wait_for_selector("[data-testid=m-none]", timeout=15_000)  # the card goes, the reason stays
+        assert page.is_visible("[data-testid=m-error]")
+        # The one console error is the browser's own log line for that refused request (409).
+        assert [e for e in w.errors if "status of 409" not in e] == [] and len(w.errors) == 1
+        assert w.foreign(base) == []
         assert console.errors == []
         desk.close()
         browser.close()

@@ -4,6 +4,7 @@ import type { Layer } from "@deck.gl/core";
 import { PathLayer, ScatterplotLayer } from "@deck.gl/layers";
 import "../dispatch.css";
 import { api } from "../auth";
+import { errorText } from "../errors";
 import { h } from "../dom";
 import { onLangChange, t, type Key } from "../i18n";
 import { css, PRIORITY } from "../map/colors";
@@ -36,6 +37,8 @@ export function mount(root: HTMLElement): void {
   let lastSentAt: number | null = null;
   let sharing = localStorage.getItem(SHARE_KEY) !== "0";
   let geoError = false;
+  let actionError = ""; // why the last status change was refused (e.g. the dispatch was cancelled meanwhile)
+  let errorTimer: number | undefined;
   let near: NearCam[] = [];
   let nearAt: [number, number] | null = null;
   let fittedFor: number | null = null;
@@ -71,6 +74,8 @@ export function mount(root: HTMLElement): void {
           btn("on_scene", "m.on_scene", idx === 1, idx === 1),
           btn("cleared", "m.cleared", idx === 2, idx === 2)));
     }
+    // Kept even when the card is gone: "cancelled meanwhile" is exactly when the officer needs to read it.
+    if (actionError) parts.push(h("div", { class: "m-msg", role: "alert", "data-testid": "m-error" }, actionError));
     const share = h("input", { type: "checkbox", checked: sharing, "data-testid": "m-share", onchange: (ev: Event) => {
       sharing = (ev.target as HTMLInputElement).checked;
       localStorage.setItem(SHARE_KEY, sharing ? "1" : "0");
@@ -114,7 +119,12 @@ export function mount(root: HTMLElement): void {
     try {
       await api(`/api/v1/me/dispatches/${id}/status`, { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ status }) });
-    } catch { /* shown by the unchanged status */ }
+      actionError = "";
+    } catch (e) {
+      actionError = `${t("dx.failed")} · ${errorText(e)}`;
+      window.clearTimeout(errorTimer);
+      errorTimer = window.setTimeout(() => { actionError = ""; draw(); }, 15_000);
+    }
     busy = false;
     await load();
   }
