@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from app.domain.errors import Conflict, InvalidInput
 
 INCIDENT_FLOW = ["new", "dispatched", "on_scene", "resolved", "closed"]
@@ -18,6 +20,10 @@ INCIDENT_TYPES = {
     "sos": ("紧急求助", "SOS alarm"), "alarm": ("设备报警", "Device alarm"), "other": ("其他", "Other"),
 }
 ARRIVAL_RADIUS_M = 50.0
+# Snapping a moving unit onto the road graph: edges this much farther than the nearest one are still
+# candidates when their direction fits the unit's course (a divided road's carriageways lie 10-20 m apart).
+SNAP_SLACK_M = 20.0
+MOVING_KMH = 5.0  # below this a tracker's course is noise
 STALE_FIX_S = 120.0
 
 
@@ -39,3 +45,43 @@ def next_dispatch_status(current: str, wanted: str) -> str:
     if current == "cancelled" or DISPATCH_FLOW.index(wanted) <= DISPATCH_FLOW.index(current):
         raise Conflict(f"dispatch is {current}; cannot go to {wanted}")
     return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeCandidate:
+    edge: int
+    fraction: float
+    distance_m: float
+    forward: bool  # drivable from source to target
+    backward: bool  # drivable from target to source
+    azimuth_deg: float | None  # direction source → target at the candidate point
+
+
+def _turn(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def drivable_along(c: EdgeCandidate, course_deg: float) -> bool:
+    """Whether a unit heading ``course_deg`` can be driving along this edge (within 90°), in a direction
+    the edge allows."""
+    if c.azimuth_deg is None:
+        return False
+    return (c.forward and _turn(c.azimuth_deg, course_deg) <= 90.0) or (
+        c.backward and _turn(c.azimuth_deg + 180.0, course_deg) <= 90.0)
+
+
+def pick_edge(cands: list[EdgeCandidate], course_deg: float | None) -> EdgeCandidate | None:
+    """The edge a unit is on: the nearest, unless it moves (``course_deg``) and a candidate within
+    ``SNAP_SLACK_M`` of the nearest runs its way while the nearest does not."""
+    if not cands:
+        return None
+    nearest = min(cands, key=lambda c: c.distance_m)
+    if course_deg is None or drivable_along(nearest, course_deg):
+        return nearest
+    fits = [c for c in cands if c.distance_m <= nearest.distance_m + SNAP_SLACK_M and drivable_along(c, course_deg)]
+    return min(fits, key=lambda c: c.distance_m) if fits else nearest
+
+
+def moving_course(course_deg: float | None, speed_kmh: float | None) -> float | None:
+    """A tracker's course when it says something (the unit moves), else None."""
+    return course_deg if course_deg is not None and (speed_kmh or 0.0) >= MOVING_KMH else None

@@ -14,6 +14,7 @@ from app.domain import dispatch as flow
 from app.domain.access import Scope
 from app.domain.errors import Conflict, InvalidInput, NotFound
 
+_MOTION = (Target.last_course_deg.label("course"), Target.last_speed_kmh.label("speed"))
 SHORTLIST = 12  # straight-line nearest candidates that get a road ETA
 OFFROAD_KMH = 15.0  # from a unit's fix to the road graph and from the graph to the scene
 # Edges within a box around origin and destination: a bounded graph keeps Dijkstra fast on big cities.
@@ -30,24 +31,39 @@ async def _incident_point(conn: AsyncConnection, scope: Scope, incident_id: int)
     return r
 
 
-async def _snap(conn: AsyncConnection, points: list[tuple[float, float]]) -> list[tuple[int, float, float] | None]:
-    """Each point's place on the road graph: (nearest drivable edge, fraction along it, distance to it in m).
+async def _snap(conn: AsyncConnection, points: list[tuple[float, float]], courses: list[float | None] | None = None
+                ) -> list[tuple[int, float, float] | None]:
+    """Each point's place on the road graph: (drivable edge, fraction along it, distance to it in m).
 
     Routing then starts and ends *on* that edge (pgRouting's withPoints), not at its nearest node, which
-    may lie behind the unit: a route to it would run back and forth along the first street."""
+    may lie behind the unit: a route to it would run back and forth along the first street. With a course
+    (a moving unit), the edge is the nearest one it can drive along that way among those within
+    ``flow.SNAP_SLACK_M`` of the nearest: on a divided road GPS error often puts a car closer to the
+    opposite carriageway, and a route from there starts with a U-turn loop."""
     if not points:
         return []
     rows = (await conn.execute(text("""
-        SELECT s.i, e.id, ST_LineLocatePoint(e.geom, s.p) AS f, ST_Distance(e.geom::geography, s.p::geography) AS d
+        SELECT s.i, e.id, e.f, e.d, e.fwd, e.rev, degrees(ST_Azimuth(
+                   ST_LineInterpolatePoint(e.geom, greatest(e.f - 0.01, 0))::geography,
+                   ST_LineInterpolatePoint(e.geom, least(e.f + 0.01, 1))::geography)) AS az
         FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS p
               FROM unnest(CAST(:xs AS float8[]), CAST(:ys AS float8[])) WITH ORDINALITY AS u(x, y, i)) s
-        CROSS JOIN LATERAL (SELECT id, geom FROM road_edge WHERE cost >= 0 OR reverse_cost >= 0
-                            ORDER BY geom <-> s.p LIMIT 1) e"""),
+        CROSS JOIN LATERAL (SELECT id, geom, ST_LineLocatePoint(geom, s.p) AS f, cost >= 0 AS fwd,
+                                   reverse_cost >= 0 AS rev, ST_Distance(geom::geography, s.p::geography) AS d
+                            FROM road_edge WHERE cost >= 0 OR reverse_cost >= 0
+                            ORDER BY geom <-> s.p LIMIT 4) e
+        ORDER BY s.i, e.d"""),
         {"xs": [p[0] for p in points], "ys": [p[1] for p in points]})).all()
-    # Strictly inside the edge: pgRouting 3.4 returns no cost at all for a point at fraction 0 or 1 (it
-    # becomes the edge's vertex); 1e-9 of an edge is well under a millimetre.
-    found = {r.i: (r.id, min(max(r.f, 1e-9), 1 - 1e-9), r.d) for r in rows}
-    return [found.get(i + 1) for i in range(len(points))]
+    cands: dict[int, list[flow.EdgeCandidate]] = {}
+    for r in rows:
+        cands.setdefault(r.i, []).append(flow.EdgeCandidate(r.id, r.f, r.d, r.fwd, r.rev, r.az))
+    out: list[tuple[int, float, float] | None] = []
+    for k in range(len(points)):
+        c = flow.pick_edge(cands.get(k + 1, []), courses[k] if courses else None)
+        # Strictly inside the edge: pgRouting 3.4 returns no cost at all for a point at fraction 0 or 1 (it
+        # becomes the edge's vertex); 1e-9 of an edge is well under a millimetre.
+        out.append(None if c is None else (c.edge, min(max(c.fraction, 1e-9), 1 - 1e-9), c.distance_m))
+    return out
 
 
 def _points_sql(snapped: list[tuple[int, float, float]]) -> str:
@@ -61,12 +77,13 @@ def _edges_sql(points: list[tuple[float, float]]) -> str:
     return EDGES_SQL.format(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
 
 
-async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float]
-                    ) -> list[float | None]:
-    """Seconds by road from each start to dest; None when the graph does not connect them (never 0)."""
+async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float],
+                    courses: list[float | None] | None = None) -> list[float | None]:
+    """Seconds by road from each start to dest; None when the graph does not connect them (never 0).
+    ``courses``: each start's heading when it is moving (degrees), else None."""
     if not starts:
         return []
-    snapped = await _snap(conn, [*starts, dest])
+    snapped = await _snap(conn, [*starts, dest], [*courses, None] if courses else None)
     goal = snapped[-1]
     usable = [k for k, sn in enumerate(snapped[:-1]) if sn is not None]
     if goal is None or not usable:
@@ -93,10 +110,11 @@ def _route_geom(geo: dict | None):
     return func.ST_SetSRID(func.ST_GeomFromGeoJSON(orjson.dumps(geo).decode()), 4326) if geo else None
 
 
-async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[float, float]) -> dict | None:
+async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[float, float],
+                course: float | None = None) -> dict | None:
     """GeoJSON LineString of the road route (unit → its street … the scene's street → scene), or None when
     unreachable. Each leg of the path is the traversed part of its edge, the first and last ones partial."""
-    a, b = await _snap(conn, [start, dest])
+    a, b = await _snap(conn, [start, dest], [course, None])
     if a is None or b is None:
         return None
     geo = (await conn.execute(text("""
@@ -131,7 +149,7 @@ async def recommend(conn: AsyncConnection, scope: Scope, incident_id: int, kind:
     now = now or datetime.now(UTC)
     stale_before = now - timedelta(seconds=flow.STALE_FIX_S)
     pt = func.ST_SetSRID(func.ST_MakePoint(inc.lon, inc.lat), 4326)
-    q = (select(Unit.id, Unit.callsign, Unit.kind, Unit.status, Target.last_fix_at,
+    q = (select(Unit.id, Unit.callsign, Unit.kind, Unit.status, Target.last_fix_at, *_MOTION,
                 func.ST_X(Target.last_location).label("lon"), func.ST_Y(Target.last_location).label("lat"),
                 func.ST_Distance(func.Geography(Target.last_location), func.Geography(pt)).label("distance_m"))
          .join(Target, Target.id == Unit.target_id)
@@ -143,7 +161,8 @@ async def recommend(conn: AsyncConnection, scope: Scope, incident_id: int, kind:
     rows = (await conn.execute(q)).mappings().all()
     fresh = [r for r in rows if r["last_fix_at"] and r["last_fix_at"] >= stale_before][:SHORTLIST]
     stale = [r for r in rows if not (r["last_fix_at"] and r["last_fix_at"] >= stale_before)]
-    etas = await road_etas(conn, [(r["lon"], r["lat"]) for r in fresh], (inc.lon, inc.lat))
+    etas = await road_etas(conn, [(r["lon"], r["lat"]) for r in fresh], (inc.lon, inc.lat),
+                           [flow.moving_course(r["course"], r["speed"]) for r in fresh])
 
     def item(r, eta):
         return {"unit_id": r["id"], "callsign": r["callsign"], "kind": r["kind"], "lon": r["lon"], "lat": r["lat"],
@@ -165,7 +184,7 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
         raise Conflict(f"incident is {inc.status}")
     units = (await conn.execute(select(Unit.id, Unit.status, Unit.callsign, Unit.division_code,
                                        func.ST_X(Target.last_location).label("lon"),
-                                       func.ST_Y(Target.last_location).label("lat"))
+                                       func.ST_Y(Target.last_location).label("lat"), *_MOTION)
                                 .outerjoin(Target, Target.id == Unit.target_id)
                                 .where(Unit.id.in_(unit_ids)).with_for_update(of=Unit))).mappings().all()
     found = {u["id"]: u for u in units if scope.covers(u["division_code"])}
@@ -179,8 +198,9 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
         u = found[uid]
         eta, geo = None, None
         if u["lon"] is not None:
-            eta = (await road_etas(conn, [(u["lon"], u["lat"])], (inc.lon, inc.lat)))[0]
-            geo = await route(conn, (u["lon"], u["lat"]), (inc.lon, inc.lat)) if eta is not None else None
+            course = flow.moving_course(u["course"], u["speed"])
+            eta = (await road_etas(conn, [(u["lon"], u["lat"])], (inc.lon, inc.lat), [course]))[0]
+            geo = await route(conn, (u["lon"], u["lat"]), (inc.lon, inc.lat), course) if eta is not None else None
         did = (await conn.execute(insert(Dispatch).values(
             incident_id=incident_id, unit_id=uid, status="assigned", assigned_by=assigned_by, eta_s=eta,
             route=_route_geom(geo))
@@ -219,8 +239,10 @@ async def set_status(conn: AsyncConnection, scope: Scope, dispatch_id: int, want
             "division": d["incident_division"], "lon": d["lon"], "lat": d["lat"]}
 
 
-async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: float) -> list[dict]:
-    """A unit moved: refresh the ETA of its active dispatch; inside the arrival radius it is on scene."""
+async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: float,
+                      course: float | None = None) -> list[dict]:
+    """A unit moved (heading ``course`` when moving): refresh the ETA and route of its active dispatch;
+    inside the arrival radius it is on scene."""
     rows = (await conn.execute(text("""
         SELECT d.id, d.status, d.incident_id, i.division_code, ST_X(i.location) AS ilon, ST_Y(i.location) AS ilat,
                ST_Distance(i.location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS dist
@@ -235,9 +257,9 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
             changes.append(await set_status(conn, Scope(("",), 99, None), d["id"], "on_scene") | {"eta_s": 0.0})
             await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=0.0))
             continue
-        eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"])))[0]
+        eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"]), [course]))[0]
         # The route from where the unit is now: what it has driven drops off the map, a detour is re-routed.
-        geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"])) if eta is not None else None
+        geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"]), course) if eta is not None else None
         await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta, route=_route_geom(geo)))
         changes.append({"dispatch_id": d["id"], "incident_id": d["incident_id"], "status": d["status"],
                         "eta_s": eta, "route": geo, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})

@@ -50,16 +50,16 @@ class DispatchStep:
         active = await self._active_targets()
         if not active:
             return
-        latest: dict[int, tuple[float, float]] = {}
+        latest: dict[int, tuple[float, float, float | None]] = {}  # lon, lat, course when moving
         for fix in sorted(batch.fixes, key=lambda f: f.fix_time):
             tid = self.target_id((fix.protocol, fix.device_id))
             if tid in active and fix.valid:
-                latest[tid] = (fix.lon, fix.lat)
+                latest[tid] = (fix.lon, fix.lat, dispatch.flow.moving_course(fix.course_deg, fix.speed_kmh))
         if not latest:
             return
         await self._follow(latest)
 
-    async def _follow(self, latest: dict[int, tuple[float, float]]) -> None:
+    async def _follow(self, latest: dict[int, tuple[float, float, float | None]]) -> None:
         engine, last_eta, publish = self.engine, self.last_eta, self.publish
         async with engine.begin() as conn:
             active = set((await conn.execute(text(
@@ -69,7 +69,7 @@ class DispatchStep:
             changes = []
             now = time.monotonic()
             for tid in active:
-                if now - last_eta.get(tid, -1e9) < ETA_EVERY_S and not await _near(conn, tid, *latest[tid]):
+                if now - last_eta.get(tid, -1e9) < ETA_EVERY_S and not await _near(conn, tid, *latest[tid][:2]):
                     continue
                 last_eta[tid] = now
                 changes += await dispatch.on_position(conn, tid, *latest[tid])
