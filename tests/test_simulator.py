@@ -85,13 +85,21 @@ async def test_dispatched_car_drives_to_the_incident_and_stays(demo_db):
 
     engine = make_engine(demo_db)
     async with engine.begin() as conn:
-        node, x, y = (await fleet.start_nodes(conn, 1))[0]
+        # A well-connected junction near the middle (not a random start node, which may lie where one-way
+        # streets lead nowhere near: the test failed there once).
+        node, x, y = (await conn.exec_driver_sql(
+            "SELECT id, ST_X(location), ST_Y(location) FROM road_node WHERE degree > 2 ORDER BY location <->"
+            " (SELECT ST_SetSRID(ST_Centroid(ST_Extent(location)), 4326) FROM road_node) LIMIT 1")).one()
         _, uid = await fleet.register(conn, "osmand", "sim-order-test", "SIM-T1", x, y)
+        # A scene 200–600 m away that the car can reach by road.
+        candidates = (await conn.exec_driver_sql(
+            "SELECT ST_X(location), ST_Y(location) FROM road_node WHERE degree > 1 AND ST_DWithin(location::geography,"
+            f" ST_SetSRID(ST_MakePoint({x}, {y}), 4326)::geography, 600) AND NOT ST_DWithin(location::geography,"
+            f" ST_SetSRID(ST_MakePoint({x}, {y}), 4326)::geography, 200) ORDER BY id LIMIT 30")).all()
+        reachable = [c for c in candidates if await fleet.route_to(conn, x, y, c[0] + 0.0001, c[1]) is not None]
+    assert reachable, "no reachable scene near the start node"
+    ix, iy = reachable[0]
     with psycopg.connect(demo_db, autocommit=True) as conn:
-        ix, iy = conn.execute("""SELECT ST_X(location), ST_Y(location) FROM road_node WHERE degree > 1
-            AND ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 600)
-            AND NOT ST_DWithin(location::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 200)
-            LIMIT 1""", (x, y, x, y)).fetchone()
         iid = conn.execute("INSERT INTO incident (type, location) VALUES ('theft', "
                            "ST_SetSRID(ST_MakePoint(%s, %s), 4326)) RETURNING id", (ix + 0.0001, iy)).fetchone()[0]
         did = conn.execute("INSERT INTO dispatch (incident_id, unit_id, status) VALUES (%s, %s, 'assigned') "
