@@ -90,20 +90,30 @@ async def test_last_position_updater_coalesces_and_repair_fixes_stale_targets(en
                             t=NOW - timedelta(seconds=6)) == 3
 
 
-async def test_a_refused_updater_round_is_repaired_from_position(engine, monkeypatch):
-    import app.ingest.writer as w
-
-    # Fault injection, not a mock: the updater's statement is swapped for one the real PostgreSQL refuses with a
-    # data error (division by zero, SQLSTATE 22012, as a violated constraint would); the repair then runs for real.
-    monkeypatch.setattr(w, "_UPDATE_LAST", "UPDATE target SET last_speed_kmh = 1 / 0 WHERE id = ANY($1::int[]) "
-                        "AND $2::timestamptz[] IS NOT NULL AND $3::float8[] IS NOT NULL AND $4::float8[] IS NOT NULL "
-                        "AND $5::float8[] IS NOT NULL AND $6::float8[] IS NOT NULL")
-    async with BatchWriter(engine, max_delay_s=0.01) as writer:
-        await writer.add_many([fix("refused-1", NOW - timedelta(seconds=3), lon=103.0),
-                               fix("refused-1", NOW - timedelta(seconds=4), lon=104.0)])
-        await writer.sync_last()
-        assert writer.stats.last_rounds == 0  # the round itself never went through…
-    # …and yet last_* is the newest stored fix, taken from position at once, not at the next start
+async def test_a_refused_updater_round_is_repaired_from_position(engine):
+    # The fault is in the real database, not in our code: a trigger refuses the first update of this target's
+    # row with a data error (division by zero, SQLSTATE 22012, as a violated constraint would). A sequence
+    # counts the attempts because it survives the rollback; the repair that follows then runs for real.
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SEQUENCE refuse_once"))
+        await conn.execute(text(
+            "CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF nextval('refuse_once') = 1 THEN RAISE division_by_zero; END IF; RETURN NEW; END $$"))
+        await conn.execute(text("CREATE TRIGGER refuse_once BEFORE UPDATE ON target FOR EACH ROW"
+                                " WHEN (NEW.external_id = 'refused-1') EXECUTE FUNCTION refuse_once()"))
+    try:
+        async with BatchWriter(engine, max_delay_s=0.01) as writer:
+            await writer.add_many([fix("refused-1", NOW - timedelta(seconds=3), lon=103.0),
+                                   fix("refused-1", NOW - timedelta(seconds=4), lon=104.0)])
+            await writer.sync_last()
+            assert writer.stats.last_rounds == 0  # the round itself never went through…
+        assert await scalar(engine, "SELECT last_value FROM refuse_once") >= 2  # …the repair updated the row
+    finally:
+        async with engine.begin() as conn:
+            for drop in ("DROP TRIGGER refuse_once ON target", "DROP FUNCTION refuse_once()",
+                         "DROP SEQUENCE refuse_once"):
+                await conn.execute(text(drop))
+    # …and last_* is the newest stored fix, taken from position at once, not at the next start
     assert await scalar(engine, "SELECT ST_X(last_location) FROM target WHERE external_id = 'refused-1' "
                                 "AND last_fix_at = :t", t=NOW - timedelta(seconds=3)) == 103.0
 
