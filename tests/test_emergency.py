@@ -1,6 +1,7 @@
 """Emergency response (#5): incidents, ranked call-up, PTZ bearing, along-track cameras, signed play URLs,
 dispatch by road with pgRouting, arrival, the officer's assignment, and their audit rows."""
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -68,6 +69,19 @@ def test_ranking_prefers_on_axis_hd_online():
     online, others = rank_domain.rank([off_axis, sd, offline, on_axis])
     assert [c.camera_id for c, _ in online] == [1, 3, 2] and [c.camera_id for c, _ in others] == [4]
     assert rank_domain.angle_diff(350, 10) == 20
+
+
+def test_off_axis_is_unknown_without_a_heading_and_zero_on_the_spot():
+    # OSM cameras often carry no direction: their view is modelled all-round, their axis is unknown
+    # (the console then shows no "off axis" figure instead of a made-up 0°).
+    no_heading = rank_domain.Candidate(1, 30, 123, "fixed", None, 360.0, 100.0, True, 2, "online")
+    assert rank_domain.off_axis_deg(no_heading) is None
+    aimed_away = dataclasses.replace(no_heading, heading_deg=0.0, fov_deg=60.0)  # 123° off its axis
+    assert rank_domain.score(no_heading) > rank_domain.score(aimed_away)
+    on_spot = rank_domain.Candidate(2, 0.2, 0.0, "fixed", 200.0, 60.0, 100.0, True, 2, "online")
+    assert rank_domain.off_axis_deg(on_spot) == 0.0  # no bearing from a camera standing on the point
+    ptz_on_spot = rank_domain.Candidate(3, 0.2, 0.0, "ptz", None, 360.0, 100.0, True, 2, "online")
+    assert rank_domain.pan_bearing(ptz_on_spot) is None
 
 
 async def test_cameras_along_a_track(api, demo_db, placed):

@@ -30,24 +30,32 @@ def angle_diff(a: float, b: float) -> float:
     return 360.0 - d if d > 180.0 else d
 
 
-def off_axis_deg(c: Candidate) -> float:
-    """How far the point is from the optical axis; a PTZ/dome turns to it (0)."""
-    if c.kind in ("ptz", "dome") or c.heading_deg is None:
+# Closer than this the bearing from the camera to the point means nothing (the camera is on the spot).
+AT_SPOT_M = 1.0
+
+
+def off_axis_deg(c: Candidate) -> float | None:
+    """How far the point is from the optical axis: 0 for a PTZ/dome (it turns to it) or a camera on the
+    spot, None when the axis is unknown (a fixed camera mapped without a heading is modelled all-round)."""
+    if c.kind in ("ptz", "dome") or c.distance_m < AT_SPOT_M:
         return 0.0
+    if c.heading_deg is None or c.fov_deg >= 360:
+        return None
     return angle_diff(c.bearing_deg, c.heading_deg)
 
 
 def score(c: Candidate) -> float:
-    """Higher is better, in [0, 1]."""
+    """Higher is better, in [0, 1]. An unknown axis gets full marks: its view is modelled all-round."""
     near = max(0.0, 1.0 - c.distance_m / max(c.range_m, 1.0))
     half = max(c.fov_deg / 2.0, 1.0)
-    axis = max(0.0, 1.0 - off_axis_deg(c) / half) if c.fov_deg < 360 else 1.0
+    off = off_axis_deg(c)
+    axis = 1.0 if off is None else max(0.0, 1.0 - off / half)
     return 0.45 * near + 0.25 * axis + 0.15 * (1.0 if c.hd else 0.0) + 0.15 * (3 - c.cls) / 2.0
 
 
 def pan_bearing(c: Candidate) -> float | None:
-    """Where to turn a PTZ/dome camera: the compass bearing from it to the point."""
-    return round(c.bearing_deg % 360.0, 1) if c.kind in ("ptz", "dome") else None
+    """Where to turn a PTZ/dome camera: the compass bearing from it to the point (none when it is on the spot)."""
+    return round(c.bearing_deg % 360.0, 1) if c.kind in ("ptz", "dome") and c.distance_m >= AT_SPOT_M else None
 
 
 def rank(candidates: list[Candidate]) -> tuple[list[tuple[Candidate, float]], list[tuple[Candidate, float]]]:

@@ -37,6 +37,10 @@ def _scope_sql(scope: Scope) -> tuple[str, dict]:
                                             **{f"p{i}": p + "%" for i, p in enumerate(scope.prefixes)}}
 
 
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
 async def cameras_seeing(conn: AsyncConnection, scope: Scope, lon: float, lat: float, limit: int = 100) -> dict:
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput("coordinates out of range", field="lon")
@@ -52,7 +56,7 @@ async def cameras_seeing(conn: AsyncConnection, scope: Scope, lon: float, lat: f
         r = by_id[c.camera_id]
         return {"id": c.camera_id, "gb_id": r["gb_id"], "name": r["name"], "kind": c.kind, "status": c.status,
                 "hd": c.hd, "cls": c.cls, "lon": r["lon"], "lat": r["lat"], "distance_m": round(c.distance_m, 1),
-                "off_axis_deg": round(callup.off_axis_deg(c), 1), "pan_bearing_deg": callup.pan_bearing(c),
+                "off_axis_deg": _round(callup.off_axis_deg(c)), "pan_bearing_deg": callup.pan_bearing(c),
                 "score": round(s, 3)}
 
     return {"point": [lon, lat], "cameras": [item(*cs) for cs in online],
