@@ -7,11 +7,11 @@ RUN npm run build
 
 FROM python:3.11-slim-bookworm
 WORKDIR /srv/sharpeyes
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml constraints.txt README.md alembic.ini ./
 COPY app/ app/
 COPY migrations/ migrations/
 COPY gisdata/ gisdata/
 COPY --from=web /src/app/web/dist app/web/dist
-RUN pip install --no-cache-dir -e ".[analysis]"
+RUN pip install --no-cache-dir -c constraints.txt -e ".[analysis]"
 EXPOSE 8000
 CMD ["sharpeyes", "serve"]

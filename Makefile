@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by scripts/setup.sh.
-.PHONY: demo test setup lint bench
+.PHONY: demo test setup lint bench constraints
 
 demo:
 	scripts/setup.sh
@@ -15,3 +15,8 @@ lint:
 
 bench:
 	@for b in bench/*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done
+
+# After upgrading a package in .venv on purpose and passing `make test`: record the new tested set.
+constraints:
+	{ sed -n '/^#/p' constraints.txt; .venv/bin/pip freeze --all --exclude-editable \
+	  | grep -vE '^(sharpeyes|setuptools|wheel)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt

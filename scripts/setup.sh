@@ -43,10 +43,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PY" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> pip install -e .[$extras]"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[$extras]"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "==> pip install -e .[$extras] (versions from constraints.txt)"
+  .venv/bin/pip install -q -c constraints.txt --upgrade pip
+  .venv/bin/pip install -q -c constraints.txt -e ".[$extras]"
   touch "$stamp"
 fi
 
