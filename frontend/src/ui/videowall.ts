@@ -15,7 +15,7 @@ export class VideoWall {
   private layoutBtns: HTMLElement[] = [];
   streams: Stream[] = [];
   layout = 4;
-  private stops = new Map<string, Stop>(); // url → stops a tile's player (hls.js, mpegts.js, WebRTC)
+  private stops = new Map<string, Stop>(); // url → stops a tile's stream (MJPEG request, hls.js, mpegts.js, WebRTC)
 
   constructor(opts: { closable?: boolean; onClose?: () => void } = {}) {
     this.grid = h("div", { class: "vw-grid" });
@@ -73,8 +73,12 @@ export class VideoWall {
   private tile(s: Stream): HTMLElement {
     let media: HTMLElement;
     if (s.format === "mjpeg") {
-      media = h("img", { class: "vw-media", src: s.url, alt: s.name, decoding: "async" });
-      media.addEventListener("error", () => media.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))));
+      const img = h("img", { class: "vw-media", src: s.url, alt: s.name, decoding: "async" }) as HTMLImageElement;
+      media = img;
+      img.addEventListener("error", () => { if (img.isConnected) img.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))); });
+      // An MJPEG response never ends: a tile taken off the wall must close it now, not when its <img> is
+      // collected (until then the request holds one of the browser's 6 connections to the host).
+      this.stops.set(s.url, () => img.removeAttribute("src"));
     } else if (["hls", "flv", "webrtc"].includes(s.format)) {
       const v = h("video", { class: "vw-media", autoplay: true, muted: true, playsinline: true }) as HTMLVideoElement;
       media = v;
