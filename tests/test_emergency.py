@@ -274,6 +274,37 @@ async def test_place_search_and_bad_incidents(api):
                            json={"type": "theft", "lon": X0, "lat": Y0})).status_code == 403
 
 
+async def test_incident_without_an_address_gets_its_place(api, demo_db):
+    """A spot given only as coordinates (map click, alarm) is named for the dispatcher: the key area it
+    lies in and the nearest named street within 80 m; an address typed in is kept as it is."""
+    with psycopg.connect(demo_db, autocommit=True) as conn:
+        # A spot 5 m off the middle of a named street, inside no key area, and a key area's inner point.
+        street, lon, lat = conn.execute("""
+            SELECT e.name, ST_X(p.q), ST_Y(p.q) FROM road_edge e,
+                 LATERAL (SELECT ST_Project(ST_LineInterpolatePoint(e.geom, 0.5)::geography, 5, 0)::geometry AS q) p
+            WHERE e.name IS NOT NULL AND e.length_m > 60
+              AND NOT EXISTS (SELECT 1 FROM key_area k WHERE ST_DWithin(k.area::geography, p.q::geography, 10))
+              AND NOT EXISTS (SELECT 1 FROM road_edge o WHERE o.name IS DISTINCT FROM e.name
+                              AND ST_DWithin(o.geom::geography, p.q::geography, 30))
+            ORDER BY e.id LIMIT 1""").fetchone()
+        area, alon, alat = conn.execute("""
+            SELECT name, ST_X(c), ST_Y(c) FROM key_area, ST_PointOnSurface(area) c
+            WHERE NOT EXISTS (SELECT 1 FROM key_area o WHERE o.id <> key_area.id AND ST_Intersects(o.area, c))
+            ORDER BY id LIMIT 1""").fetchone()
+    h = await login(api, "dispatcher")
+
+    async def place(**where) -> str | None:
+        r = await api.post("/api/v1/incidents", headers=h, json={"type": "theft", **where})
+        assert r.status_code == 201, r.text
+        return r.json()["properties"]["address"]
+
+    assert await place(lon=lon, lat=lat) == street
+    at_area = await place(lon=alon, lat=alat)
+    assert at_area.split(" · ")[0] == area
+    assert await place(lon=lon, lat=lat, address="  ") == street  # blank is no address
+    assert await place(lon=lon, lat=lat, address="Mannerheimintie 1") == "Mannerheimintie 1"
+
+
 async def test_positions_through_ingest_move_eta_and_arrive(api, demo_db):
     """End to end: a dispatched car reports through the batch position API; the pipeline puts it on scene."""
     now = datetime.now(UTC)

@@ -54,6 +54,26 @@ async def search_places(conn: AsyncConnection, q: str, limit: int = 10) -> list[
     return [dict(r) for r in rows]
 
 
+# A spot farther than this from every named street gets no street in its address (open ground, water).
+STREET_NEAR_M = 80.0
+
+# The key area the spot lies in, and the nearest named street (KNN on the GiST index, then the metric test).
+PLACE_AT_SQL = text("""
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+SELECT (SELECT k.name FROM key_area k, p WHERE ST_Intersects(k.area, p.g) ORDER BY ST_Area(k.area) LIMIT 1) AS area,
+       (SELECT s.name FROM (SELECT e.name, e.geom FROM road_edge e, p WHERE e.name IS NOT NULL
+                            ORDER BY e.geom <-> p.g LIMIT 1) s, p
+        WHERE ST_DWithin(s.geom::geography, p.g::geography, :near)) AS street
+""")
+
+
+async def place_at(conn: AsyncConnection, lon: float, lat: float) -> str | None:
+    """A readable place for a spot given only as coordinates (a map click, an alarm, a phone): the key
+    area it lies in (the smallest) and the nearest named street, e.g. "Rautatientori · Kaivokatu"."""
+    r = (await conn.execute(PLACE_AT_SQL, {"lon": lon, "lat": lat, "near": STREET_NEAR_M})).one()
+    return " · ".join(dict.fromkeys(x for x in (r.area, r.street) if x)) or None
+
+
 async def create(conn: AsyncConnection, scope: Scope, *, type: str, priority: int, lon: float, lat: float,
                  description: str | None = None, reporter: str | None = None, address: str | None = None,
                  source: str = "console", camera_id: int | None = None, target_id: int | None = None) -> dict:
@@ -62,6 +82,8 @@ async def create(conn: AsyncConnection, scope: Scope, *, type: str, priority: in
     division = await division_at(conn, lon, lat)
     if not scope.covers(division):
         raise Forbidden("this location is outside your divisions")
+    if not (address and address.strip()):
+        address = await place_at(conn, lon, lat)
     row = (await conn.execute(insert(Incident).values(
         type=type, priority=priority, description=description, reporter=reporter, address=address, source=source,
         location=from_shape(Point(lon, lat), srid=4326), division_code=division, camera_id=camera_id,

@@ -12,6 +12,7 @@ export const DISPATCH_DICT = {
   "dx.description": ["警情描述", "Description"],
   "dx.reporter": ["报警人", "Reporter"],
   "dx.address": ["地址", "Address"],
+  "dx.address_hint": ["留空则自动填写：重点区域 · 最近街道", "Leave empty to fill in: key area · nearest street"],
   "dx.create": ["创建警情", "Create incident"],
   "dx.create_failed": ["创建失败：请检查位置和类型", "Could not create: check the spot and type"],
   "dx.incidents": ["警情列表", "Incidents"],

@@ -58,7 +58,7 @@ export function mount(root: HTMLElement): void {
   const placeList = h("ul", { class: "dx-places", "data-testid": "place-results" });
   const descIn = h("textarea", { name: "description", rows: 2, "data-testid": "inc-desc" }) as HTMLTextAreaElement;
   const reporterIn = h("input", { name: "reporter", "data-testid": "inc-reporter" }) as HTMLInputElement;
-  const addrIn = h("input", { name: "address", "data-testid": "inc-address" }) as HTMLInputElement;
+  const addrIn = h("input", { name: "address", "data-testid": "inc-address", placeholder: t("dx.address_hint") }) as HTMLInputElement;
   const formMsg = h("div", { class: "dx-msg", role: "alert" });
   const setDraft = (lon: number, lat: number, label?: string) => {
     draft = [lon, lat];
@@ -402,6 +402,7 @@ export function mount(root: HTMLElement): void {
   layout();
   onLangChange(() => {
     placeIn.placeholder = t("dx.place_hint");
+    addrIn.placeholder = t("dx.address_hint");
     createBtn.textContent = t("dx.create");
     [...prioSel.options].forEach((o) => { o.textContent = t(`incident.p${o.value}` as Key); });
     fillTypes();
