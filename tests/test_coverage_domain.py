@@ -68,6 +68,18 @@ def test_duplicates_one_of_a_pair_and_chains():
     assert by[2].overlap == pytest.approx(1.0)
 
 
+def test_duplicates_only_among_views_that_are_known():
+    # Two fixed cameras on one pole, mapped without a heading: each drawn as the disc it might look into.
+    # They are not duplicates of each other (on a pole they usually look apart), nor is a PTZ beside them
+    # a duplicate of their guessed discs; two PTZs with the same reach are.
+    pole_a, pole_b = shapely.Point(0, 0).buffer(60), shapely.Point(0.5, 0).buffer(60)
+    ptz_1, ptz_2 = shapely.Point(1, 0).buffer(60), shapely.Point(1.5, 0).buffer(60)
+    views = [pole_a, pole_b, ptz_1, ptz_2]
+    assert {x.camera for x in coverage.find_duplicates(views)} & {0, 1}  # without the rule: the pole too
+    dups = coverage.find_duplicates(views, known=np.array([False, False, True, True]))
+    assert [(x.camera, x.other) for x in dups] in ([(2, 3)], [(3, 2)])
+
+
 def test_group_union_matches_union_all():
     rng = np.random.default_rng(1)
     polys = shapely.buffer(shapely.points(rng.uniform(0, 100, (60, 2))), 8)

@@ -47,8 +47,8 @@ async def engine(db_url):
             await conn.execute(
                 text(
                     "INSERT INTO camera (id, gb_id, name, location, view, status, retention_days,"
-                    " hd, networked) "
-                    f"VALUES (:id, :gb, :n, ST_Centroid({view}), {view}, :st, :ret, :hd, :net)"
+                    " hd, networked, heading_deg) "  # a heading: the views drawn here are what they see
+                    f"VALUES (:id, :gb, :n, ST_Centroid({view}), {view}, :st, :ret, :hd, :net, 90)"
                 ),
                 {
                     "id": cid,

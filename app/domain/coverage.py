@@ -251,17 +251,25 @@ class Duplicate:
 
 
 def find_duplicates(
-    views, threshold: float = DUPLICATE_OVERLAP, tree: shapely.STRtree | None = None
+    views, threshold: float = DUPLICATE_OVERLAP, tree: shapely.STRtree | None = None,
+    known: np.ndarray | None = None,
 ) -> list[Duplicate]:
     """Cameras whose view lies ≥ threshold inside another single camera's view.
 
     Of two cameras that duplicate each other only one is reported (the more contained one, ties →
     the later one), so moving every reported camera never leaves a spot unwatched.
+
+    ``known`` (default: all) marks the views that are what the camera sees. Only such cameras are
+    compared: a fixed camera mapped without a heading is drawn as the whole disc it might look into, so
+    two of them on one pole (usually aimed apart; most OSM and many GB/T 28181 catalogues carry no
+    heading) would always look like duplicates of each other.
     """
     views = np.asarray(views, dtype=object)
     tree = tree or shapely.STRtree(views)
     i, j = tree.query(views, predicate="intersects")
     ne = i != j
+    if known is not None:
+        ne &= known[i] & known[j]
     i, j = i[ne], j[ne]
     area = shapely.area(views)
     with np.errstate(invalid="ignore", divide="ignore"):

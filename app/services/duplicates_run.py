@@ -97,7 +97,7 @@ async def _compute(conn: AsyncConnection, cams: inp.Cameras, only: set[int] | No
         return []
     epsg = metric_crs.epsg_for(cams.point)
     views = metric_crs.to_metric(cams.view, epsg)
-    dups = await asyncio.to_thread(coverage.find_duplicates, views)
+    dups = await asyncio.to_thread(coverage.find_duplicates, views, known=cams.view_known)
     if only is not None:
         dups = [d for d in dups if int(cams.id[d.camera]) in only]
     if not dups:

@@ -33,9 +33,16 @@ class Cameras:
     range_m: np.ndarray
     kind: np.ndarray
     fov_deg: np.ndarray
+    heading_deg: np.ndarray  # NaN where the camera was mapped without one
 
     def __len__(self) -> int:
         return len(self.id)
+
+    @property
+    def view_known(self) -> np.ndarray:
+        """Whether the stored view is what the camera sees: a PTZ/dome turns all round; a fixed camera
+        mapped without a heading is drawn all round too, but sees only a sector of that disc."""
+        return (self.kind != "fixed") | ~np.isnan(self.heading_deg)
 
 
 def _arr(rows, i, dtype=object):
@@ -58,7 +65,8 @@ async def cameras(conn: AsyncConnection, mode: str, *, touching: str | None = No
     rows = (
         await conn.execute(
             text(
-                "SELECT c.id, ST_AsBinary(c.location), ST_AsBinary(c.view), c.range_m, c.kind, c.fov_deg "
+                "SELECT c.id, ST_AsBinary(c.location), ST_AsBinary(c.view), c.range_m, c.kind, c.fov_deg,"
+                " coalesce(c.heading_deg, 'NaN') "
                 f"FROM camera c WHERE {where} ORDER BY c.id"
             ),
             params or {},
@@ -71,6 +79,7 @@ async def cameras(conn: AsyncConnection, mode: str, *, touching: str | None = No
         _arr(rows, 3, float),
         _arr(rows, 4, object),
         _arr(rows, 5, float),
+        _arr(rows, 6, float),
     )
 
 
