@@ -69,6 +69,29 @@ def test_access_request_and_admin(base, browser):  # noqa: F811
     page.click(f"{row} [data-testid=grant][data-grant='{g['id']}'] [data-testid=revoke]")
     page.wait_for_selector(f"{row} [data-testid=grant][data-grant='{g['id']}'][data-status=revoked]")
 
+    # Register a patrol unit with its JT/T 808 terminal and the new user as its officer; off duty and back.
+    page.fill("[data-testid=create-unit] input[name=callsign]", "巡逻88")
+    page.select_option("[data-testid=create-unit] select[name=kind]", "patrol_car")
+    page.select_option("[data-testid=create-unit] select[name=division_code]", "990103")
+    page.select_option("[data-testid=create-unit] select[name=tracker_protocol]", "jt808")
+    page.fill("[data-testid=create-unit] input[name=tracker_id]", "013912345678")
+    page.select_option("[data-testid=create-unit] select[name=officer]", "analyst1")
+    page.click("[data-testid=create-unit] button[type=submit]")
+    unit_row = "[data-testid=unit-row][data-unit='巡逻88']"
+    page.wait_for_selector(f"{unit_row}[data-status=available]")
+    assert "013912345678" in page.inner_text(unit_row) and "analyst1" in page.inner_text(unit_row)
+    page.click(f"{unit_row} [data-testid=off-duty]")
+    page.wait_for_selector(f"{unit_row}[data-status=off_duty]")
+    unit = next(u for u in api(base, "admin", "GET", "/api/v1/units").json() if u["callsign"] == "巡逻88")
+    assert (unit["status"], unit["tracker_protocol"], unit["officer"]) == ("off_duty", "jt808", "analyst1")
+    # A second unit cannot take the same terminal: the form says why and nothing is added.
+    page.fill("[data-testid=create-unit] input[name=callsign]", "巡逻89")
+    page.fill("[data-testid=create-unit] input[name=tracker_id]", "013912345678")
+    page.click("[data-testid=create-unit] button[type=submit]")
+    page.wait_for_selector("[data-testid=unit-msg].note-error")
+    assert "tracker already belongs" in page.inner_text("[data-testid=unit-msg]")
+    assert not page.locator("[data-testid=unit-row][data-unit='巡逻89']").count()
+
     # Approve the officer's request.
     req = f"[data-testid=request-row][data-request='{request_id}']"
     page.wait_for_selector(req)
@@ -79,7 +102,10 @@ def test_access_request_and_admin(base, browser):  # noqa: F811
     officer = next(u for u in api(base, "admin", "GET", "/api/v1/users").json() if u["username"] == "officer")
     granted = next(g for g in officer["grants"] if g["id"] == int(request_id))
     assert granted["status"] == "active" and granted["division_code"] == "990102"
-    assert w.errors == [] and w.foreign(base) == []
+    # The one refusal is the unit that asked for a taken terminal (its response and its console line).
+    refused = [e for e in w.errors if "409" in e]
+    assert len(refused) == 2 and all("/api/v1/units" in e or "status of 409" in e for e in refused), w.errors
+    assert [e for e in w.errors if e not in refused] == [] and w.foreign(base) == []
     page.close()
 
 

@@ -31,6 +31,7 @@ from app.api.routes import (
     planning,
     tiles,
     tracks,
+    units,
     users,
     ws,
 )
@@ -101,7 +102,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     # Busiest first (device reports, tiles, live feed): Starlette tries routes in order.
     for r in (ingest.router, tiles.router, ws.router, health.router, auth.router, cameras.router, key_areas.router,
               divisions.router, users.router, access_requests.router, audit.router, incidents.router,
-              dispatch.router, callup.router, planning.router, tracks.router, kpi.router):
+              dispatch.router, units.router, callup.router, planning.router, tracks.router, kpi.router):
         include_flat(app, r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)

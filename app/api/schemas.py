@@ -109,6 +109,34 @@ class Created(BaseModel):
     id: int | str
 
 
+UnitKind = Literal["patrol_car", "officer", "drone", "vehicle"]
+
+
+class TrackerIn(Strict):
+    """The device that reports the unit's position: a JT/T 808 terminal (its phone number), an
+    OsmAnd/Traccar phone (its device id), a GB/T 28181 body camera (its 20-digit id)."""
+    protocol: Literal["osmand", "jt808", "gb28181", "api"]
+    external_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class UnitCreate(Strict):
+    callsign: str = Field(min_length=1, max_length=40, description="呼号, e.g. 巡逻1")
+    kind: UnitKind = "patrol_car"
+    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    tracker: TrackerIn | None = None
+    officer: str | None = Field(default=None, min_length=1, max_length=64, description="the officer's username")
+
+
+class UnitUpdate(Patch):
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"tracker", "officer"})
+    callsign: str | None = Field(default=None, min_length=1, max_length=40)
+    kind: UnitKind | None = None
+    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    tracker: TrackerIn | None = None
+    officer: str | None = Field(default=None, min_length=1, max_length=64)
+    status: Literal["available", "off_duty"] | None = Field(default=None, description="on or off duty")
+
+
 class FeatureCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     total: int
@@ -124,20 +152,19 @@ class Feature(BaseModel):
     properties: dict[str, Any]
 
 
-DivisionCode = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
 
 
 class UserCreate(Strict):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=8, max_length=256)
     role: str = Field(min_length=1, max_length=32)
-    division_code: str = DivisionCode
+    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     display_name: str | None = Field(default=None, max_length=200)
 
 
 class GrantCreate(Strict):
     role_name: str = Field(min_length=1, max_length=32)
-    division_code: str = DivisionCode
+    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
     max_secrecy: int = Field(default=0, ge=0, le=9)
@@ -149,7 +176,7 @@ class UserActive(Strict):
 
 
 class AccessRequestIn(Strict):
-    division_code: str = DivisionCode
+    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
     hours: float = Field(gt=0, le=720)
     reason: str = Field(min_length=4, max_length=2000)
     role: Literal["commander", "dispatcher", "planner"] = "commander"

@@ -8,7 +8,7 @@ import orjson
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.models import Dispatch, Incident, Target, Unit
+from app.db.models import AppUser, Dispatch, Incident, Target, Unit
 from app.db.scoping import division_filter
 from app.domain import dispatch as flow
 from app.domain.access import Scope
@@ -288,10 +288,12 @@ async def my_assignment(conn: AsyncConnection, user_id: int) -> dict:
 async def list_units(conn: AsyncConnection, scope: Scope, now: datetime | None = None) -> list[dict]:
     now = now or datetime.now(UTC)
     rows = (await conn.execute(select(Unit.id, Unit.callsign, Unit.kind, Unit.status, Unit.division_code,
-                                      Unit.target_id, Target.last_fix_at,
-                                      func.ST_X(Target.last_location).label("lon"),
+                                      Unit.target_id, Target.protocol.label("tracker_protocol"),
+                                      Target.external_id.label("tracker_id"), AppUser.username.label("officer"),
+                                      Target.last_fix_at, func.ST_X(Target.last_location).label("lon"),
                                       func.ST_Y(Target.last_location).label("lat"), Target.last_course_deg)
                                .outerjoin(Target, Target.id == Unit.target_id)
+                               .outerjoin(AppUser, AppUser.id == Unit.user_id)
                                .where(division_filter(Unit.division_code, scope)).order_by(Unit.id))).mappings().all()
     stale_before = now - timedelta(seconds=flow.STALE_FIX_S)
     return [{**{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()},

@@ -1,4 +1,4 @@
-"""Units, recommendations by road, assignment and the dispatch lifecycle; the officer's own view."""
+"""Recommendations by road, assignment and the dispatch lifecycle; the officer's own view."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ from app.domain.errors import Forbidden
 from app.services import audit, dispatch, incidents
 
 router = APIRouter(tags=["dispatch"])
-
-
-@router.get("/api/v1/units", operation_id="list_units")
-async def units(conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> list[dict]:
-    return await dispatch.list_units(conn, auth.scope)
 
 
 @router.get("/api/v1/incidents/{incident_id}/recommend", operation_id="recommend_units")

@@ -1,5 +1,6 @@
 // /admin: users and their grants (create, activate/deactivate, add a scoped and time-boxed grant, revoke),
-// and the pending access requests (approve / deny). Every change is audited by the server.
+// the pending access requests (approve / deny), and the patrol units (register with their tracker and
+// officer, on/off duty, remove). Every change is audited by the server.
 import { h } from "../dom";
 import { localName, t, type Key } from "../i18n";
 import { call, errorText, tr, field, fmtTime, input, isoToLocal, localToIso, modal, mountDeskPage, note, roleLabel,
@@ -11,10 +12,15 @@ interface Grant { id: number; user_id: number; role_name: string; division_code:
   requested_by: number | null; approved_by: number | null; created_at: string }
 interface User { id: number; username: string; display_name: string | null; is_active: boolean; locked_until: string | null; grants: Grant[] }
 interface Div { code: string; name: string; name_en: string | null; level: number }
+interface Unit { id: number; callsign: string; kind: string; status: string; division_code: string | null;
+  tracker_protocol: string | null; tracker_id: string | null; officer: string | null; stale: boolean }
+const UNIT_KINDS = ["patrol_car", "officer", "drone", "vehicle"];
+const TRACKER_PROTOCOLS = ["jt808", "osmand", "gb28181", "api"];
 
 export function mount(root: HTMLElement): void {
   let users: User[] = [];
   let requests: Grant[] = [];
+  let units: Unit[] = [];
   let divisions: Div[] = [];
   let error = "";
   let flash = "";
@@ -29,7 +35,8 @@ export function mount(root: HTMLElement): void {
 
   async function load(): Promise<void> {
     try {
-      [users, requests] = await Promise.all([call<User[]>("/api/v1/users"), call<Grant[]>("/api/v1/access-requests")]);
+      [users, requests, units] = await Promise.all([call<User[]>("/api/v1/users"), call<Grant[]>("/api/v1/access-requests"),
+        call<Unit[]>("/api/v1/units")]);
       error = "";
     } catch (e) { error = errorText(e); }
     desk.rerender();
@@ -80,6 +87,61 @@ export function mount(root: HTMLElement): void {
                 : h("button", { class: "ghost ok", type: "button", "data-testid": "activate",
                   onclick: () => void act(() => call(`/api/v1/users/${u.id}/active`, "PUT", { is_active: true })) }, t("adm.activate")))));
         }))));
+  }
+
+  function unitsCard(): HTMLElement {
+    return h("section", { class: "card", "data-testid": "units" },
+      h("h2", {}, t("adm.units"), h("span", { class: "count" }, String(units.length))),
+      units.length ? h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, ...(["adm.callsign", "adm.division", "adm.tracker", "adm.officer", "adm.status", "adm.actions"] as Key[])
+          .map((k) => h("th", {}, t(k))))),
+        h("tbody", {}, ...units.map((u) => {
+          const idle = u.status === "available" || u.status === "off_duty";
+          return h("tr", { "data-testid": "unit-row", "data-unit": u.callsign, "data-id": u.id, "data-status": u.status },
+            h("td", {}, h("b", {}, u.callsign), h("div", { class: "muted" }, tr(`adm.ukind.${u.kind}`, u.kind))),
+            h("td", {}, u.division_code ? divName(u.division_code) : "—"),
+            h("td", { class: "mono" }, u.tracker_id ? `${u.tracker_protocol} · ${u.tracker_id}` : t("adm.no_tracker")),
+            h("td", {}, u.officer ?? "—"),
+            h("td", {}, h("span", { class: `badge ${u.status === "available" ? "ok" : u.status === "off_duty" ? "off" : "warn"}` },
+              tr(`unit.${u.status}`, u.status))),
+            h("td", {}, idle ? h("div", { class: "row-actions" },
+              u.status === "off_duty"
+                ? h("button", { class: "ghost ok", type: "button", "data-testid": "on-duty",
+                  onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "PATCH", { status: "available" })) }, t("adm.on_duty"))
+                : h("button", { class: "ghost", type: "button", "data-testid": "off-duty",
+                  onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "PATCH", { status: "off_duty" })) }, t("adm.off_duty")),
+              h("button", { class: "ghost danger", type: "button", "data-testid": "remove-unit",
+                onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "DELETE")) }, t("adm.remove"))) : null));
+        }))) : h("div", { class: "panel-empty" }, t("adm.no_units")));
+  }
+
+  function unitForm(): HTMLElement {
+    const callsign = input("callsign", { required: true, maxlength: 40, autocomplete: "off" });
+    const kind = select("kind", UNIT_KINDS.map((k) => [k, tr(`adm.ukind.${k}`, k)]), "patrol_car");
+    const division = select("division_code", divisionOptions(), divisions.find((d) => d.level === 4)?.code);
+    const protocol = select("tracker_protocol", TRACKER_PROTOCOLS.map((p) => [p, p.toUpperCase()]), "jt808");
+    const device = input("tracker_id", { pattern: "[A-Za-z0-9._:\\-]{1,64}", maxlength: 64, autocomplete: "off",
+      placeholder: t("adm.tracker_hint") });
+    const officer = select("officer", [["", "—"], ...users.map((u): [string, string] => [u.username, u.username])], "");
+    const msg = h("div", { class: "note", "data-testid": "unit-msg" });
+    const form = h("form", { class: "form", "data-testid": "create-unit" },
+      h("div", { class: "form-grid" }, field("adm.callsign", callsign), field("adm.unit_kind", kind)),
+      field("adm.division", division),
+      h("div", { class: "form-grid" }, field("adm.tracker_protocol", protocol), field("adm.tracker_id", device)),
+      field("adm.officer", officer),
+      h("div", { class: "form-actions" }, h("button", { class: "primary", type: "submit" }, t("adm.create"))), msg) as HTMLFormElement;
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        const id = device.value.trim();
+        const r = await call<{ id: number }>("/api/v1/units", "POST", { callsign: callsign.value.trim(), kind: kind.value,
+          division_code: division.value, tracker: id ? { protocol: protocol.value, external_id: id } : null,
+          officer: officer.value || null });
+        flash = `${t("adm.created")}: ${callsign.value.trim()} (#${r.id})`;
+        await load();
+      } catch (e) { note(msg, errorText(e), "error"); }
+    });
+    return h("section", { class: "card" }, h("h2", {}, t("adm.new_unit")), form);
   }
 
   function createCard(): HTMLElement {
@@ -161,8 +223,8 @@ export function mount(root: HTMLElement): void {
       h("div", { class: "adm-left" },
         error ? h("div", { class: "note note-error", "data-testid": "admin-error" }, error) : null,
         flash ? h("div", { class: "note note-ok", "data-testid": "admin-flash" }, flash) : null,
-        usersCard()),
-      h("div", { class: "adm-right" }, requestsCard(), createCard()));
+        usersCard(), unitsCard()),
+      h("div", { class: "adm-right" }, requestsCard(), createCard(), unitForm()));
   });
   void (async () => {
     try {

@@ -12,9 +12,9 @@ interface Event { id: number; at: string; actor_id: number | null; actor_name: s
 
 const ACTIONS = ["login", "login_failed", "logout", "video_callup", "ptz", "track_cameras", "dispatch", "dispatch_status",
   "incident_create", "incident_status", "export", "planning_accept", "camera_create", "camera_update", "camera_delete",
-  "key_area_create", "key_area_update", "key_area_delete", "user_create", "user_activate", "user_deactivate", "grant_add",
+  "unit_create", "unit_update", "unit_delete", "key_area_create", "key_area_update", "key_area_delete", "user_create", "user_activate", "user_deactivate", "grant_add",
   "grant_revoke", "access_request", "access_approve", "access_deny", "audit_verify"];
-const OBJECTS = ["user", "grant", "camera", "incident", "dispatch", "key_area", "planning_table", "planning_report"];
+const OBJECTS = ["user", "grant", "camera", "unit", "incident", "dispatch", "key_area", "planning_table", "planning_report"];
 const LIMIT = 25;
 // Names for people; the stored key stays visible in the detail and as the badge's tooltip.
 const actionName = (a: string) => tOr(`aud.act.${a}`, a);
