@@ -377,3 +377,40 @@ async def test_routes_start_on_the_units_street_not_at_its_nearest_node(demo_db)
     coords = geo["coordinates"]
     assert coords[0] == pytest.approx(list(car)) and coords[-1] == pytest.approx(list(scene))
     assert not any(c == pytest.approx(list(start_node), abs=1e-6) for c in coords)
+
+
+async def test_foot_patrols_walk_any_street_and_drones_fly_straight(demo_db):
+    """A unit's kind decides how it gets there: an officer on foot walks along any street either way at
+    walking speed, a drone flies the straight line, a car keeps to one-way streets."""
+    from pyproj import Geod
+
+    from app.db.engine import make_engine
+    from app.domain import dispatch as flow
+    from app.services import dispatch as svc
+
+    engine = make_engine(demo_db)
+    async with engine.begin() as conn:
+        # 90 % along a one-way street, the scene at 10 % of it: behind, against the traffic.
+        e = (await conn.exec_driver_sql(
+            "SELECT length_m, ST_X(ST_LineInterpolatePoint(geom, 0.9)), ST_Y(ST_LineInterpolatePoint(geom, 0.9)),"
+            " ST_X(ST_LineInterpolatePoint(geom, 0.1)), ST_Y(ST_LineInterpolatePoint(geom, 0.1))"
+            " FROM road_edge WHERE cost > 0 AND reverse_cost < 0 AND length_m > 100 ORDER BY id LIMIT 1")).one()
+        length, unit, scene = e[0], (e[1], e[2]), (e[3], e[4])
+        drive, walk, fly = await svc.road_etas(conn, [unit] * 3, scene, None, ["drive", "walk", "fly"])
+        driven = await svc.route(conn, unit, scene)
+        walked = await svc.route(conn, unit, scene, mode="walk")
+        flown = await svc.route(conn, unit, scene, mode="fly")
+    await engine.dispose()
+    geod = Geod(ellps="WGS84")
+
+    def metres(geo) -> float:
+        xs, ys = zip(*geo["coordinates"], strict=True)
+        return geod.line_length(xs, ys)
+
+    assert walk == pytest.approx(0.8 * length / (flow.WALK_KMH / 3.6), rel=0.02)
+    assert metres(walked) == pytest.approx(0.8 * length, rel=0.02)  # straight back along the street
+    assert driven is None or metres(driven) > 1.5 * metres(walked)  # the car goes round the block
+    assert drive is None or drive > 0
+    straight = geod.inv(*unit, *scene)[2]
+    assert fly == pytest.approx(straight / (flow.FLY_KMH / 3.6), abs=0.1)
+    assert flown["coordinates"] == [list(unit), list(scene)]

@@ -26,6 +26,22 @@ SNAP_SLACK_M = 20.0
 MOVING_KMH = 5.0  # below this a tracker's course is noise
 STALE_FIX_S = 120.0
 
+# How a unit of each kind gets to a scene: by road as a car (one-way streets, road speeds), on foot (along
+# any street either way), or straight there (a drone).
+TRAVEL_MODE = {"patrol_car": "drive", "vehicle": "drive", "officer": "walk", "drone": "fly"}
+WALK_KMH = 5.0
+FLY_KMH = 40.0  # a patrol drone's cruise, with climb and landing
+
+
+def travel_mode(kind: str | None) -> str:
+    """'drive', 'walk' or 'fly' for a unit kind; an unknown kind drives."""
+    return TRAVEL_MODE.get(kind or "", "drive")
+
+
+def flight_s(distance_m: float) -> float:
+    """Seconds for a drone to cover a straight distance."""
+    return round(distance_m / (FLY_KMH / 3.6), 1)
+
 
 def next_incident_status(current: str, wanted: str) -> str:
     if wanted not in INCIDENT_FLOW:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from pyproj import Geod
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,8 +19,12 @@ _MOTION = (Target.last_course_deg.label("course"), Target.last_speed_kmh.label("
 SHORTLIST = 12  # straight-line nearest candidates that get a road ETA
 OFFROAD_KMH = 15.0  # from a unit's fix to the road graph and from the graph to the scene
 # Edges within a box around origin and destination: a bounded graph keeps Dijkstra fast on big cities.
-EDGES_SQL = ("SELECT id, source, target, cost, reverse_cost FROM road_edge "
+EDGES_SQL = ("SELECT id, source, target, {cost} FROM road_edge "
              "WHERE geom && ST_Expand(ST_MakeEnvelope({x1}, {y1}, {x2}, {y2}, 4326), 0.03)")
+# Seconds per edge: a car's (one-way streets refused: negative), or on foot along any street either way.
+COSTS = {"drive": "cost, reverse_cost",
+         "walk": f"length_m / {flow.WALK_KMH / 3.6!r} AS cost, length_m / {flow.WALK_KMH / 3.6!r} AS reverse_cost"}
+GEOD = Geod(ellps="WGS84")
 
 
 async def _incident_point(conn: AsyncConnection, scope: Scope, incident_id: int):
@@ -72,15 +77,34 @@ def _points_sql(snapped: list[tuple[int, float, float]]) -> str:
     return f"SELECT pid, edge_id, fraction, 'b'::char AS side FROM (VALUES {rows}) AS p(pid, edge_id, fraction)"
 
 
-def _edges_sql(points: list[tuple[float, float]]) -> str:
+def _edges_sql(points: list[tuple[float, float]], mode: str = "drive") -> str:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    return EDGES_SQL.format(x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
+    return EDGES_SQL.format(cost=COSTS[mode], x1=min(xs), y1=min(ys), x2=max(xs), y2=max(ys))
 
 
 async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float],
-                    courses: list[float | None] | None = None) -> list[float | None]:
-    """Seconds by road from each start to dest; None when the graph does not connect them (never 0).
-    ``courses``: each start's heading when it is moving (degrees), else None."""
+                    courses: list[float | None] | None = None, modes: list[str] | None = None
+                    ) -> list[float | None]:
+    """Seconds from each start to dest; None when the road graph does not connect them (never 0).
+    ``courses``: each start's heading when it is moving (degrees), else None; ``modes``: each start's
+    ``flow.travel_mode`` (default: all drive)."""
+    modes = modes or ["drive"] * len(starts)
+    out: list[float | None] = [None] * len(starts)
+    for mode in ("drive", "walk"):
+        idx = [k for k, m in enumerate(modes) if m == mode]
+        if idx:
+            part = await _graph_etas(conn, [starts[k] for k in idx], dest,
+                                     [courses[k] for k in idx] if courses and mode == "drive" else None, mode)
+            for k, eta in zip(idx, part, strict=True):
+                out[k] = eta
+    for k, m in enumerate(modes):
+        if m == "fly":
+            out[k] = flow.flight_s(GEOD.inv(*starts[k], *dest)[2])
+    return out
+
+
+async def _graph_etas(conn: AsyncConnection, starts: list[tuple[float, float]], dest: tuple[float, float],
+                      courses: list[float | None] | None, mode: str) -> list[float | None]:
     if not starts:
         return []
     snapped = await _snap(conn, [*starts, dest], [*courses, None] if courses else None)
@@ -91,12 +115,12 @@ async def road_etas(conn: AsyncConnection, starts: list[tuple[float, float]], de
     pts = [snapped[k] for k in usable] + [goal]
     rows = (await conn.execute(text(
         "SELECT * FROM pgr_withPointsCost(CAST(:edges AS text), CAST(:points AS text),"
-        " CAST(:starts AS bigint[]), CAST(:goal AS bigint), directed := true, driving_side := 'b')"),
-        {"edges": _edges_sql([*starts, dest]), "points": _points_sql(pts),
+        " CAST(:starts AS bigint[]), CAST(:goal AS bigint), directed := :directed, driving_side := 'b')"),
+        {"edges": _edges_sql([*starts, dest], mode), "points": _points_sql(pts), "directed": mode == "drive",
          "starts": [-(j + 1) for j in range(len(usable))], "goal": -len(pts)})).all()
     # (start, end, agg_cost): named start_pid/end_pid in pgRouting 3.4, start_vid/end_vid later.
     cost = {usable[-r[0] - 1]: r[-1] for r in rows}
-    off = OFFROAD_KMH / 3.6
+    off = (OFFROAD_KMH if mode == "drive" else flow.WALK_KMH) / 3.6
     out: list[float | None] = []
     for k, sn in enumerate(snapped[:-1]):
         same = sn is not None and sn[:2] == goal[:2]  # the very same place on the graph: no road leg
@@ -111,10 +135,13 @@ def _route_geom(geo: dict | None):
 
 
 async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[float, float],
-                course: float | None = None) -> dict | None:
-    """GeoJSON LineString of the road route (unit → its street … the scene's street → scene), or None when
-    unreachable. Each leg of the path is the traversed part of its edge, the first and last ones partial."""
-    a, b = await _snap(conn, [start, dest], [course, None])
+                course: float | None = None, mode: str = "drive") -> dict | None:
+    """GeoJSON LineString of the route (unit → its street … the scene's street → scene), or None when
+    unreachable. Each leg of the path is the traversed part of its edge, the first and last ones partial.
+    A drone's route is the straight line."""
+    if mode == "fly":
+        return {"type": "LineString", "coordinates": [list(start), list(dest)]}
+    a, b = await _snap(conn, [start, dest], [course if mode == "drive" else None, None])
     if a is None or b is None:
         return None
     geo = (await conn.execute(text("""
@@ -122,7 +149,7 @@ async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[f
                                                     (-2, CAST(:eb AS bigint), CAST(:fb AS float8))),
         path AS (SELECT seq, node, edge, LEAD(node) OVER (ORDER BY seq) AS next
                  FROM pgr_withPoints(CAST(:edges AS text), CAST(:points AS text), -1, -2,
-                                     directed := true, driving_side := 'b')),
+                                     directed := :directed, driving_side := 'b')),
         legs AS (SELECT p.seq, e.geom,
                         CASE WHEN p.node < 0 THEN (SELECT fraction FROM pts WHERE pid = p.node)
                              WHEN p.node = e.source THEN 0.0 ELSE 1.0 END AS f0,
@@ -136,7 +163,8 @@ async def route(conn: AsyncConnection, start: tuple[float, float], dest: tuple[f
                      SELECT s.seq, d.path[1] AS i, d.geom AS pt FROM segs s, ST_DumpPoints(s.g) d) q)
                || ARRAY[ST_SetSRID(ST_MakePoint(:dx, :dy), 4326)])), 6)
         WHERE EXISTS (SELECT 1 FROM path)"""),
-        {"edges": _edges_sql([start, dest]), "points": _points_sql([a, b]), "ea": a[0], "fa": a[1],
+        {"edges": _edges_sql([start, dest], mode), "points": _points_sql([a, b]), "directed": mode == "drive",
+         "ea": a[0], "fa": a[1],
          "eb": b[0], "fb": b[1], "sx": start[0], "sy": start[1], "dx": dest[0], "dy": dest[1]})).scalar()
     if geo is None and a[:2] == b[:2]:  # the same place on the graph: straight there
         return {"type": "LineString", "coordinates": [list(start), list(dest)]}
@@ -162,7 +190,8 @@ async def recommend(conn: AsyncConnection, scope: Scope, incident_id: int, kind:
     fresh = [r for r in rows if r["last_fix_at"] and r["last_fix_at"] >= stale_before][:SHORTLIST]
     stale = [r for r in rows if not (r["last_fix_at"] and r["last_fix_at"] >= stale_before)]
     etas = await road_etas(conn, [(r["lon"], r["lat"]) for r in fresh], (inc.lon, inc.lat),
-                           [flow.moving_course(r["course"], r["speed"]) for r in fresh])
+                           [flow.moving_course(r["course"], r["speed"]) for r in fresh],
+                           [flow.travel_mode(r["kind"]) for r in fresh])
 
     def item(r, eta):
         return {"unit_id": r["id"], "callsign": r["callsign"], "kind": r["kind"], "lon": r["lon"], "lat": r["lat"],
@@ -182,7 +211,7 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
     inc = await _incident_point(conn, scope, incident_id)
     if inc.status in ("resolved", "closed"):
         raise Conflict(f"incident is {inc.status}")
-    units = (await conn.execute(select(Unit.id, Unit.status, Unit.callsign, Unit.division_code,
+    units = (await conn.execute(select(Unit.id, Unit.status, Unit.callsign, Unit.kind, Unit.division_code,
                                        func.ST_X(Target.last_location).label("lon"),
                                        func.ST_Y(Target.last_location).label("lat"), *_MOTION)
                                 .outerjoin(Target, Target.id == Unit.target_id)
@@ -198,9 +227,10 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
         u = found[uid]
         eta, geo = None, None
         if u["lon"] is not None:
-            course = flow.moving_course(u["course"], u["speed"])
-            eta = (await road_etas(conn, [(u["lon"], u["lat"])], (inc.lon, inc.lat), [course]))[0]
-            geo = await route(conn, (u["lon"], u["lat"]), (inc.lon, inc.lat), course) if eta is not None else None
+            course, mode = flow.moving_course(u["course"], u["speed"]), flow.travel_mode(u["kind"])
+            eta = (await road_etas(conn, [(u["lon"], u["lat"])], (inc.lon, inc.lat), [course], [mode]))[0]
+            geo = (await route(conn, (u["lon"], u["lat"]), (inc.lon, inc.lat), course, mode)
+                   if eta is not None else None)
         did = (await conn.execute(insert(Dispatch).values(
             incident_id=incident_id, unit_id=uid, status="assigned", assigned_by=assigned_by, eta_s=eta,
             route=_route_geom(geo))
@@ -244,7 +274,8 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
     """A unit moved (heading ``course`` when moving): refresh the ETA and route of its active dispatch;
     inside the arrival radius it is on scene."""
     rows = (await conn.execute(text("""
-        SELECT d.id, d.status, d.incident_id, i.division_code, ST_X(i.location) AS ilon, ST_Y(i.location) AS ilat,
+        SELECT d.id, d.status, d.incident_id, u.kind, i.division_code, ST_X(i.location) AS ilon,
+               ST_Y(i.location) AS ilat,
                ST_Distance(i.location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS dist
         FROM dispatch d JOIN unit u ON u.id = d.unit_id JOIN incident i ON i.id = d.incident_id
         WHERE u.target_id = :t AND d.status IN ('assigned', 'en_route')"""),
@@ -257,9 +288,10 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
             changes.append(await set_status(conn, Scope(("",), 99, None), d["id"], "on_scene") | {"eta_s": 0.0})
             await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=0.0))
             continue
-        eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"]), [course]))[0]
+        mode = flow.travel_mode(d["kind"])
+        eta = (await road_etas(conn, [(lon, lat)], (d["ilon"], d["ilat"]), [course], [mode]))[0]
         # The route from where the unit is now: what it has driven drops off the map, a detour is re-routed.
-        geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"]), course) if eta is not None else None
+        geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"]), course, mode) if eta is not None else None
         await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta, route=_route_geom(geo)))
         changes.append({"dispatch_id": d["id"], "incident_id": d["incident_id"], "status": d["status"],
                         "eta_s": eta, "route": geo, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})
