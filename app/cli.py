@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -261,7 +262,14 @@ COMMANDS = {"serve": cmd_serve, "demo": cmd_demo, "simulate": cmd_simulate, "db"
             "users": cmd_users, "audit": cmd_audit}
 
 
+def _exit_on_sigterm(signum, _frame) -> None:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down gracefully; with the default handler the
+    # process would then die on the spot, skipping the ``finally`` that stops the embedded cluster.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
