@@ -69,7 +69,7 @@ async def test_links_refusals_and_removal(api, demo_db):
     bad = [
         ({"callsign": "x", "kind": "tank", "division_code": "990100"}, 422),
         ({"callsign": "x", "division_code": "99"}, 422),
-        ({"callsign": "x", "division_code": "990199"}, 422),  # well formed, but no such division
+        ({"callsign": "x", "division_code": "990199"}, 404),  # well formed, but no such division
         ({"callsign": "", "division_code": "990100"}, 422),
         ({"callsign": "x", "division_code": "990100", "tracker": {"protocol": "pigeon", "external_id": "1"}}, 422),
         ({"callsign": "x", "division_code": "990100", "tracker": {"protocol": "osmand", "external_id": "a b"}}, 422),

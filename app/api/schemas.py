@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+DIVISION_CODE = r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$"  # GB/T 2260 (6) and its township / community extensions
 CameraKind = Literal["fixed", "ptz", "dome"]
 CameraStatus = Literal["online", "offline", "fault", "planned"]
 
@@ -48,7 +49,7 @@ class CameraCreate(Strict):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$", description="GB/T 28181 id; assigned if absent")
-    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str | None = Field(default=None, pattern=DIVISION_CODE)
     kind: CameraKind = "fixed"
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float = Field(default=60.0, ge=1, le=360)
@@ -71,7 +72,7 @@ class CameraUpdate(Patch):
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     gb_id: str | None = Field(default=None, pattern=r"^[0-9]{20}$")
-    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str | None = Field(default=None, pattern=DIVISION_CODE)
     kind: CameraKind | None = None
     heading_deg: float | None = Field(default=None, ge=0, le=360)
     fov_deg: float | None = Field(default=None, ge=1, le=360)
@@ -92,7 +93,7 @@ class KeyAreaCreate(Strict):
     name_en: str | None = Field(default=None, max_length=200)
     category: str = Field(min_length=1, max_length=40)
     geometry: dict[str, Any]
-    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str | None = Field(default=None, pattern=DIVISION_CODE)
     required_retention_days: int | None = Field(default=None, ge=1, le=3650)
 
 
@@ -122,7 +123,7 @@ class TrackerIn(Strict):
 class UnitCreate(Strict):
     callsign: str = Field(min_length=1, max_length=40, description="呼号, e.g. 巡逻1")
     kind: UnitKind = "patrol_car"
-    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str = Field(pattern=DIVISION_CODE)
     tracker: TrackerIn | None = None
     officer: str | None = Field(default=None, min_length=1, max_length=64, description="the officer's username")
 
@@ -131,7 +132,7 @@ class UnitUpdate(Patch):
     NULLABLE: ClassVar[frozenset[str]] = frozenset({"tracker", "officer"})
     callsign: str | None = Field(default=None, min_length=1, max_length=40)
     kind: UnitKind | None = None
-    division_code: str | None = Field(default=None, pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str | None = Field(default=None, pattern=DIVISION_CODE)
     tracker: TrackerIn | None = None
     officer: str | None = Field(default=None, min_length=1, max_length=64)
     status: Literal["available", "off_duty"] | None = Field(default=None, description="on or off duty")
@@ -158,13 +159,13 @@ class UserCreate(Strict):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=8, max_length=256)
     role: str = Field(min_length=1, max_length=32)
-    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str = Field(pattern=DIVISION_CODE)
     display_name: str | None = Field(default=None, max_length=200)
 
 
 class GrantCreate(Strict):
     role_name: str = Field(min_length=1, max_length=32)
-    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str = Field(pattern=DIVISION_CODE)
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
     max_secrecy: int = Field(default=0, ge=0, le=9)
@@ -176,7 +177,7 @@ class UserActive(Strict):
 
 
 class AccessRequestIn(Strict):
-    division_code: str = Field(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$")
+    division_code: str = Field(pattern=DIVISION_CODE)
     hours: float = Field(gt=0, le=720)
     reason: str = Field(min_length=4, max_length=2000)
     role: Literal["commander", "dispatcher", "planner"] = "commander"

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.models import AppUser, AuditEvent, Division, Grant
-from app.domain import division_code
+from app.db.models import AppUser, AuditEvent, Grant
 from app.domain.access import ROLES, Scope
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.services import security
+from app.services import divisions, security
 
 MAX_REQUEST_DAYS = 30
 
@@ -35,9 +34,7 @@ async def list_users(conn: AsyncConnection, scope: Scope) -> list[dict]:
 
 
 async def _check_division(conn: AsyncConnection, scope: Scope, code: str) -> str:
-    code = division_code.validate(code)
-    if not (await conn.execute(select(Division.code).where(Division.code == code))).first():
-        raise NotFound(f"division {code} not found", field="division_code")
+    code = await divisions.require(conn, code)
     if not scope.covers(code, 0):
         raise Forbidden("you may only grant access inside your own divisions")
     return code
@@ -89,9 +86,7 @@ async def request_access(conn: AsyncConnection, user_id: int, division: str, hou
         raise InvalidInput("temporary access is for viewing roles: commander, dispatcher or planner", field="role")
     if not (0 < hours <= MAX_REQUEST_DAYS * 24):
         raise InvalidInput(f"period must be between 0 and {MAX_REQUEST_DAYS * 24} hours", field="hours")
-    division = division_code.validate(division)
-    if not (await conn.execute(select(Division.code).where(Division.code == division))).first():
-        raise NotFound(f"division {division} not found", field="division_code")
+    division = await divisions.require(conn, division)
     pending = (await conn.execute(select(Grant.id).where(
         Grant.user_id == user_id, Grant.division_code == division, Grant.status == "requested"))).first()
     if pending:

@@ -13,6 +13,14 @@ from app.domain.access import Scope
 from app.domain.errors import NotFound
 
 
+async def require(conn: AsyncConnection, code: str, field: str = "division_code") -> str:
+    """A division code that is valid and loaded (404 naming the field otherwise)."""
+    code = division_code.validate(code)
+    if not (await conn.execute(select(Division.code).where(Division.code == code))).first():
+        raise NotFound(f"division {code} not found", field=field)
+    return code
+
+
 def _visible(scope: Scope):
     # A user sees the divisions of their subtree and the ancestors leading to it (for the tree).
     if scope.everywhere:

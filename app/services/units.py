@@ -14,9 +14,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.models import AppUser, Dispatch, Division, Target, Unit
+from app.db.models import AppUser, Dispatch, Target, Unit
 from app.domain.access import Scope
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.services import divisions
 
 # Unit kinds are the kinds of the trackers that report for them.
 UNIT_KINDS = ("patrol_car", "officer", "drone", "vehicle")
@@ -32,8 +33,7 @@ class Tracker:
 async def _check_division(conn: AsyncConnection, scope: Scope, code: str) -> None:
     if not scope.covers(code):
         raise Forbidden(f"division {code} is outside your divisions")
-    if (await conn.execute(select(Division.code).where(Division.code == code))).first() is None:
-        raise InvalidInput(f"unknown division {code}", field="division_code")
+    await divisions.require(conn, code)
 
 
 async def _tracker_target(conn: AsyncConnection, tracker: Tracker, kind: str, name: str, division: str) -> int:
