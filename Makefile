@@ -8,7 +8,7 @@ demo:
 test:
 	scripts/setup.sh --test
 	.venv/bin/ruff check .
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 --no-loadscope-reorder --durations=25
 
 lint:
 	.venv/bin/ruff check .

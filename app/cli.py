@@ -50,7 +50,7 @@ async def _with_conn(url: str, fn):
         await engine.dispose()
 
 
-def _serve(settings: Settings, url: str) -> None:
+def _serve(settings: Settings, url: str, workers: int = 1) -> None:
     import uvicorn
 
     from app.api.main import create_app
@@ -62,15 +62,29 @@ def _serve(settings: Settings, url: str) -> None:
 
     asyncio.run(_with_conn(url, _roles))
     # No per-request access log in the demo: a dozen simulated cars report every second.
-    uvicorn.run(create_app(settings, url), host=settings.host, port=settings.port, log_level="info",
-                access_log=not settings.demo_mode, ws_max_size=1 << 20,
-                ws_per_message_deflate=False)  # see tests/live_servers.py
+    options = dict(host=settings.host, port=settings.port, log_level="info",
+                   access_log=not settings.demo_mode, ws_max_size=1 << 20,
+                   # The platform decides whose X-Forwarded-For it believes (SHARPEYES_TRUSTED_PROXIES), not
+                   # uvicorn, which believes any local process: rate limits keyed on a header are dodged.
+                   proxy_headers=False,
+                   ws_per_message_deflate=False)  # see tests/live_servers.py
+    if workers > 1:
+        # Each worker process imports the app (settings from the environment) and runs its own lifespan:
+        # its own Runtime, meeting the others on the Redis bus.
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run("app.api.asgi:app", workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings, url), **options)
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    if args.workers > 1 and not settings.redis_url:
+        print("configuration error: --workers needs REDIS_URL: each worker is a process of its own, "
+              "they meet on the Redis bus", file=sys.stderr)
+        return 2
     with database(settings) as url:
         _migrate(url)
-        _serve(settings, url)
+        _serve(settings, url, args.workers)
     return 0
 
 
@@ -190,6 +204,7 @@ def cmd_load(args, settings: Settings) -> int:
 
 
 def cmd_users(args, settings: Settings) -> int:
+    from app.domain.access import TOP_SECRECY
     from app.domain.errors import DomainError
     from app.services.users import create_user
 
@@ -199,8 +214,9 @@ def cmd_users(args, settings: Settings) -> int:
     with database(settings) as url:
         _migrate(url)
         try:
-            user_id = asyncio.run(_with_conn(url, lambda c: create_user(c, args.username, password, role,
-                                                                          args.division)))
+            user_id = asyncio.run(_with_conn(url, lambda c: create_user(
+                c, args.username, password, role, args.division,
+                max_secrecy=TOP_SECRECY if role == "admin" else 0)))
         except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 1
@@ -225,7 +241,12 @@ def cmd_audit(args, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sharpeyes", description="SharpEyes GIS command platform")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the platform")
+    serve = sub.add_parser("serve", help="run the platform")
+    serve.add_argument("--role", choices=["all", "api", "ingest"],
+                       help="what this process runs (default SHARPEYES_ROLE, else all): api = HTTP, websockets, "
+                            "HTTP ingest; ingest = JT/T 808, SIP, writer; split roles need REDIS_URL")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="uvicorn worker processes sharing the HTTP port (needs REDIS_URL; for --role api)")
     demo = sub.add_parser("demo", help="load the demo city and run the platform")
     demo.add_argument("--no-serve", action="store_true", help="load and exit")
     demo.add_argument("--units", type=int, default=12, help="simulated patrol cars driving (0: none)")
@@ -275,10 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "demo":
         os.environ.setdefault("SHARPEYES_DEMO_MODE", "1")
+    if args.command == "serve" and args.role:
+        os.environ["SHARPEYES_ROLE"] = args.role  # checked with the rest of the settings (REDIS_URL)
     try:
         settings = Settings()
     except ValueError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        # A settings check's own sentence (pydantic's errors() strips its wrapping), else the whole error.
+        reasons = [e["msg"].removeprefix("Value error, ") for e in exc.errors()] if hasattr(exc, "errors") else [exc]
+        print("configuration error: " + "; ".join(map(str, reasons)), file=sys.stderr)
         return 2
     return COMMANDS[args.command](args, settings)
 

@@ -6,8 +6,10 @@ Plain ``DATABASE_URL`` / ``REDIS_URL`` as every deployment tool expects; everyth
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +28,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # What this process runs (app/runtime/roles.py): ``all`` (one process, the default), ``api`` (HTTP,
+    # websockets, HTTP ingest) or ``ingest`` (JT/T 808, SIP, the writer). Split roles meet on REDIS_URL.
+    role: Literal["all", "api", "ingest"] = "all"
     demo_mode: bool = False
     secret_key: str = DEFAULT_SECRET
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -35,11 +40,21 @@ class Settings(BaseSettings):
     # comma-separated, e.g. "http://10.1.2.3:8080,https://media.example.gov". Allowed by the pages'
     # Content-Security-Policy; nothing else outside the platform's own origin is.
     media_origins: str = Field(default="", pattern=r"^(https?://[A-Za-z0-9.\-\[\]:]+)?(,https?://[A-Za-z0-9.\-\[\]:]+)*$")
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated CIDRs, e.g. "10.0.0.5/32"). Default
+    # none: the client address is the socket's peer, so rate limits and the audit cannot be fooled by a header.
+    trusted_proxies: str = Field(default="", pattern=r"^[0-9A-Fa-f.:/, ]*$")
+    # A database that does not answer within this many seconds counts as down: the API answers 503 at once.
+    db_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
 
     # Limits enforced by the API (tipg habit: limits live in settings).
     max_page_size: int = Field(default=5000, ge=1)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     position_retention_days: int = Field(default=90, ge=1)
+    # Recordings sweep (retention measured on the devices): a batch of channels every period, each channel
+    # at most once per recheck; 0 disables it.
+    recording_sweep_s: float = Field(default=300.0, ge=0)
+    recording_sweep_batch: int = Field(default=20, ge=1, le=1000)
+    recording_recheck_h: float = Field(default=24.0, gt=0)
     login_per_minute: int = Field(default=30, ge=1)
     ingest_per_minute: int = Field(default=6000, ge=1)
 
@@ -63,6 +78,27 @@ class Settings(BaseSettings):
     @property
     def media_origin_list(self) -> list[str]:
         return [o.rstrip("/") for o in self.media_origins.split(",") if o]
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        cidrs = (c.strip() for c in self.trusted_proxies.split(","))
+        return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs if c)
+
+    @model_validator(mode="after")
+    def _check_proxies(self) -> Settings:
+        try:
+            self.trusted_proxy_networks  # noqa: B018 -- a typo in a CIDR is refused at startup, not ignored
+        except ValueError as exc:
+            raise ValueError(f"SHARPEYES_TRUSTED_PROXIES: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _split_roles_need_redis(self) -> Settings:
+        if self.role != "all" and not self.redis_url:
+            # Without a shared bus an API process never hears the ingest process's positions.
+            raise ValueError(f"SHARPEYES_ROLE={self.role} (serve --role {self.role}) needs REDIS_URL: the roles "
+                             "of a split deployment meet on the Redis bus; use --role all for one process")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

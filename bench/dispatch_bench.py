@@ -27,7 +27,7 @@ from app.services import dispatch, incidents
 from app.services.demo import load_demo
 from bench._common import throwaway_database
 
-EVERYWHERE = Scope(("",), 9, None)
+EVERYWHERE = Scope.everywhere_up_to(9)
 
 
 def pct(xs, q):

@@ -1,82 +1,172 @@
-"""Evaluate position prediction (+30/+60/+120 s) on a real bus trajectory.
+"""Evaluate position prediction (+30/+60/+120 s) on real trajectories, held out, against constant velocity.
 
-Usage: python bench/eval_prediction.py [path/to/liverpool_bus_route14.csv]
+Usage: PYTHONPATH=. python bench/eval_prediction.py [--split train|held-out|all]
 
-Data: 1,533 fixes (~20 s apart) of the buses of Liverpool route 14 on one afternoon, 16 trips, all
-outbound along the same route. Each fix of each trip is taken in turn as "now"; a prediction may only
-use what was known at that moment, and is scored against the trip's real position at now + h (linear
-interpolation between the two fixes around it, skipped when they are more than 120 s apart).
+Data (real, public):
+- ``bus20``: Liverpool bus route 14 (UK Bus Open Data Service, OGL), 1,533 fixes ~20 s apart, 16 trips,
+  with the GPS bearing (no speed): ``../shared/data/trajectories/liverpool_bus_route14.csv``;
+- ``bus60``: the same trips thinned to every 3rd fix (~60 s), the sampling of cheap trackers;
+- ``ais``: New York harbour AIS, 2020-06-30 00:00–01:00 (US MarineCadastre, public domain), as shipped
+  in the ``tracktable-data`` wheel (BSD-2; test extra): 74 vessels that moved ≥ 500 m, fixes 60–180 s
+  apart, with the reported speed and course over ground;
+- ``bus20+road``: the ``bus20`` instants where a road ahead is known (see below).
+- ``foot``: people on foot, vendored in ``tests/data/foot_tracks.csv`` (MIT / Apache-2.0, sources in
+  ``tests/data/README.md``): a 39-min run in Los Angeles and a 2 h 12 min run in Kent at 1 s (GPS
+  watches), a 3 h 43 min hike in Slovenia at ~11 s (median; 9–39 s); cut at gaps over 2 min and into
+  pieces of at most 15 min, which are the trajectories of the split (so a held-out piece may come from
+  the same outing as a training piece); "now" every 5 s or more, truth interpolated over ≤ 60 s;
+- ``foot10``: the same thinned to one fix every ≥ 10 s, the sampling of a phone tracker saving battery.
+No walking-only set at 1–5 s (the GeoLife samples are in no package we could reach: movingpandas,
+traja, scikit-mobility, pymove, trackintel, ptrail download theirs at run time or ship none).
 
-Methods, all on the same samples:
-- last position: the target stays where it was seen (the baseline every method must beat);
-- Kalman CV: ``prediction.predict_cv`` over this trip's fixes of the last 10 minutes, with the default
-  random acceleration σa = 0.1 m/s² and, to show the sensitivity, 0.7 and 0.03 m/s²;
-- road: ``prediction.predict_along_road`` along a road polyline ahead of the bus.
+Split: by trajectory, ``crc32(id) % 3 == 0`` is held out (8 of 16 bus trips, 19 of 74 vessels); the
+constants of ``app.domain.prediction`` were tuned on the other trajectories only. Each fix of a
+trajectory is taken in turn as "now"; a method may only use the fixes of the last 10 minutes up to now,
+and is scored against the real position at now + h (linear interpolation between the two fixes around
+it, skipped when they are more than ``max_gap`` apart). All methods are scored on the same samples.
 
-Where the road comes from, honestly: we have no OpenStreetMap extract of Liverpool here, and using
-the bus's own future fixes as its "road" would leak the answer. Instead the road ahead is *learned
-from earlier traversals*: among all other trips' fixes recorded **before now** (other buses of the
-route, or this vehicle's earlier trips), the trip that passed within 40 m of the bus, in the same
-direction, and went furthest beyond that point gives the polyline ahead, cut at the match. This is what
-a platform would have from its own position history of a fixed route; it stands in for the
-map-matched edge sequence the product gets from the road graph. When no earlier trip has covered the
-bus's position yet (the first buses of the afternoon), the road method falls back to Kalman CV, and
-the coverage is printed. The speed along the road is either the Kalman speed estimate or the bus's
-mean speed over the last 3 minutes (which includes dwell time at stops); both are printed.
-The "in 95 % radius" column is the share of truths inside each method's predicted radius.
+Methods:
+- CV last fix: velocity of the last step, straight on (baseline);
+- CV smoothed: velocity over the last 3 steps, straight on (baseline);
+- Kalman CV (before): ``prediction.predict_cv``, the platform's predictor until issue #15;
+- predictor: ``prediction.predict_motion`` (what the platform uses now), with what the devices report;
+- predictor, positions only: the same without the device's speed and course;
+- predictor + road (``bus20+road``): ``prediction.predict_along_road`` at the predictor's speed.
+
+Where the road comes from: we have no OpenStreetMap extract of Liverpool here, and using the bus's own
+future fixes as its road would leak the answer. The road ahead is *learned from earlier traversals*:
+among the other trips' fixes recorded **before now**, the trip that passed within 40 m of the bus in the
+same direction and went furthest beyond gives the polyline ahead. It stands in for the map-matched edge
+sequence the product gets from the road graph.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import sys
-import time
+import importlib.resources
+import zlib
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from shapely.geometry import LineString
 
 from app.domain.metric import LocalFrame
-from app.domain.prediction import HORIZONS_S, Prediction, predict_along_road, predict_cv, run_filter
+from app.domain.prediction import HORIZONS_S, estimate_motion, predict_along_road, predict_cv, predict_motion
 
+FOOT_CSV = Path(__file__).resolve().parents[1] / "tests" / "data" / "foot_tracks.csv"
+PIECE_S = 900.0
 RELATIVE = Path("shared/data/trajectories/liverpool_bus_route14.csv")
 # ../shared next to the repository (or next to a worktree's parent directory).
-DEFAULT = next((p / RELATIVE for p in Path(__file__).resolve().parents if (p / RELATIVE).exists()), RELATIVE)
+BUS_CSV = next((p / RELATIVE for p in Path(__file__).resolve().parents if (p / RELATIVE).exists()), RELATIVE)
 HISTORY_S = 600.0
 MATCH_M = 40.0
-MAX_GAP_S = 120.0
-SPEED_WINDOW_S = 180.0
+KNOT_MS = 0.514444
+
+BASELINES = ("CV last fix", "CV smoothed")
+PREDICTOR = "predictor"
+ROAD = "predictor + road"
+METHODS = (*BASELINES, "Kalman CV (before)", PREDICTOR, "predictor, positions only")
 
 
-def load(path: Path):
-    trips: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+class Trips(dict):
+    """trajectory id → array of rows (t, lon, lat, speed m/s, course °, x, y); NaN where not reported."""
+
+    def __init__(self, rows: dict, min_path_m: float = 0.0) -> None:
+        super().__init__()
+        allp = np.concatenate([np.asarray(v, dtype=float) for v in rows.values()])
+        self.frame = LocalFrame.around(allp[:, 1], allp[:, 2])
+        for key, v in rows.items():
+            a = np.asarray(sorted(v), dtype=float)
+            a = a[np.concatenate([[True], np.diff(a[:, 0]) > 0])]  # repeated timestamps add nothing
+            x, y = self.frame.to_xy(a[:, 1], a[:, 2])
+            if len(a) >= 4 and np.hypot(np.diff(x), np.diff(y)).sum() >= min_path_m:
+                self[key] = np.column_stack([a, x, y])
+
+
+def _utc(s: str) -> float:
+    return datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp()
+
+
+def load_bus(path: Path = BUS_CSV) -> Trips:
+    rows = defaultdict(list)
     with path.open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            t = datetime.fromisoformat(row["timestamp"]).timestamp()
-            trips[(row["vehicle_id"], row["trip_id"])].append(
-                (t, float(row["longitude"]), float(row["latitude"]))
+        for r in csv.DictReader(fh):
+            course = float(r["bearing"]) if r["bearing"] else np.nan
+            rows[f"{r['vehicle_id']}/{r['trip_id']}"].append(
+                (_utc(r["timestamp"]), float(r["longitude"]), float(r["latitude"]), np.nan, course)
             )
-    out = {}
-    for key, rows in trips.items():
-        rows.sort()
-        arr = np.array(rows)
-        keep = np.concatenate([[True], np.diff(arr[:, 0]) > 0])  # repeated timestamps add nothing
-        out[key] = arr[keep]
+    return Trips(rows)
+
+
+def load_ais() -> Trips:
+    path = importlib.resources.files("tracktable_data") / "python_example_data/NYHarbor_2020_06_30_first_hour.csv"
+    rows = defaultdict(list)
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            cog = float(r["COG"]) if r["COG"] else np.nan
+            course = cog % 360.0 if -180.0 <= cog < 360.0 else np.nan  # 360 = "not available"
+            speed = float(r["SOG"]) * KNOT_MS if r["SOG"] and float(r["SOG"]) < 102.3 else np.nan
+            rows[r["MMSI"]].append((_utc(r["BaseDateTime"]), float(r["LON"]), float(r["LAT"]), speed, course))
+    return Trips(rows, min_path_m=500.0)
+
+
+def load_foot(min_step_s: float = 0.0) -> Trips:
+    """Each outing cut at gaps over 2 min and into ≤ 15-min pieces; fixes ≥ ``min_step_s`` apart."""
+    outings = defaultdict(list)
+    with FOOT_CSV.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            outings[r["track"]].append((_utc(r["timestamp"]), float(r["longitude"]), float(r["latitude"])))
+    rows = defaultdict(list)
+    for name, fixes in outings.items():
+        piece, start, last_t = 0, None, None
+        for t, lon, lat in sorted(fixes):
+            if last_t is not None and (t - last_t > 120.0 or t - start >= PIECE_S):
+                piece, start = piece + 1, None
+            elif last_t is not None and t - last_t < min_step_s:
+                continue
+            start = t if start is None else start
+            last_t = t
+            rows[f"{name}#{piece:02d}"].append((t, lon, lat, np.nan, np.nan))
+    return Trips(rows, min_path_m=100.0)
+
+
+def thin(trips: Trips, every: int) -> Trips:
+    out = Trips.__new__(Trips)
+    dict.__init__(out, {k: v[::every] for k, v in trips.items() if len(v[::every]) >= 4})
+    out.frame = trips.frame
     return out
 
 
-def truth_at(trip: np.ndarray, t: float):
+def held_out(key: str) -> bool:
+    return zlib.crc32(key.encode()) % 3 == 0
+
+
+def datasets() -> dict[str, tuple[Trips, float, float]]:
+    """name → (trajectories, longest gap interpolated for the truth s, least time between two "now" s)."""
+    bus = load_bus()
+    return {
+        "bus20": (bus, 120.0, 0.0),
+        "bus60": (thin(bus, 3), 200.0, 0.0),
+        "ais": (load_ais(), 240.0, 0.0),
+        # 1 s fixes: every one as "now" would weigh near-identical instants and take minutes.
+        "foot": (load_foot(), 60.0, 5.0),
+        "foot10": (load_foot(10.0), 60.0, 0.0),
+    }
+
+
+def truth_at(trip: np.ndarray, t: float, max_gap: float):
     times = trip[:, 0]
     j = int(np.searchsorted(times, t))
-    if j == 0 or j >= len(times) or times[j] - times[j - 1] > MAX_GAP_S:
+    if j == 0 or j >= len(times) or times[j] - times[j - 1] > max_gap:
         return None
     w = (t - times[j - 1]) / (times[j] - times[j - 1])
-    return trip[j - 1, 3:5] * (1 - w) + trip[j, 3:5] * w  # metric x, y
+    return trip[j - 1, 5:7] * (1 - w) + trip[j, 5:7] * w
 
 
-def learned_road(trips, key, now: float, x: float, y: float, heading: np.ndarray | None, frame: LocalFrame):
+def learned_road(trips: Trips, key, now: float, x: float, y: float, heading):
     """The polyline ahead of (x, y) from the earlier trip that covered it furthest, or None."""
     best, best_len = None, 0.0
     for other, trip in trips.items():
@@ -85,117 +175,108 @@ def learned_road(trips, key, now: float, x: float, y: float, heading: np.ndarray
         past = trip[trip[:, 0] < now]
         if len(past) < 3:
             continue
-        d = np.hypot(past[:, 3] - x, past[:, 4] - y)
+        d = np.hypot(past[:, 5] - x, past[:, 6] - y)
         j = int(d.argmin())
         if d[j] > MATCH_M or j >= len(past) - 1:
             continue
         if heading is not None:
-            seg = past[min(j + 1, len(past) - 1), 3:5] - past[j, 3:5]
+            seg = past[j + 1, 5:7] - past[j, 5:7]
             if np.linalg.norm(seg) > 1 and float(seg @ heading) < 0:
                 continue  # going the other way
-        ahead = past[j:, 3:5]
+        ahead = past[j:, 5:7]
         length = float(np.hypot(*np.diff(ahead, axis=0).T).sum())
         if length > best_len:
             best, best_len = ahead, length
     if best is None:
         return None
-    lon, lat = frame.to_lonlat(best[:, 0], best[:, 1])
+    lon, lat = trips.frame.to_lonlat(best[:, 0], best[:, 1])
     return LineString(np.column_stack([lon, lat]))
 
 
-def main(path: Path) -> None:
-    started = time.perf_counter()
-    trips = load(path)
-    allpts = np.concatenate(list(trips.values()))
-    frame = LocalFrame.around(allpts[:, 1], allpts[:, 2])
-    for key, trip in trips.items():
-        x, y = frame.to_xy(trip[:, 1], trip[:, 2])
-        trips[key] = np.column_stack([trip, x, y])  # t, lon, lat, x, y
+def _cv(hist: np.ndarray, back: int) -> list[tuple[float, float]]:
+    j = max(0, len(hist) - 1 - back)
+    v = (hist[-1, 5:7] - hist[j, 5:7]) / (hist[-1, 0] - hist[j, 0])
+    return [tuple(hist[-1, 5:7] + v * h) for h in HORIZONS_S]
 
-    methods = [
-        "last position",
-        "Kalman CV",
-        "Kalman CV, σa=0.7 m/s²",
-        "Kalman CV, σa=0.03 m/s²",
-        "road + Kalman speed",
-        "road + 3-min mean speed",
-    ]
-    errors = {m: {h: [] for h in HORIZONS_S} for m in methods}
-    inside = {m: {h: [] for h in HORIZONS_S} for m in methods}
-    road_errors_covered = {m: {h: [] for h in HORIZONS_S} for m in methods[4:]}
-    samples = covered = 0
 
+def _xy(trips: Trips, preds) -> list[tuple[float, float, float]]:
+    return [(*(float(c) for c in trips.frame.to_xy(p.lon, p.lat)), p.radius_m) for p in preds]
+
+
+def predictions(trips: Trips, key, hist: np.ndarray, roads: bool) -> dict[str, list]:
+    """method → [(x, y, radius or None) per horizon] from the fixes in ``hist`` (oldest first)."""
+    t, lon, lat, speed, course = hist[:, :5].T
+    out = {
+        "CV last fix": [(*p, None) for p in _cv(hist, 1)],
+        "CV smoothed": [(*p, None) for p in _cv(hist, 3)],
+        "Kalman CV (before)": _xy(trips, predict_cv(t, lon, lat)),
+        PREDICTOR: _xy(trips, predict_motion(t, lon, lat, speeds_ms=speed, courses_deg=course)),
+        "predictor, positions only": _xy(trips, predict_motion(t, lon, lat)),
+    }
+    if roads:
+        m = estimate_motion(t, hist[:, 5], hist[:, 6], speed[-1], course[-1])
+        heading = np.array([m.ux, m.uy]) if m.heading_deg is not None else None
+        road = learned_road(trips, key, t[-1], m.x, m.y, heading)
+        if road is None:
+            return {}
+        out[ROAD] = _xy(trips, predict_along_road(lon[-1], lat[-1], m.speed_ms, road))
+    return out
+
+
+def evaluate(trips: Trips, max_gap: float, every_s: float = 0.0, split: str = "held-out", roads: bool = False) -> dict:
+    """method → horizon → (errors m, inside the radius?) over every usable instant of the split."""
+    errors: dict = defaultdict(lambda: {h: [] for h in HORIZONS_S})
+    inside: dict = defaultdict(lambda: {h: [] for h in HORIZONS_S})
     for key, trip in trips.items():
-        for i in range(2, len(trip)):
+        if split != "all" and held_out(key) != (split == "held-out"):
+            continue
+        last_now = -np.inf
+        for i in range(1, len(trip)):
             now = trip[i, 0]
-            truths = {h: truth_at(trip, now + h) for h in HORIZONS_S}
-            if all(v is None for v in truths.values()):
+            if now - last_now < every_s:
                 continue
+            truths = [truth_at(trip, now + h, max_gap) for h in HORIZONS_S]
             hist = trip[(trip[:, 0] > now - HISTORY_S) & (trip[:, 0] <= now)]
-            samples += 1
-            t, lon, lat, x, y = hist.T
-            kf = run_filter(t, lon, lat, frame)
-            cv = predict_cv(t, lon, lat)
-            heading = hist[-1, 3:5] - hist[-2, 3:5] if len(hist) >= 2 else None
-            window = hist[hist[:, 0] >= now - SPEED_WINDOW_S]
-            mean_speed = (
-                (
-                    float(np.hypot(*np.diff(window[:, 3:5], axis=0).T).sum())
-                    / max(window[-1, 0] - window[0, 0], 1.0)
-                )
-                if len(window) >= 2
-                else kf.speed_ms
-            )
-            road = learned_road(trips, key, now, x[-1], y[-1], heading, frame)
-            preds: dict[str, list[Prediction]] = {
-                "last position": [Prediction(h, lon[-1], lat[-1], 0.0) for h in HORIZONS_S],
-                "Kalman CV": cv,
-                "Kalman CV, σa=0.7 m/s²": predict_cv(t, lon, lat, accel_sigma=0.7),
-                "Kalman CV, σa=0.03 m/s²": predict_cv(t, lon, lat, accel_sigma=0.03),
-            }
-            if road is not None:
-                covered += 1
-                preds["road + Kalman speed"] = predict_along_road(lon[-1], lat[-1], kf.speed_ms, road)
-                preds["road + 3-min mean speed"] = predict_along_road(lon[-1], lat[-1], mean_speed, road)
-            else:
-                preds["road + Kalman speed"] = preds["road + 3-min mean speed"] = cv
-            for m in methods:
-                for p in preds[m]:
-                    truth = truths[p.horizon_s]
-                    if truth is None:
-                        continue
-                    px, py = frame.to_xy(p.lon, p.lat)
-                    err = float(np.hypot(px - truth[0], py - truth[1]))
-                    errors[m][p.horizon_s].append(err)
-                    inside[m][p.horizon_s].append(err <= p.radius_m)
-                    if road is not None and m in road_errors_covered:
-                        road_errors_covered[m][p.horizon_s].append(err)
-                        if m == "road + Kalman speed":
-                            for other in methods[:4]:
-                                q = next(q for q in preds[other] if q.horizon_s == p.horizon_s)
-                                qx, qy = frame.to_xy(q.lon, q.lat)
-                                road_errors_covered.setdefault(other, {h: [] for h in HORIZONS_S})[
-                                    p.horizon_s
-                                ].append(float(np.hypot(qx - truth[0], qy - truth[1])))
+            if all(v is None for v in truths) or len(hist) < 2:
+                continue
+            last_now = now
+            for m, preds in predictions(trips, key, hist, roads).items():
+                for h, truth, (x, y, r) in zip(HORIZONS_S, truths, preds, strict=True):
+                    if truth is not None:
+                        e = float(np.hypot(x - truth[0], y - truth[1]))
+                        errors[m][h].append(e)
+                        inside[m][h].append(r is None or e <= r)
+    return {m: {h: (np.asarray(errors[m][h]), np.asarray(inside[m][h])) for h in HORIZONS_S} for m in errors}
 
-    print(f"data: {path.name}: {len(allpts)} fixes, {len(trips)} trips; {samples} prediction instants")
-    print(
-        f"learned road ahead available at {covered} of {samples} instants ({covered / samples:.0%}); "
-        "elsewhere the road method falls back to Kalman CV\n"
-    )
-    head = "".join(f"{f'+{int(h)} s':>10}" for h in HORIZONS_S)
-    print(f"median error (m), all instants      {head}   | in 95 % radius")
-    for m in methods:
-        med = "".join(f"{np.median(errors[m][h]):10.0f}" for h in HORIZONS_S)
-        cov = " ".join(f"{np.mean(inside[m][h]):.0%}" for h in HORIZONS_S) if m != "last position" else "-"
-        print(f"  {m:<34}{med}   | {cov}")
-    print(f"\nmedian error (m), instants with a learned road {head}")
-    for m in methods:
-        med = "".join(f"{np.median(road_errors_covered[m][h]):10.0f}" for h in HORIZONS_S)
-        print(f"  {m:<34}{med}")
-    n = {h: len(errors["Kalman CV"][h]) for h in HORIZONS_S}
-    print(f"\nscored samples per horizon: {n}; run time {time.perf_counter() - started:.1f} s")
+
+def summary(errors: np.ndarray) -> tuple[float, float]:
+    """(median, p90) in metres."""
+    return float(np.median(errors)), float(np.percentile(errors, 90))
+
+
+def run(split: str = "held-out") -> dict[str, dict]:
+    sets = datasets()
+    out = {name: evaluate(*spec, split) for name, spec in sets.items()}
+    out["bus20+road"] = evaluate(*sets["bus20"], split, roads=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--split", choices=("train", "held-out", "all"), default="held-out")
+    split = ap.parse_args().split
+    results = run(split)
+    head = "".join(f"{f'+{int(h)} s':>14}" for h in HORIZONS_S)
+    print(f"split: {split} trajectories; error in metres, median / p90; 'in r95' = truths inside the radius\n")
+    for name, res in results.items():
+        n = len(res[PREDICTOR][HORIZONS_S[0]][0])
+        print(f"{name} ({n} instants at +30 s)      {head}   in r95")
+        for m, by_h in res.items():
+            cells = "".join(f"{'{:.0f} / {:.0f}'.format(*summary(by_h[h][0])):>14}" for h in HORIZONS_S)
+            cover = " ".join(f"{by_h[h][1].mean():.0%}" for h in HORIZONS_S) if m not in BASELINES else "-"
+            print(f"  {m:<28}{cells}   {cover}")
+        print()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT)
+    main()

@@ -103,13 +103,16 @@ class WsProbe:
     """A live-map client: logged in, subscribed to ``positions``; notes the arrival of expected fixes."""
 
     def __init__(self, port: int, token: str) -> None:
-        self.url = f"ws://127.0.0.1:{port}/ws?access_token={token}"
+        self.url = f"ws://127.0.0.1:{port}/ws"
+        self.token = token
         self.sent: dict[tuple[str, str], float] = {}  # (device id, fix time ISO) → when it was sent
         self.latencies: list[float] = []
         self.received = 0
 
     async def start(self) -> None:
-        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=60)
+        # The token in the ``bearer.<token>`` subprotocol (a URL query is refused), as the browser client does.
+        self.ws = await websockets.connect(self.url, max_size=None, open_timeout=60,
+                                          subprotocols=["sharpeyes", f"bearer.{self.token}"])
         assert orjson.loads(await self.ws.recv())["type"] == "hello"
         await self.ws.send(orjson.dumps({"type": "subscribe", "layers": ["positions"]}).decode())
         while orjson.loads(await self.ws.recv())["type"] != "snapshot":
@@ -276,7 +279,7 @@ async def bench_jt808(port: int, terminals: int, hz: float, seconds: float,
     acks: list[float] = []
     conns: list[Terminal] = []
     for i in range(0, terminals, 100):  # connect in waves: a SYN flood of 1,000 is not what we measure
-        wave = [Terminal(f"1380{j:07d}", acks) for j in range(i, min(terminals, i + 100))]
+        wave = [Terminal(f"01380{j:07d}", acks) for j in range(i, min(terminals, i + 100))]  # ids as sent
         await asyncio.gather(*(loop.create_connection(lambda t=t: t, "127.0.0.1", port) for t in wave))
         await asyncio.gather(*(t.login() for t in wave))
         conns += wave
@@ -508,6 +511,9 @@ def footer(lat: list[float], seen: int, cpu: str) -> None:
 
 
 async def jt808_phase(args, url: str, jt_port: int, proc: subprocess.Popen, probe: WsProbe) -> None:
+    with psycopg.connect(url, autocommit=True) as c:  # registered devices only (the admission default)
+        c.execute("INSERT INTO target (protocol, external_id, kind) SELECT 'jt808', '01380' || lpad(g::text, 7, '0'), "
+                  "'patrol_car' FROM generate_series(0, %s - 1) g ON CONFLICT DO NOTHING", (args.terminals,))
     (s, sent, acks, failed), n, cpu, lat, seen, raw = await measured(
         bench_jt808(jt_port, args.terminals, args.jt808_hz, args.seconds, probe), proc, probe, url, "jt808",
         args.terminals)

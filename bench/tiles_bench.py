@@ -64,7 +64,7 @@ async def sql_baseline(url: str, work: list) -> float:
     from app.services import tiles as svc
 
     engine = make_engine(url)
-    scope = Scope(("",), 0, None)
+    scope = Scope.everywhere_up_to(0)
     async with engine.connect() as conn:
         t0 = time.perf_counter()
         for layer, z, x, y in work:

@@ -150,3 +150,31 @@ async def login(client: httpx.AsyncClient, username: str, password: str = "sharp
         assert r.status_code == 200, r.text
         _TOKENS[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
     return _TOKENS[key]
+
+
+_LAYERS = ("domain", "ingest", "services", "api", "realtime", "browser")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Each test is marked with the folder it lives in (tests/<layer>/…), as the code's layers are. Under
+    pytest-xdist the browser tests come first: they are the longest run of one worker (below)."""
+    for item in items:
+        layer = item.path.parent.name
+        if layer in _LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda i: i.path.parent.name != "browser")  # stable: modules stay whole
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs on 2 workers (``-n 2``): each test module goes whole to one worker (its database
+    and app are built once), and the browser tests all go to the same worker, one after the other (two
+    Chromiums with their servers on 2 cores starve each other's animation frames)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesBrowserTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser" if nodeid.startswith("tests/browser/") else nodeid.split("::", 1)[0]
+
+    return ModulesBrowserTogether(config, log)

@@ -43,7 +43,7 @@ class ApiProcess:
     def start(self, timeout_s: float = 30.0) -> str:
         self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.api.asgi:app",
                                       "--host", "127.0.0.1", "--port", str(self.port),
-                                      "--log-level", "warning",
+                                      "--log-level", "warning", "--no-proxy-headers",
                                       # The same live frame goes to many clients: compressing it once per
                                       # client costs more CPU than the LAN bandwidth it saves.
                                       "--ws-per-message-deflate", "false"], cwd=ROOT, env=self.env)
@@ -117,7 +117,8 @@ class StalledClient:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.connect((host, int(port)))
         key = base64.b64encode(_os.urandom(16)).decode()
-        self.sock.sendall((f"GET /ws?access_token={tok} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                           f"Sec-WebSocket-Protocol: sharpeyes, bearer.{tok}\r\n"
                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
         self.buf = b""

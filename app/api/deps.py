@@ -8,14 +8,16 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.api.principal_cache import PrincipalCache
 from app.config import Settings
 from app.domain.access import Perm, Principal, Scope
-from app.domain.errors import Forbidden, InvalidInput
+from app.domain.errors import Forbidden, InvalidInput, Unavailable
 from app.realtime.hub import ACCESS_TOPIC
-from app.services import security
+from app.realtime.rpc import DeviceCalls
+from app.services import security, tickets
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -25,12 +27,32 @@ def get_settings(request: Request) -> Settings:
 
 
 async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.engine.connect() as conn:
+    try:
+        conn = await request.app.state.engine.connect().start()
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        # Refused, unreachable (the pool's connect timeout), or shutting down: 503 at once, and the next
+        # request tries again (the pool reconnects by itself when the database is back).
+        raise Unavailable(DB_DOWN) from exc
+    try:
         yield conn
+    finally:
+        await conn.close()
+
+
+DB_DOWN = "database unavailable; try again shortly"
+
+
+def get_calls(request: Request) -> DeviceCalls:
+    """Calls to GB/T 28181 devices (``app.realtime.rpc``); 503 when the app runs without its runtime."""
+    rt = getattr(request.app.state, "runtime", None)
+    if rt is None or rt.calls is None:
+        raise Unavailable("device calls are not available in this process")
+    return rt.calls
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+CallsDep = Annotated[DeviceCalls, Depends(get_calls)]
 
 
 async def principal_from_token(conn: AsyncConnection, settings: Settings, token: str | None,
@@ -51,11 +73,16 @@ async def current_principal(
     conn: ConnDep,
     settings: SettingsDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    access_token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    ticket: Annotated[str | None, Query(include_in_schema=False, max_length=100)] = None,
 ) -> Principal:
-    # Tiles and image/video elements cannot set headers: they may pass ?access_token=.
-    token = creds.credentials if creds else access_token
-    principal = await principal_from_token(conn, settings, token, getattr(request.app.state, "principals", None))
+    # A bearer token travels in the Authorization header only (never in a URL, which lands in logs and
+    # browser history). A page opened in a new tab carries a one-time ticket for its own path instead.
+    if creds is None and ticket:
+        user_id, version = await tickets.redeem(conn, ticket, request.url.path)
+        principal = await security.load_principal(conn, user_id, version)
+    else:
+        principal = await principal_from_token(conn, settings, creds.credentials if creds else None,
+                                               getattr(request.app.state, "principals", None))
     request.state.principal = principal
     return principal
 
@@ -87,7 +114,12 @@ def require(perm: Perm):
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The socket's peer, or what a configured proxy (``SHARPEYES_TRUSTED_PROXIES``) says it forwarded for."""
+    peer = request.client.host if request.client else None
+    trusted = request.app.state.settings.trusted_proxy_networks
+    if not trusted:
+        return peer
+    return security.client_address(peer, request.headers.getlist("x-forwarded-for"), trusted)
 
 
 def parse_bbox(bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS-84)")] = None):

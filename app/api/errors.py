@@ -37,7 +37,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError):
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "5"} if status == 503 else None
         return JSONResponse(_body(exc.code, exc.message, exc.field), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -55,11 +55,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body("conflict", "conflicts with existing data"), status_code=409)
 
     @app.exception_handler(DBAPIError)
-    async def _dbapi(_: Request, exc: DBAPIError):
+    async def _dbapi(request: Request, exc: DBAPIError):
         # SQLSTATE class 22 = data exception (NUL byte in text, number out of range…): the client's input.
         state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
         if state.startswith("22") or "invalid input for query argument" in str(exc.orig):
             log.info("data error: %s", exc.orig)
             return JSONResponse(_body("invalid_input", "value not acceptable to the database (e.g. a NUL "
                                       "character or a number out of range)"), status_code=422)
+        # The connection died under the request (database restarted or gone; SQLSTATE 08 / 57P0x): 503.
+        if exc.connection_invalidated or state.startswith(("08", "57P0")) or isinstance(exc.orig, OSError):
+            log.warning("database connection lost: %s", exc.orig)
+            return await _domain(request, Unavailable("database unavailable; try again shortly"))
         raise exc

@@ -12,15 +12,18 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.api import errors, openapi
-from app.api.middleware import BodyLimit, SecurityHeaders, ServerTiming
+from app.api.middleware import BodyLimit, SecurityHeaders, ServerTiming, install_log_redaction
 from app.api.principal_cache import PrincipalCache
 from app.api.ratelimit import RateLimiter, limit
 from app.api.routes import (
     access_requests,
+    admission,
     audit,
     auth,
     callup,
     cameras,
+    channels,
+    devices,
     dispatch,
     divisions,
     health,
@@ -28,7 +31,10 @@ from app.api.routes import (
     ingest,
     key_areas,
     kpi,
+    mobile_track,
     planning,
+    platforms,
+    recordings,
     tiles,
     tracks,
     units,
@@ -38,15 +44,13 @@ from app.api.routes import (
 from app.api.routing import include_flat
 from app.api.schemas import ERROR_RESPONSES
 from app.config import Settings
-from app.db.engine import make_engine
-from app.db.partitions import ensure_partitions
-from app.realtime.bus import make_bus
-from app.realtime.hub import ACCESS_TOPIC, Hub
-from app.services import gb28181_runtime, ingest_runtime
+from app.domain.events import Topic
+from app.runtime import Runtime
+from app.runtime.roles import runs
 from app.services.tiles import TileCache
 
 WEB = Path(__file__).resolve().parents[1] / "web"
-PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit")
+PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit", "devices")
 
 
 def settle_gc() -> None:
@@ -63,34 +67,21 @@ def settle_gc() -> None:
 def create_app(settings: Settings, database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.engine = make_engine(database_url)
-        async with app.state.engine.begin() as conn:
-            await ensure_partitions(conn)
+        install_log_redaction()  # here: after the server configured its loggers
         app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
-        app.state.bus = make_bus(settings.redis_url, settings.bus_prefix)
-        await app.state.bus.start()
         # Writes announced by any process (Redis) drop this process's cached tiles of that table (the
-        # topics whose messages name a table: app/api/events.announce, services/live_feed).
-        app.state.bus.subscribe(lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]),
-                                topics={"cameras"})
-        # Rights changed in any process: this one's cached principals go too (its feeds: the hub).
-        app.state.bus.subscribe(lambda _t, msg: app.state.principals.invalidate(msg.get("user_id")),
-                                topics={ACCESS_TOPIC})
-        app.state.hub = Hub(app.state.bus, tick_hz=settings.ws_tick_hz, queue_max=settings.ws_queue_frames,
-                            kpi=lambda scope: ws.kpi_for(app, scope),
-                            reload=lambda uid, ver: ws.reload_principal(app, uid, ver))
-        await app.state.hub.start()
-        try:
-            async with ingest_runtime.running(app.state.engine, settings, lambda: app.state.bus) as ingest:
-                app.state.ingest = ingest
-                async with gb28181_runtime.running(app.state.engine, ingest, bus=app.state.bus) as sip:
-                    app.state.gb28181 = sip
-                    settle_gc()
-                    yield
-        finally:
-            await app.state.hub.stop()
-            await app.state.bus.stop()
-            await app.state.engine.dispose()
+        # topics whose messages name a table: app/api/events.announce, services/live_feed); rights changed
+        # in any process drop this one's cached principals too (its feeds: the hub).
+        subscribers = [
+            (lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]), {Topic.CAMERAS}),
+            (lambda _t, msg: app.state.principals.invalidate(msg.get("user_id")), {Topic.ACCESS}),
+        ]
+        async with Runtime.running(settings, database_url, subscribers) as rt:
+            app.state.runtime = rt
+            app.state.engine, app.state.bus, app.state.hub = rt.engine, rt.bus, rt.hub
+            app.state.ingest, app.state.gb28181 = rt.ingest, rt.gb28181
+            settle_gc()
+            yield
 
     app = FastAPI(title="SharpEyes", version=__version__, lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
@@ -99,10 +90,15 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
     openapi.install(app)
+    if not runs(settings.role, "http"):  # an ingest process: health for load balancers, nothing else
+        include_flat(app, health.router)
+        return app
     # Busiest first (device reports, tiles, live feed): Starlette tries routes in order.
     for r in (ingest.router, tiles.router, ws.router, health.router, auth.router, cameras.router, key_areas.router,
               divisions.router, users.router, access_requests.router, audit.router, incidents.router,
-              dispatch.router, units.router, callup.router, planning.router, tracks.router, kpi.router):
+              dispatch.router, units.router, callup.router, planning.router, tracks.router, kpi.router,
+              admission.router, devices.router, recordings.router, channels.router, mobile_track.router,
+              platforms.router):
         include_flat(app, r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)
@@ -123,7 +119,7 @@ def _mount_web(app: FastAPI) -> None:
     async def page_or_report(request: Request) -> Response:
         # OsmAnd / Traccar Client are configured with a bare server URL: a report carries ``id`` or
         # ``deviceid`` (GET) or is a POST; a browser's GET / never does.
-        if request.method == "POST" or {"id", "deviceid"} & set(request.query_params):
+        if request.method == "POST" or ingest.REPORT_PARAMS & set(request.query_params):
             return await ingest.osmand_report(request)
         return await page()
 

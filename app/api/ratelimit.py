@@ -6,6 +6,7 @@ import time
 
 from fastapi import Request
 
+from app.api.deps import client_ip
 from app.domain.errors import DomainError
 
 
@@ -33,12 +34,13 @@ class RateLimiter:
         return True
 
 
-
 def limit(name: str):
     """Dependency: the limiter ``app.state.limiters[name]`` for the client's address."""
 
     async def _check(request: Request) -> None:
-        host = request.client.host if request.client else "?"
+        # The same address the audit records: X-Forwarded-For counts only from a configured proxy, so a
+        # client cannot get a fresh bucket per request by sending the header.
+        host = client_ip(request) or "?"
         if not request.app.state.limiters[name].allow(host):
             raise TooManyRequests(f"too many {name} requests; slow down")
 

@@ -78,11 +78,14 @@ class Camera(Base):
     status: Mapped[str] = mapped_column(String(10), server_default="online")
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     stream_url: Mapped[str | None] = mapped_column(Text)
-    retention_days: Mapped[int] = mapped_column(SmallInteger, server_default="30")
+    retention_days: Mapped[int | None] = mapped_column(SmallInteger)  # NULL: not known (OSM has no such tag)
     secrecy: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     source: Mapped[str] = mapped_column(String(16), server_default="manual")
     external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
     parent_device: Mapped[str | None] = mapped_column(String(20))
+    # Who placed its geometry: NULL = its source (a catalog keeps it current); a username = a planner's
+    # correction the catalog keeps; 'gb28181:position' = a mobile device's own fixes (migration 0012).
+    placed_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = now_col()
     updated_at: Mapped[datetime] = now_col()
     __table_args__ = (
@@ -284,6 +287,18 @@ class AppUser(Base):
     created_at: Mapped[datetime] = now_col()
 
 
+class AuthTicket(Base):
+    """One-time ticket for a page opened in a new tab (app/services/tickets.py); only its SHA-256 is kept."""
+
+    __tablename__ = "auth_ticket"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    token_version: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_auth_ticket_expires", "expires_at"),)
+
+
 class Role(Base):
     __tablename__ = "role"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -326,6 +341,9 @@ class AuditEvent(Base):
     detail: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     reason: Mapped[str | None] = mapped_column(Text)
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    # The divisions the event concerns (its objects' and its actor's): a division administrator reads the
+    # events of their subtree. NULL on events older than this column (read by platform-wide auditors only).
+    divisions: Mapped[list[str] | None] = mapped_column(ARRAY(String(12)))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     __table_args__ = (Index("ix_audit_event_at", "at"), Index("ix_audit_event_action", "action"))

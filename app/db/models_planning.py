@@ -2,6 +2,10 @@
 them instantly, and background job progress. ``mode`` is 'all' (every camera but planned ones) or
 'online' (cameras online now). ``camera_ids`` lists the cameras that touch each row's entity, so a
 camera change finds the rows to recompute with one GIN-indexed lookup.
+
+Secret cameras: a figure counting a camera of secrecy > 0 lists those in ``secret_ids`` and has an open
+twin (mode '<mode>.open', secrecy-0 cameras only, same ``secret_ids``); ``app.db.scoping.figure_sql``
+serves each reader the one they may see.
 """
 
 from __future__ import annotations
@@ -39,18 +43,22 @@ class PlanningJob(Base):
     created_at: Mapped[datetime] = now_col()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_planning_job_created", "created_at"),)
+    # Whose job it is: its creator, and whoever holds exactly the same scope ([[prefix, max_secrecy], …]).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    scope: Mapped[list] = mapped_column(JSONB)
+    __table_args__ = (Index("ix_planning_job_created", "created_at"), Index("ix_planning_job_owner", "owner_id"))
 
 
 class KeyAreaCoverage(Base):
     __tablename__ = "key_area_coverage"
     key_area_id: Mapped[int] = mapped_column(ForeignKey("key_area.id", ondelete="CASCADE"), primary_key=True)
-    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)  # all | online | all.open | online.open
     area_m2: Mapped[float] = mapped_column(Float)
     covered_m2: Mapped[float] = mapped_column(Float)
     fraction: Mapped[float] = mapped_column(Float)
     uncovered = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
     camera_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    secret_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
     computed_at: Mapped[datetime] = now_col()
     __table_args__ = (Index("ix_key_area_coverage_cameras", "camera_ids", postgresql_using="gin"),)
 
@@ -58,9 +66,10 @@ class KeyAreaCoverage(Base):
 class IntersectionCoverage(Base):
     __tablename__ = "intersection_coverage"
     node_id: Mapped[int] = mapped_column(ForeignKey("road_node.id", ondelete="CASCADE"), primary_key=True)
-    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)  # all | online | all.open | online.open
     covered: Mapped[bool] = mapped_column(Boolean)
     camera_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    secret_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
     computed_at: Mapped[datetime] = now_col()
     __table_args__ = (
         Index("ix_intersection_coverage_cameras", "camera_ids", postgresql_using="gin"),
@@ -73,11 +82,12 @@ class RoadCoverage(Base):
 
     __tablename__ = "road_coverage"
     edge_id: Mapped[int] = mapped_column(ForeignKey("road_edge.id", ondelete="CASCADE"), primary_key=True)
-    mode: Mapped[str] = mapped_column(String(8), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)  # all | online | all.open | online.open
     length_m: Mapped[float] = mapped_column(Float)
     blind_m: Mapped[float] = mapped_column(Float)
     blind = mapped_column(Geometry("MULTILINESTRING", srid=SRID, spatial_index=False), nullable=True)
     camera_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    secret_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
     computed_at: Mapped[datetime] = now_col()
     __table_args__ = (Index("ix_road_coverage_cameras", "camera_ids", postgresql_using="gin"),)
 
@@ -100,9 +110,11 @@ class DivisionKpi(Base):
     division_code: Mapped[str] = mapped_column(
         ForeignKey("division.code", ondelete="CASCADE"), primary_key=True
     )
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="all")  # all | all.open
+    secret_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
     window_days: Mapped[int] = mapped_column(Integer)
     counts: Mapped[dict] = mapped_column(JSONB)
-    key_area_coverage_rate: Mapped[float | None] = mapped_column(Float)
+    key_area_surface_rate: Mapped[float | None] = mapped_column(Float)  # m² seen / m² of the key areas
     networked_rate: Mapped[float | None] = mapped_column(Float)
     online_rate: Mapped[float | None] = mapped_column(Float)
     hd_rate: Mapped[float | None] = mapped_column(Float)

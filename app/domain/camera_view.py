@@ -7,15 +7,17 @@ distances and bearings from it), then returned in WGS-84 for storage.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 from shapely.geometry import Polygon
 
 from app.domain.errors import InvalidInput
+from app.domain.metric import LocalFrame
 
 KINDS = ("fixed", "ptz", "dome")
 # Defaults when a source says nothing (OSM rarely does): typical urban bullet / dome cameras.
@@ -47,12 +49,6 @@ def validate(spec: ViewSpec) -> ViewSpec:
     return spec
 
 
-@lru_cache(maxsize=4096)
-def _to_wgs84(lon: float, lat: float) -> Transformer:
-    local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m")
-    return Transformer.from_crs(local, "EPSG:4326", always_xy=True)
-
-
 def sees_all_around(spec: ViewSpec) -> bool:
     return spec.kind in ("ptz", "dome") or spec.heading_deg is None or spec.fov_deg >= 360.0
 
@@ -74,7 +70,33 @@ def view_polygon(spec: ViewSpec, segments: int = 32) -> Polygon:
     """The view polygon in WGS-84 (lon, lat)."""
     validate(spec)
     poly = local_polygon(spec, segments)
-    tr = _to_wgs84(round(spec.lon, 7), round(spec.lat, 7))
     coords = np.asarray(poly.exterior.coords)
-    lon, lat = tr.transform(coords[:, 0], coords[:, 1])
+    lon, lat = LocalFrame.at(spec.lon, spec.lat).to_lonlat(coords[:, 0], coords[:, 1])
     return Polygon(np.column_stack([lon, lat]))
+
+
+@lru_cache(maxsize=1024)
+def _local_ring(kind: str, heading: float | None, fov: float, range_m: float) -> np.ndarray:
+    return np.asarray(local_polygon(ViewSpec(0.0, 0.0, kind, heading, fov, range_m)).exterior.coords)
+
+
+def view_wkts(specs: Sequence[ViewSpec]) -> list[str]:
+    """``camera_view.view_polygon`` of many cameras as WKT, one projection per 0.1° cell (a shared
+    LocalFrame) instead of one per camera: building a projection costs tens of milliseconds, 10,000 of them
+    minutes. Under 8 km from its frame's centre a camera's view is placed to well under a millimetre."""
+    out: list[str] = [""] * len(specs)
+    cells: dict[tuple[float, float], list[int]] = defaultdict(list)
+    for i, spec in enumerate(specs):
+        validate(spec)
+        cells[(round(spec.lon, 1), round(spec.lat, 1))].append(i)
+    for (lon0, lat0), idx in cells.items():
+        frame = LocalFrame(lon0, lat0, digits=1)
+        cx, cy = frame.to_xy([specs[i].lon for i in idx], [specs[i].lat for i in idx])
+        rings = [_local_ring(s.kind, s.heading_deg, s.fov_deg, s.range_m) + np.array([x, y])
+                 for s, x, y in zip((specs[i] for i in idx), cx, cy, strict=True)]
+        lon, lat = frame.to_lonlat(*np.concatenate(rings).T)
+        which = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+        polys = shapely.polygons(shapely.linearrings(np.column_stack([lon, lat]), indices=which))
+        for i, w in zip(idx, shapely.to_wkt(polys, rounding_precision=9), strict=True):
+            out[i] = w
+    return out

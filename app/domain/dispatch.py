@@ -19,6 +19,14 @@ INCIDENT_TYPES = {
     "fire": ("火情", "Fire"), "missing_person": ("人员走失", "Missing person"), "crowd": ("人群聚集", "Crowd"),
     "sos": ("紧急求助", "SOS alarm"), "alarm": ("设备报警", "Device alarm"), "other": ("其他", "Other"),
 }
+# Incidents a GB/T 28181 alarm opens (``gb_<AlarmMethod>_alarm``, ingest/gb28181/mapping.incident_row):
+# named for people, but not offered to the console (an operator does not file a device's alarm).
+GB_ALARM_TYPES = {
+    "gb_phone_alarm": ("电话报警", "Phone alarm"), "gb_device_alarm": ("设备报警", "Device alarm"),
+    "gb_sms_alarm": ("短信报警", "SMS alarm"), "gb_gps_alarm": ("GPS 报警", "GPS alarm"),
+    "gb_video_alarm": ("视频报警", "Video alarm"), "gb_device_fault_alarm": ("设备故障报警", "Device fault alarm"),
+    "gb_other_alarm": ("其他报警", "Other alarm"), "gb_alarm_alarm": ("设备报警", "Device alarm"),
+}
 ARRIVAL_RADIUS_M = 50.0
 # Snapping a moving unit onto the road graph: edges this much farther than the nearest one are still
 # candidates when their direction fits the unit's course (a divided road's carriageways lie 10-20 m apart).
@@ -31,6 +39,11 @@ STALE_FIX_S = 120.0
 TRAVEL_MODE = {"patrol_car": "drive", "vehicle": "drive", "officer": "walk", "drone": "fly"}
 WALK_KMH = 5.0
 FLY_KMH = 40.0  # a patrol drone's cruise, with climb and landing
+
+
+def incident_type_name(type_: str) -> tuple[str, str]:
+    """(zh, en) name of an incident type, the console's or a GB/T 28181 alarm's; the key itself when unknown."""
+    return INCIDENT_TYPES.get(type_) or GB_ALARM_TYPES.get(type_) or (type_, type_)
 
 
 def travel_mode(kind: str | None) -> str:

@@ -14,9 +14,14 @@ from typing import Any
 from app.domain.errors import InvalidInput
 
 MAX_FUTURE = timedelta(minutes=5)
-# Terminals replay buffered "blind area" fixes after an outage; older than this is a broken clock
-# (e.g. the GPS week-number rollover that puts fixes ~19.6 years back).
-MAX_AGE = timedelta(days=30)
+# Terminals replay buffered "blind area" fixes days after an outage: those are stored with their own time.
+# Only a fix older than the position retention is refused (its day's partition is dropped, so storing it
+# would acknowledge what is deleted at once; also a broken clock, e.g. the GPS week-number rollover that
+# puts fixes ~19.6 years back). The runtime passes ``position_retention_days``; this is its default.
+MAX_AGE = timedelta(days=90)
+# A fix reaching us later than this is history (stored, not live: no live marker, no live events) whatever
+# the target's state; so is one not newer than the target's last live fix, and a blind-area backfill.
+LIVE_WINDOW = timedelta(hours=24)
 MAX_SPEED_KMH = 1500.0  # above any patrol car, drone or helicopter
 
 
@@ -48,6 +53,7 @@ class Fix:
     alarms: frozenset[str] = frozenset()
     battery_pct: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict, compare=False)
+    history: bool = False  # the device says it is buffered history (JT/T 808 0x0704 blind-area backfill)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -127,7 +133,7 @@ def _check(fix: Fix, now: datetime, max_future: timedelta, max_age: timedelta) -
     if now - fix.fix_time > max_age:
         raise FixRejected(
             "time_too_old",
-            f"fix time {fix.fix_time.isoformat()} is older than {max_age.days} days",
+            f"fix time {fix.fix_time.isoformat()} is older than the {max_age.days}-day position retention",
             field="timestamp",
         )
     if fix.speed_kmh is not None and not (0.0 <= _finite("speed", fix.speed_kmh) <= MAX_SPEED_KMH):

@@ -15,6 +15,7 @@ COUNT_FIELDS = (
     "networked",
     "hd",
     "retention_ok",
+    "retention_known",  # cameras whose retention is recorded: the rate's base (unknown is not failing)
     "online_s",
     "observed_s",
     "key_areas",
@@ -75,10 +76,10 @@ def rates(counts: Mapping[str, float]) -> dict[str, float | None]:
     """The six KPIs from subtree counts; None where there is nothing to measure."""
     km = counts["main_road_m"] / 1000.0
     return {
-        "key_area_coverage_rate": _rate(counts["key_area_covered_m2"], counts["key_area_m2"]),
+        "key_area_surface_rate": _rate(counts["key_area_covered_m2"], counts["key_area_m2"]),
         "networked_rate": _rate(counts["networked"], counts["cameras"]),
         "online_rate": _rate(counts["online_s"], counts["observed_s"]),
         "hd_rate": _rate(counts["hd"], counts["cameras"]),
-        "retention_compliance_rate": _rate(counts["retention_ok"], counts["cameras"]),
+        "retention_compliance_rate": _rate(counts["retention_ok"], counts.get("retention_known", 0.0)),
         "cameras_per_main_road_km": _rate(counts["cameras"], km) if km > 0 else None,
     }

@@ -211,6 +211,8 @@ def milp(inst: Instance, budget: float, time_limit_s: float = 30.0, warm: Soluti
 
     t0 = time.perf_counter()
     nc = inst.n_candidates
+    if inst.idx.size == 0:  # no candidate covers anything: choosing none is optimal (and HiGHS needs rows)
+        return Solution([], 0.0, 0.0, "milp", time.perf_counter() - t0, optimal=True, bound=0.0)
     used = np.unique(inst.idx)
     remap = np.full(len(inst.weight), -1)
     remap[used] = np.arange(len(used))

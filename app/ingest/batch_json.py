@@ -8,16 +8,16 @@ its own: the answer names the rejected ones by index and reason, the others are 
 from __future__ import annotations
 
 import itertools
-import math
 import operator
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from app.domain.fix import MAX_SPEED_KMH, Fix, FixRejected, Validator
+from app.domain.fix import MAX_AGE, MAX_SPEED_KMH, Fix, FixRejected, Validator
 from app.ingest.osmand import parse_timestamp
 
 PROTOCOL = "api"
@@ -132,7 +132,8 @@ def _decode_fast(item: Any, times: dict[Any, datetime | FixRejected]) -> Fix:
                _SOS if sos else _NO_ALARMS, None, {})
 
 
-def decode_batch(items: list[Any], now: datetime | None = None) -> tuple[list[tuple[int, Fix]], list[Reject]]:
+def decode_batch(items: list[Any], now: datetime | None = None,
+                 max_age: timedelta = MAX_AGE) -> tuple[list[tuple[int, Fix]], list[Reject]]:
     """Decoded and validated fixes with their index, and the rejects: one clock reading.
 
     Columnar: the usual items (dicts of known keys, a string target and time, float numbers) are checked
@@ -141,7 +142,7 @@ def decode_batch(items: list[Any], now: datetime | None = None) -> tuple[list[tu
     row failing a check, goes the item-by-item way (``_decode_fast`` + ``Validator``), which decides and
     gives the reason: the columnar part only ever accepts what that way accepts, with the same fix.
     """
-    validate = Validator(now or datetime.now(UTC))
+    validate = Validator(now or datetime.now(UTC), max_age=max_age)
     times: dict[Any, datetime | FixRejected] = {}  # items of one batch often share their time
     fast, fixes = _columnar(items, validate, times)
     good: list[tuple[int, Fix]] = []
@@ -232,7 +233,7 @@ def _columnar(items: list[Any], validate: Validator,
     ok &= _floats(lats, -90.0, 90.0, False)
     ok &= _floats(speeds, 0.0, MAX_SPEED_KMH, True)
     ok &= _floats(headings, 0.0, 360.0, True)
-    ok &= _floats(accuracies, 0.0, math.inf, True)  # inf itself is not < inf: the detailed way rejects it
+    ok &= _floats(accuracies, 0.0, sys.float_info.max, True)  # finite only: the detailed way rejects inf
     ok &= np.array(plain, bool)
     accepted = ok.tolist()
     if not any(accepted):

@@ -12,12 +12,13 @@ Unknown keys are kept as attributes. Everything wrong raises ``FixRejected`` wit
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
+
+import orjson
 
 from app.domain.fix import Fix, FixRejected
 
@@ -41,6 +42,8 @@ _KNOWN = {
     "alarm",
 }
 _TRUE = {"1", "true", "yes", "sos"}
+# A GET / carrying any of these is a device's report (the apps use a bare server URL), never the web page.
+REPORT_PARAMS = frozenset({"id", "deviceid", "lat", "lon", "location", "timestamp"})
 
 
 def _number(params: Mapping[str, Any], *names: str) -> float | None:
@@ -178,9 +181,10 @@ def decode_request(
     ctype = content_type.split(";")[0].strip().lower()
     if body and (ctype == "application/json" or (not ctype and body.lstrip()[:1] == b"{")):
         try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise FixRejected("bad_json", "body is not valid JSON") from None
+            # orjson: a nesting limit (1,024) instead of the stdlib's RecursionError on a pathological body
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise FixRejected("bad_json", "body is not valid JSON (or nested too deep)") from None
         if isinstance(obj, Mapping) and query:
             obj = {**query, **obj}
         return decode_json(obj, now)

@@ -1,4 +1,8 @@
-"""The ingest pipeline: decode → validate → enrich → detect events → persist → publish.
+"""The ingest pipeline: decode → validate → split history → enrich → detect events → persist → publish.
+
+History (a blind-area backfill, a fix that arrives more than ``LIVE_WINDOW`` late, or one not newer than its
+target's last live fix) is stored with its own time but is not live: it skips the area index, the detectors
+and the live feed (``batch.history``), and ``target.last_*`` only ever moves forward (writer).
 
 Each step is an async callable over one ``Batch``; the pipeline runs them in order and a failing step
 is logged and counted without stopping the others. Whether the batch was stored is explicit
@@ -8,37 +12,33 @@ is logged and counted without stopping the others. Whether the batch was stored 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.domain.fix import Fix, FixRejected, Validator
+from app.domain.events import Topic
+from app.domain.fix import LIVE_WINDOW, MAX_AGE, Fix, FixRejected, Validator
 from app.domain.tracking import (
     NO_AREAS,
     AreaIndex,
     Event,
     EventKind,
-    Observation,
-    Rules,
-    TargetState,
-    on_fix,
-    on_tick,
 )
 from app.ingest.event_store import store_events
+from app.ingest.target_meta import TargetMeta
+from app.ingest.tracker import Tracker
 from app.ingest.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, dict], Awaitable[object]]
 PublishMany = Callable[[str, list[dict]], Awaitable[object]]
 Decoder = Callable[[Any], list[Fix]]
-POSITION_TOPIC, EVENT_TOPIC = "position", "event"
+POSITION_TOPIC, EVENT_TOPIC = Topic.POSITIONS, Topic.EVENTS
 # A step over this many fixes holds the event loop for a while (~1 ms): before it, the loop gets a turn to
 # feed the writer's COPY, take commit replies and send answers, so the database is not left waiting.
 YIELD_ROWS = 100
@@ -54,6 +54,7 @@ class Batch:
     raw: Any = None
     decoder: Decoder | None = None
     rejected: list[FixRejected] = field(default_factory=list)
+    history: list[Fix] = field(default_factory=list)  # stored, not live (see the module docstring)
     validated: bool = False  # the decoder validated already (one pass): the validate step skips
     areas: list[frozenset[int]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -107,11 +108,14 @@ class Pipeline:
                     log.exception("publishing %s failed", e.kind)
         return events
 
-    async def sink(self, fixes: list[Fix]) -> None:
-        """For protocol servers: raise unless stored (rejected fixes are final, not a failure)."""
-        batch = await self.submit(fixes)
-        if batch.fixes and not batch.persisted:
-            raise NotStored(f"{len(batch.fixes)} fixes not stored (failed steps: {batch.failed})")
+    async def sink(self, fixes: list[Fix], *, validated: bool = False) -> None:
+        """For protocol servers: raise unless stored. A protocol that acknowledges must validate first
+        (``validated=True``: nothing is dropped here after its decision); otherwise rejected fixes are
+        final, not a failure."""
+        batch = await self.submit(fixes, validated=validated)
+        if (batch.fixes or batch.history) and not batch.persisted:
+            raise NotStored(f"{len(batch.fixes) + len(batch.history)} fixes not stored "
+                            f"(failed steps: {batch.failed})")
 
 
 # -- the standard steps --------------------------------------------------------------------------
@@ -126,11 +130,11 @@ async def decode_step(batch: Batch) -> None:
         batch.rejected.append(exc)
 
 
-def validate_step(clock: Callable[[], datetime]) -> Step:
+def validate_step(clock: Callable[[], datetime], max_age: timedelta = MAX_AGE) -> Step:
     async def validate(batch: Batch) -> None:
         if batch.validated:
             return
-        check, kept = Validator(clock()), []
+        check, kept = Validator(clock(), max_age=max_age), []
         for fix in batch.fixes:
             try:
                 kept.append(check(fix))
@@ -140,6 +144,15 @@ def validate_step(clock: Callable[[], datetime]) -> Step:
         batch.validated = True
 
     return validate
+
+
+def history_step(tracker: Tracker, clock: Callable[[], datetime], window: timedelta = LIVE_WINDOW) -> Step:
+    async def split(batch: Batch) -> None:
+        live, history = tracker.split_history(batch.fixes, clock() - window)
+        if history:
+            batch.fixes, batch.history = live, batch.history + history
+
+    return split
 
 
 def enrich_step(areas: Callable[[], AreaIndex | None]) -> Step:
@@ -153,99 +166,11 @@ def enrich_step(areas: Callable[[], AreaIndex | None]) -> Step:
     return enrich
 
 
-class Tracker:
-    """The per-target states of this process, advanced by the pure functions of ``domain.tracking``."""
-
-    def __init__(self, rules: Rules = Rules()) -> None:
-        self.rules = rules
-        self.states: dict[tuple[str, str], TargetState] = {}
-
-    def observe(self, fix: Fix, areas: frozenset[int]) -> list[Event]:
-        state = self.states.get(fix.key) or TargetState(fix.key)
-        obs = Observation(fix.fix_time, fix.lon, fix.lat, fix.speed_kmh, fix.sos, fix.valid)
-        self.states[fix.key], events = on_fix(state, obs, areas, self.rules)
-        return events
-
-    def tick(self, now: datetime) -> list[Event]:
-        out: list[Event] = []
-        for key, state in self.states.items():
-            self.states[key], events = on_tick(state, now, self.rules)
-            out += events
-        return out
-
-    async def detect(self, batch: Batch) -> None:
-        batch.events += self.detect_batch(batch.fixes, batch.areas)
-
-    def detect_per_fix(self, fixes: list[Fix], areas: list[frozenset[int]]) -> list[Event]:
-        """The reference: every fix through ``on_fix``, in time order."""
-        areas = areas if len(areas) == len(fixes) else [NO_AREAS] * len(fixes)
-        events: list[Event] = []
-        for i in sorted(range(len(fixes)), key=lambda i: fixes[i].fix_time):
-            events += self.observe(fixes[i], areas[i])
-        return events
-
-    def detect_batch(self, fixes: list[Fix], areas: list[frozenset[int]]) -> list[Event]:
-        """Same states and events as ``detect_per_fix``, per target instead of per fix.
-
-        A target whose fixes of this batch cannot cause an event (no SOS, not stale, the same key areas,
-        no overspeed edge — the usual case) only moves its state to its newest in-order fix; the others
-        go through ``on_fix`` fix by fix. Events come out in the order of their fixes' times.
-        """
-        n = len(fixes)
-        if len(areas) != n:
-            areas = [NO_AREAS] * n
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i, f in enumerate(fixes):
-            key = f.key
-            g = groups.get(key)
-            if g is None:
-                groups[key] = [i]
-            else:
-                g.append(i)
-        rules, states = self.rules, self.states
-        above, below = rules.speed_limit_kmh, rules.speed_limit_kmh - rules.hysteresis_kmh
-        tagged: list[tuple[datetime, int, int, Event]] = []
-        for key, idx in groups.items():
-            if len(idx) > 1 and any(fixes[a].fix_time > fixes[b].fix_time
-                                    for a, b in itertools.pairwise(idx)):
-                idx.sort(key=lambda i: fixes[i].fix_time)  # stable: equal times keep their input order
-            state = states.get(key)
-            if state is None:
-                state = TargetState(key)
-            last_t, cur_areas, over = state.last_fix_at, state.areas, state.overspeed
-            newest: Fix | None = None
-            simple = True
-            for i in idx:
-                f = fixes[i]
-                if f.sos:
-                    simple = False
-                    break
-                if f.valid and (last_t is None or f.fix_time > last_t):
-                    speed = f.speed_kmh
-                    if (state.stale or areas[i] != cur_areas
-                            or (speed is not None and (speed < below if over else speed > above))):
-                        simple = False
-                        break
-                    last_t, newest = f.fix_time, f
-            if simple:
-                if newest is not None:
-                    states[key] = TargetState(key, cur_areas, over, False, False, last_t, newest.lon, newest.lat)
-                elif state.sos or key not in states:
-                    states[key] = TargetState(key, state.areas, over, False, state.stale, state.last_fix_at,
-                                              state.last_lon, state.last_lat)
-                continue
-            for i in idx:
-                f = fixes[i]
-                for k, e in enumerate(self.observe(f, areas[i])):
-                    tagged.append((f.fix_time, i, k, e))
-        tagged.sort(key=lambda t: t[:3])
-        return [t[3] for t in tagged]
-
-
 def persist_step(writer: BatchWriter) -> Step:
     async def persist(batch: Batch) -> None:
         # Fixes without GNSS lock are not positions; their alarms have been seen by the detectors.
         located = [f for f in batch.fixes if f.valid]
+        located += [f for f in batch.history if f.valid]
         if located:
             await writer.add_many(located)
         batch.persisted = True
@@ -253,26 +178,10 @@ def persist_step(writer: BatchWriter) -> Step:
     return persist
 
 
-def position_message(fix: Fix, areas: frozenset[int], target_id: int | None, time: str | None = None) -> dict:
-    return {
-        "target_id": target_id,
-        "protocol": fix.protocol,
-        "device_id": fix.device_id,
-        "time": time or fix.fix_time.isoformat(),
-        "lon": fix.lon,
-        "lat": fix.lat,
-        "speed_kmh": fix.speed_kmh,
-        "course_deg": fix.course_deg,
-        "accuracy_m": fix.accuracy_m,
-        "sos": fix.sos,
-        "areas": sorted(areas) if areas else [],
-    }
-
-
 def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
                       target_id: Callable[[tuple[str, str]], int | None]) -> list[dict]:
-    """The ``position`` messages of a batch's located fixes (``position_message`` of each; fixes of one
-    batch often share their time: each distinct time is formatted once)."""
+    """The ``position`` messages of a batch's located fixes (fixes of one batch often share their time:
+    each distinct time is formatted once)."""
     iso = {t: t.isoformat() for t in {f.fix_time for f in fixes}}
     return [{"target_id": target_id((f.protocol, f.device_id)), "protocol": f.protocol, "device_id": f.device_id,
              "time": iso[f.fix_time], "lon": f.lon, "lat": f.lat, "speed_kmh": f.speed_kmh,
@@ -282,9 +191,10 @@ def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
 
 
 def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True,
-                 publish_many: PublishMany | None = None) -> Step:
+                 publish_many: PublishMany | None = None, meta: TargetMeta | None = None) -> Step:
     """Positions of a batch go out together (``publish_many``: one bus message) when the publisher
-    can take a batch; events one by one (few, and never coalesced downstream)."""
+    can take a batch; events one by one (few, and never coalesced downstream). With ``meta`` the
+    positions are enriched here, once, with what the hub files them under (division, kind)."""
 
     async def publish_all(batch: Batch) -> None:
         if not live():
@@ -300,6 +210,11 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
             fixes, areas = [fixes[i] for i in keep], [areas[i] for i in keep]
         positions = position_messages(fixes, areas, writer.target_ids.get if writer else lambda _key: None)
         total += len(positions)
+        if meta is not None:
+            try:
+                positions = await meta.enrich(positions)
+            except Exception:  # no division to file them under: these positions are lost, the events not
+                failures, positions = len(positions), []
         if publish_many is not None:
             try:
                 await publish_many(POSITION_TOPIC, positions)
@@ -320,14 +235,12 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
     return publish_all
 
 
-_SOS_INCIDENT = text("""
-INSERT INTO incident (type, priority, source, location, target_id, description)
-SELECT 'sos', 1, 'device', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), t.id, :description
-FROM (SELECT 1) one LEFT JOIN target t ON t.protocol = :protocol AND t.external_id = :device_id""")
+OpenSos = Callable[[list[Event]], Awaitable[list[dict]]]  # SOS events → the bus messages of their incidents
 
 
-def sos_incident_step(engine: AsyncEngine) -> Step:
-    """An SOS is an emergency: it becomes a priority-1 incident (after persist, so the target exists)."""
+def sos_incident_step(open_sos: OpenSos, publish: Publish) -> Step:
+    """An SOS is an emergency: it becomes a priority-1 incident (after persist, so the target exists),
+    announced on ``incidents`` with its division like any other (``services.incidents.open_sos``)."""
 
     async def raise_incidents(batch: Batch) -> None:
         sos = [e for e in batch.events if e.kind is EventKind.SOS]
@@ -337,18 +250,8 @@ def sos_incident_step(engine: AsyncEngine) -> Step:
         sos = [e for e in sos if e.lon is not None]
         if not sos:
             return
-        async with engine.begin() as conn:
-            for e in sos:
-                await conn.execute(
-                    _SOS_INCIDENT,
-                    {
-                        "lon": e.lon,
-                        "lat": e.lat,
-                        "protocol": e.target[0],
-                        "device_id": e.target[1],
-                        "description": f"SOS from {e.target[0]} device {e.target[1]} at {e.at.isoformat()}",
-                    },
-                )
+        for message in await open_sos(sos):
+            await publish(Topic.INCIDENTS, message)
 
     return raise_incidents
 
@@ -370,18 +273,31 @@ def build_pipeline(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     live: Callable[[], bool] = lambda: True,
     publish_many: PublishMany | None = None,
+    max_age: timedelta = MAX_AGE,
+    live_window: timedelta = LIVE_WINDOW,
+    open_sos: OpenSos | None = None,
+    dispatch: Step | None = None,
 ) -> Pipeline:
-    """The standard order. ``areas`` returns the current key-area index (reloaded by its owner)."""
+    """The standard order, declared once: a position's whole path from decoded fix to the bus.
+    ``areas`` returns the current key-area index (reloaded by its owner); with ``engine`` events are
+    stored and positions go out with their target's division and kind; ``open_sos`` opens the
+    incidents of SOS events; ``dispatch`` follows dispatched units (before publish: a fix moves their ETA
+    and may put them on scene)."""
     tracker = tracker or Tracker()
     steps: list[tuple[str, Step]] = [
         ("decode", decode_step),
-        ("validate", validate_step(clock)),
+        ("validate", validate_step(clock, max_age)),
+        ("history", history_step(tracker, clock, live_window)),
         ("enrich", enrich_step(areas)),
         ("detect", tracker.detect),
         ("persist", persist_step(writer)),
     ]
     if engine is not None:
         steps.append(("events", events_step(engine)))
-        steps.append(("incidents", sos_incident_step(engine)))
-    steps.append(("publish", publish_step(publish, writer, live, publish_many)))
+    if open_sos is not None:
+        steps.append(("incidents", sos_incident_step(open_sos, publish)))
+    if dispatch is not None:
+        steps.append(("dispatch", dispatch))
+    meta = TargetMeta(engine) if engine is not None else None
+    steps.append(("publish", publish_step(publish, writer, live, publish_many, meta)))
     return Pipeline(steps, tracker=tracker, publish=publish)

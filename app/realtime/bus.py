@@ -66,6 +66,8 @@ class _Subscribers:
 
 
 class LocalBus(_Subscribers):
+    connected = True  # in-process: nothing to lose
+
     async def start(self) -> None:
         pass
 
@@ -97,6 +99,11 @@ class RedisBus(_Subscribers):
         # Wait for the subscription so that a message published right after start is not missed.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), 5)
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed to Redis now (health): false while it reconnects."""
+        return self._ready.is_set()
 
     async def stop(self) -> None:
         if self._task:
@@ -137,6 +144,7 @@ class RedisBus(_Subscribers):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down: keep retrying, the hub keeps serving what it has
+                self._ready.clear()
                 log.warning("redis bus disconnected (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -26,14 +26,15 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.domain.access import Perm, Principal, Scope
+from app.domain.events import HUB_TOPICS, Topic
 from app.realtime.bus import Bus
+from app.realtime.groups import Client, Group, dispatch_view, positions_for
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("positions", "cameras", "incidents", "dispatch", "kpi")
-BBOX_FILTERED = {"positions", "cameras"}  # incidents and dispatch reach the client wherever they are
-KPI_TOPICS = {"cameras", "incidents", "dispatch", "kpi"}
-ACCESS_TOPIC = "access"  # {"user_id": id or None}: someone's rights changed (app.api.deps.forget_user)
+TOPICS = HUB_TOPICS
+KPI_TOPICS = {Topic.CAMERAS, Topic.INCIDENTS, Topic.DISPATCH, Topic.KPI}
+ACCESS_TOPIC = Topic.ACCESS  # {"user_id": id or None}: someone's rights changed (app.api.deps.forget_user)
 
 SnapshotFn = Callable[[Scope, frozenset[str], tuple[float, float, float, float] | None], Awaitable[dict]]
 KpiFn = Callable[[Scope], Awaitable[dict]]
@@ -41,80 +42,6 @@ ReloadFn = Callable[[int, int | None], Awaitable[Principal | None]]  # (user, to
 
 CLOSE_SLOW = 4008
 CLOSE_EXPIRED = 4403
-
-
-class Group:
-    """Clients with the same scope, layers and bbox: filtering, coalescing and encoding happen once
-    per group, so a thousand walls watching the whole city cost one frame build per tick."""
-
-    def __init__(self, key: tuple, scope: Scope, layers: frozenset[str], bbox) -> None:
-        self.key = key
-        self.scope = scope
-        self.layers = layers
-        self.bbox = bbox
-        self.clients: set[Client] = set()
-        # target id → its latest position (latest wins), encoded at the tick: a target reporting faster
-        # than the tick costs one encoding per tick, not one per fix.
-        self.pending: dict[object, dict] = {}
-
-    def wants(self, topic: str, msg: dict) -> bool:
-        if topic not in self.layers:
-            return False
-        if not self.scope.covers(msg.get("division"), int(msg.get("secrecy") or 0)):
-            return False
-        if self.bbox and topic in BBOX_FILTERED and "lon" in msg:
-            x1, y1, x2, y2 = self.bbox
-            return x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2
-        return True
-
-
-def _positions_for(g: Group, msgs: list[dict]) -> list[dict]:
-    """``[m for m in msgs if g.wants("positions", m)]`` for messages without ``secrecy``: the scope
-    decided once per division, the bounding box inline."""
-    scope = g.scope
-    if scope.empty or scope.max_secrecy < 0:
-        return []
-    if not scope.everywhere:
-        covered: dict[str | None, bool] = {}
-        for division in {msg.get("division") for msg in msgs}:
-            covered[division] = scope.covers(division)
-        msgs = [msg for msg in msgs if covered[msg.get("division")]]
-    if g.bbox:
-        x1, y1, x2, y2 = g.bbox
-        msgs = [msg for msg in msgs if "lon" not in msg or (x1 <= msg["lon"] <= x2 and y1 <= msg["lat"] <= y2)]
-    return msgs
-
-
-class Client:
-    def __init__(self, ws: WebSocket, principal: Principal, scope: Scope, queue_max: int,
-                 token_version: int | None = None) -> None:
-        self.ws = ws
-        self.principal = principal
-        self.token_version = token_version  # of the token the feed was opened with (a logout bumps it)
-        self.scope = scope
-        self.layers: frozenset[str] = frozenset()
-        self.bbox: tuple[float, float, float, float] | None = None
-        self.group: Group | None = None
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_max)
-        self.kpi_dirty = False
-        self.cut_reason: str | None = None
-        self.done = asyncio.Event()
-        self.frames_sent = 0
-
-    def push(self, frame: bytes) -> bool:
-        if self.cut_reason:
-            return False
-        try:
-            self.queue.put_nowait(frame)
-            return True
-        except asyncio.QueueFull:
-            self.cut("slow_consumer")
-            return False
-
-    def cut(self, reason: str) -> None:
-        if not self.cut_reason:
-            self.cut_reason = reason
-            self.done.set()
 
 
 class Hub:
@@ -167,17 +94,19 @@ class Hub:
                     for c in g.clients:
                         c.kpi_dirty = True
             return
-        encoded: bytes | None = None  # encode once, share the bytes between groups and clients
+        encoded: dict[int, bytes] = {}  # id(message as seen) → its frame, shared between groups and clients
         for g in self.groups.values():
             if not g.wants(topic, msg):
                 continue
             if topic == "positions":
                 g.pending[msg.get("target_id")] = msg
                 continue
-            if encoded is None:
-                encoded = orjson.dumps({"type": topic, **msg})
+            seen = dispatch_view(g, msg) if topic == "dispatch" else msg
+            frame = encoded.get(id(seen))
+            if frame is None:
+                frame = encoded[id(seen)] = orjson.dumps({"type": topic, **seen})
             for c in list(g.clients):
-                c.push(encoded)
+                c.push(frame)
                 if topic in KPI_TOPICS:
                     c.kpi_dirty = True
 
@@ -198,7 +127,7 @@ class Hub:
                     if wants(topic, msg):
                         pending[msg.get("target_id")] = msg
             else:
-                g.pending.update({msg.get("target_id"): msg for msg in _positions_for(g, msgs)})
+                g.pending.update({msg.get("target_id"): msg for msg in positions_for(g, msgs)})
 
     def _flush_positions(self) -> None:
         encoded: dict[int, bytes] = {}  # id(message) → its JSON, shared between groups
@@ -219,10 +148,10 @@ class Hub:
 
     def _join(self, c: Client) -> None:
         self._leave(c)
-        key = (c.scope.prefixes, c.scope.max_secrecy, c.layers, c.bbox)
+        key = (c.scope.key, c.dispatch_scope.key, c.layers, c.bbox)
         g = self.groups.get(key)
         if g is None:
-            g = self.groups[key] = Group(key, c.scope, c.layers, c.bbox)
+            g = self.groups[key] = Group(key, c.scope, c.layers, c.bbox, c.dispatch_scope)
         g.clients.add(c)
         c.group = g
 
@@ -255,9 +184,11 @@ class Hub:
 
     def _check_expiry(self, now: datetime) -> None:
         for c in list(self.clients):
-            if c.scope.expires is not None and now >= c.scope.expires:
+            ends = [e for e in (c.scope.expires, c.dispatch_scope.expires) if e is not None]
+            if ends and now >= min(ends):
                 # Re-check at the earliest grant end: other grants may still hold, possibly narrower.
                 c.scope = c.principal.scope_for(Perm.VIEW_MAP, now)
+                c.dispatch_scope = c.principal.scope_for(Perm.DISPATCH, now)
                 if c.scope.empty:
                     c.cut("grant_expired")  # serve() tells the client why, then closes
                 elif c.group is not None:
@@ -279,6 +210,7 @@ class Hub:
                 c.cut("access_revoked")
                 continue
             c.principal, c.scope = principal, scope
+            c.dispatch_scope = principal.scope_for(Perm.DISPATCH, datetime.now(UTC))
             if c.group is not None:
                 self._join(c)  # possibly narrower: another group
 
@@ -287,7 +219,7 @@ class Hub:
         by_scope: dict[tuple, list[Client]] = {}
         for c in dirty:
             c.kpi_dirty = False
-            by_scope.setdefault((c.scope.prefixes, c.scope.max_secrecy), []).append(c)
+            by_scope.setdefault(c.scope.key, []).append(c)
         for clients in by_scope.values():
             kpi = await self.kpi(clients[0].scope)
             frame = orjson.dumps({"type": "kpi", "kpi": kpi})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import AppUser, AuditEvent, Grant
+from app.db.scoping import scope_sql
 from app.domain.access import ROLES, Scope
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import divisions, security
@@ -29,8 +30,9 @@ async def list_users(conn: AsyncConnection, scope: Scope) -> list[dict]:
     by_user: dict[int, list[dict]] = {}
     for g in grants:
         by_user.setdefault(g["user_id"], []).append(_grant_dict(g))
-    return [{**dict(u), "grants": by_user.get(u["id"], [])} for u in users
-            if scope.everywhere or any(scope.covers(g["division_code"]) for g in by_user.get(u["id"], []))]
+    # A regional administrator sees the user, and only those of their grants inside the administrator's scope.
+    visible = {uid: [g for g in gs if scope.covers(g["division_code"])] for uid, gs in by_user.items()}
+    return [{**dict(u), "grants": visible.get(u["id"], [])} for u in users if scope.everywhere or visible.get(u["id"])]
 
 
 async def _check_division(conn: AsyncConnection, scope: Scope, code: str) -> str:
@@ -47,9 +49,9 @@ async def add_grant(conn: AsyncConnection, scope: Scope, approver: int, user_id:
         raise InvalidInput(f"unknown role {role!r}", field="role_name")
     if valid_from and valid_until and valid_until <= valid_from:
         raise InvalidInput("valid_until must be after valid_from", field="valid_until")
-    if max_secrecy > scope.max_secrecy:
-        raise Forbidden("you cannot grant a higher secrecy level than your own")
     division = await _check_division(conn, scope, division)
+    if max_secrecy > scope.secrecy_at(division):
+        raise Forbidden("you cannot grant a higher secrecy level than your own in that division")
     if not (await conn.execute(select(AppUser.id).where(AppUser.id == user_id))).first():
         raise NotFound(f"user {user_id} not found")
     kind = "full" if division == "000000" else ("timeboxed" if valid_until else "regional")
@@ -59,10 +61,28 @@ async def add_grant(conn: AsyncConnection, scope: Scope, approver: int, user_id:
         .returning(Grant.id))).scalar_one()
 
 
+ROOT_DIVISION = "000000"
+
+
+async def _keep_an_administrator(conn: AsyncConnection, *, without_grant: int | None = None,
+                                 without_user: int | None = None) -> None:
+    """Refuse a change that would leave the platform with no permanent, platform-wide administrator
+    (nobody could then manage users or grants again)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(7291002)"))  # two revokes cannot both pass
+    left = (await conn.execute(select(func.count()).select_from(Grant).join(AppUser, AppUser.id == Grant.user_id).where(
+        Grant.role_name == "admin", Grant.division_code == ROOT_DIVISION, Grant.status == "active",
+        Grant.valid_until.is_(None), AppUser.is_active,
+        Grant.id != (without_grant or 0), AppUser.id != (without_user or 0)))).scalar_one()
+    if left == 0:
+        raise Conflict("the platform must keep at least one platform-wide administrator")
+
+
 async def revoke_grant(conn: AsyncConnection, scope: Scope, grant_id: int) -> dict:
     g = (await conn.execute(select(Grant.__table__).where(Grant.id == grant_id).with_for_update())).mappings().first()
     if g is None or not scope.covers(g["division_code"]):
         raise NotFound(f"grant {grant_id} not found")
+    if g["role_name"] == "admin" and g["division_code"] == ROOT_DIVISION and g["status"] == "active":
+        await _keep_an_administrator(conn, without_grant=grant_id)
     await conn.execute(update(Grant).where(Grant.id == grant_id).values(status="revoked"))
     return _grant_dict(g)
 
@@ -76,6 +96,7 @@ async def set_active(conn: AsyncConnection, scope: Scope, user_id: int, active: 
     await conn.execute(update(AppUser).where(AppUser.id == user_id)
                        .values(is_active=active, failed_logins=0, locked_until=None))
     if not active:
+        await _keep_an_administrator(conn, without_user=user_id)
         await security.revoke_all(conn, user_id)
 
 
@@ -124,9 +145,16 @@ async def decide_request(conn: AsyncConnection, scope: Scope, approver: int, gra
     return {**_grant_dict(g), **values}
 
 
-async def list_audit(conn: AsyncConnection, *, action: str | None, actor: str | None, object_type: str | None,
-                     since: datetime | None, until: datetime | None, limit: int, offset: int) -> dict:
+async def list_audit(conn: AsyncConnection, scope: Scope, *, action: str | None, actor: str | None,
+                     object_type: str | None, since: datetime | None, until: datetime | None, limit: int,
+                     offset: int) -> dict:
+    """Audit events in the reader's scope: a platform-wide auditor reads all, a division administrator the
+    events filed under their subtree (their users, grants, call-ups of their cameras...)."""
     conds = []
+    if not scope.everywhere:
+        cond, params = scope_sql(scope, "d.code")
+        conds.append(text(f"EXISTS (SELECT 1 FROM unnest(audit_event.divisions) AS d(code) WHERE {cond})")
+                     .bindparams(**params))
     if action:
         conds.append(AuditEvent.action == action)
     if actor:

@@ -12,10 +12,11 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, CameraStatusEvent
-from app.db.scoping import division_filter
+from app.db.scoping import scope_filter
 from app.domain import camera_view, division_code, gb28181_id
 from app.domain.access import Scope
 from app.domain.errors import Conflict, Forbidden, NotFound
+from app.services import siting
 
 PUBLIC_COLUMNS = (
     Camera.id, Camera.gb_id, Camera.name, Camera.division_code, Camera.cls, Camera.site_category, Camera.owner,
@@ -50,7 +51,7 @@ class CameraInput:
 
 
 def _visible(scope: Scope):
-    return [division_filter(Camera.division_code, scope), Camera.secrecy <= scope.max_secrecy]
+    return [scope_filter(Camera.division_code, scope, Camera.secrecy)]
 
 
 def _jsonable(v):
@@ -94,13 +95,6 @@ async def get(conn: AsyncConnection, scope: Scope, camera_id: int) -> dict:
     return feat
 
 
-async def division_at(conn: AsyncConnection, lon: float, lat: float) -> str | None:
-    """The deepest division whose boundary contains the point."""
-    return (await conn.execute(text(
-        "SELECT code FROM division WHERE boundary IS NOT NULL AND ST_Intersects(boundary, "
-        "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY level DESC LIMIT 1"), {"lon": lon, "lat": lat})).scalar()
-
-
 async def next_gb_id(conn: AsyncConnection, division: str | None, type_code: int = 132) -> str:
     div = division or "000000"
     prefix = gb28181_id.make(div, type_code, 0)[:14]
@@ -120,10 +114,8 @@ async def create(conn: AsyncConnection, scope: Scope, data: CameraInput) -> int:
     view = _view(data)
     values = asdict(data)
     lon, lat = values.pop("lon"), values.pop("lat")
-    if values["division_code"] is None:
-        values["division_code"] = await division_at(conn, lon, lat)
-    if not scope.covers(values["division_code"], data.secrecy):
-        raise Forbidden("you may not manage cameras in this division")
+    values["division_code"] = await siting.division_for(conn, scope, Point(lon, lat), values["division_code"],
+                                                        "camera", data.secrecy)
     if values["gb_id"]:
         gb28181_id.validate(values["gb_id"])
         if (await conn.execute(select(Camera.id).where(Camera.gb_id == values["gb_id"]))).first():
@@ -146,7 +138,13 @@ async def _current(conn: AsyncConnection, scope: Scope, camera_id: int):
     return row
 
 
-async def update_camera(conn: AsyncConnection, scope: Scope, camera_id: int, changes: dict) -> None:
+# A change to any of these is a person placing the camera: a catalog keeps that geometry from then on.
+PLACEMENT_FIELDS = frozenset({"lon", "lat", "heading_deg", "fov_deg", "range_m"})
+
+
+async def update_camera(conn: AsyncConnection, scope: Scope, camera_id: int, changes: dict,
+                        by: str | None = None) -> None:
+    """``by``: the username recorded as ``placed_by`` when the change places the camera."""
     row = await _current(conn, scope, camera_id)
     fields = set(CameraInput.__dataclass_fields__)
     merged = {k: row[k] for k in fields if k in row}
@@ -158,13 +156,15 @@ async def update_camera(conn: AsyncConnection, scope: Scope, camera_id: int, cha
         gb28181_id.validate(values["gb_id"])
         if (await conn.execute(select(Camera.id).where(Camera.gb_id == values["gb_id"]))).first():
             raise Conflict(f"GB/T 28181 id {values['gb_id']} already exists", field="gb_id")
-    if {"lon", "lat"} & changes.keys():
+    if {"lon", "lat", "division_code"} & changes.keys():
         values["location"] = from_shape(Point(data.lon, data.lat), srid=4326)
-        if "division_code" not in changes:
-            values["division_code"] = await division_at(conn, data.lon, data.lat)
-    if not scope.covers(values.get("division_code", row["division_code"]), data.secrecy):
-        raise Forbidden("you may not move a camera outside your divisions")
+        values["division_code"] = await siting.division_for(conn, scope, Point(data.lon, data.lat),
+                                                            changes.get("division_code"), "camera", data.secrecy)
+    elif not scope.covers(row["division_code"], data.secrecy):
+        raise Forbidden("you may not raise this camera's secrecy above your own")
     values["view"] = _view(data)
+    if by and PLACEMENT_FIELDS & changes.keys():
+        values["placed_by"] = by
     values["updated_at"] = datetime.now(UTC)
     await conn.execute(update(Camera).where(Camera.id == camera_id).values(**values))
     if "status" in values and values["status"] != row["status"]:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import AppUser
+from app.domain.access import TOP_SECRECY
 from app.services.loaders.files import load_divisions
 from app.services.loaders.osm import load_osm
 from app.services.loaders.report import LoadReport
@@ -33,7 +34,8 @@ async def load_demo(conn: AsyncConnection) -> list[LoadReport]:
     existing = set((await conn.execute(select(AppUser.username))).scalars())
     for username, role, division in DEMO_USERS:
         if username not in existing:
-            await create_user(conn, username, DEMO_PASSWORD, role, division)
+            await create_user(conn, username, DEMO_PASSWORD, role, division,
+                              max_secrecy=TOP_SECRECY if role == "admin" else 0)
     return reports
 
 

@@ -236,7 +236,8 @@ async def assign(conn: AsyncConnection, scope: Scope, incident_id: int, unit_ids
             route=_route_geom(geo))
             .returning(Dispatch.id))).scalar_one()
         await conn.execute(update(Unit).where(Unit.id == uid).values(status="assigned"))
-        out.append({"dispatch_id": did, "unit_id": uid, "callsign": u["callsign"], "eta_s": eta, "route": geo})
+        out.append({"dispatch_id": did, "unit_id": uid, "callsign": u["callsign"], "eta_s": eta, "route": geo,
+                    "unit_division": u["division_code"]})
     if inc.status == "new":
         await conn.execute(update(Incident).where(Incident.id == incident_id)
                            .values(status="dispatched", dispatched_at=datetime.now(UTC)))
@@ -266,7 +267,7 @@ async def set_status(conn: AsyncConnection, scope: Scope, dispatch_id: int, want
                            .values(status="on_scene", on_scene_at=now))
     # Routing fields for the live feed: the incident's division and place.
     return {"dispatch_id": dispatch_id, "incident_id": d["incident_id"], "unit_id": d["unit_id"], "status": status,
-            "division": d["incident_division"], "lon": d["lon"], "lat": d["lat"]}
+            "division": d["incident_division"], "unit_division": d["division_code"], "lon": d["lon"], "lat": d["lat"]}
 
 
 async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: float,
@@ -274,7 +275,8 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
     """A unit moved (heading ``course`` when moving): refresh the ETA and route of its active dispatch;
     inside the arrival radius it is on scene."""
     rows = (await conn.execute(text("""
-        SELECT d.id, d.status, d.incident_id, u.kind, i.division_code, ST_X(i.location) AS ilon,
+        SELECT d.id, d.status, d.incident_id, u.kind, i.division_code, u.division_code AS unit_division,
+               ST_X(i.location) AS ilon,
                ST_Y(i.location) AS ilat,
                ST_Distance(i.location::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography) AS dist
         FROM dispatch d JOIN unit u ON u.id = d.unit_id JOIN incident i ON i.id = d.incident_id
@@ -284,8 +286,8 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
     for d in rows:
         if d["dist"] <= flow.ARRIVAL_RADIUS_M:
             if d["status"] == "assigned":
-                await set_status(conn, Scope(("",), 99, None), d["id"], "en_route")
-            changes.append(await set_status(conn, Scope(("",), 99, None), d["id"], "on_scene") | {"eta_s": 0.0})
+                await set_status(conn, Scope.everywhere_up_to(99), d["id"], "en_route")
+            changes.append(await set_status(conn, Scope.everywhere_up_to(99), d["id"], "on_scene") | {"eta_s": 0.0})
             await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=0.0))
             continue
         mode = flow.travel_mode(d["kind"])
@@ -294,7 +296,8 @@ async def on_position(conn: AsyncConnection, target_id: int, lon: float, lat: fl
         geo = await route(conn, (lon, lat), (d["ilon"], d["ilat"]), course, mode) if eta is not None else None
         await conn.execute(update(Dispatch).where(Dispatch.id == d["id"]).values(eta_s=eta, route=_route_geom(geo)))
         changes.append({"dispatch_id": d["id"], "incident_id": d["incident_id"], "status": d["status"],
-                        "eta_s": eta, "route": geo, "division": d["division_code"], "lon": d["ilon"], "lat": d["ilat"]})
+                        "eta_s": eta, "route": geo, "division": d["division_code"], "unit_division": d["unit_division"],
+                        "lon": d["ilon"], "lat": d["ilat"]})
     return changes
 
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.ingest.pipeline import Batch
+from app.domain.events import Topic
 from app.services import dispatch
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class DispatchStep:
                 self._active = frozenset((await conn.execute(_ACTIVE)).scalars())
         return self._active
 
-    async def __call__(self, batch: Batch) -> None:
+    async def __call__(self, batch) -> None:  # app.ingest.pipeline.Batch: a pipeline step
         if not batch.persisted or not batch.fixes:
             return
         active = await self._active_targets()
@@ -74,7 +74,7 @@ class DispatchStep:
                 last_eta[tid] = now
                 changes += await dispatch.on_position(conn, tid, *latest[tid])
         for change in changes:
-            await publish("dispatch", {"op": "progress", **change})
+            await publish(Topic.DISPATCH, {"op": "progress", **change})
 
 
 def dispatch_step(engine: AsyncEngine, target_id: Callable[[tuple[str, str]], int | None],

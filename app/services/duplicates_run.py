@@ -13,7 +13,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain import coverage, metric_crs, placement
+from app.domain import coverage, metric, placement
 from app.services import planning_inputs as inp
 
 MOVE_RADIUS_M = 1000.0
@@ -95,8 +95,8 @@ def suggest_moves(
 async def _compute(conn: AsyncConnection, cams: inp.Cameras, only: set[int] | None) -> list[dict]:
     if len(cams) == 0:
         return []
-    epsg = metric_crs.epsg_for(cams.point)
-    views = metric_crs.to_metric(cams.view, epsg)
+    epsg = metric.epsg_for(cams.point)
+    views = metric.to_metric(cams.view, epsg)
     dups = await asyncio.to_thread(coverage.find_duplicates, views, known=cams.view_known)
     if only is not None:
         dups = [d for d in dups if int(cams.id[d.camera]) in only]
@@ -107,15 +107,15 @@ async def _compute(conn: AsyncConnection, cams: inp.Cameras, only: set[int] | No
     x0, y0, x1, y1 = shapely.total_bounds(cams.point[idx])
     env = {"x0": x0 - pad, "y0": y0 - pad, "x1": x1 + pad, "y1": y1 + pad}
     unc, blind, roads = await _blind_targets(conn, env)
-    cam_xy = shapely.get_coordinates(metric_crs.to_metric(cams.point[idx], epsg))
+    cam_xy = shapely.get_coordinates(metric.to_metric(cams.point[idx], epsg))
     moves = await asyncio.to_thread(
         suggest_moves,
         cam_xy,
         cams.fov_deg[idx],
         cams.range_m[idx],
-        metric_crs.to_metric(unc, epsg),
-        metric_crs.to_metric(blind, epsg),
-        metric_crs.to_metric(roads, epsg),
+        metric.to_metric(unc, epsg),
+        metric.to_metric(blind, epsg),
+        metric.to_metric(roads, epsg),
     )
     rows = []
     for d, mv in zip(dups, moves, strict=True):
@@ -129,7 +129,7 @@ async def _compute(conn: AsyncConnection, cams: inp.Cameras, only: set[int] | No
             "gain_n": None,
         }
         if mv is not None:
-            pt = metric_crs.to_wgs84(shapely.Point(mv["xy"]), epsg)
+            pt = metric.to_wgs84(shapely.Point(mv["xy"]), epsg)
             row.update(
                 w=shapely.to_wkb(pt, hex=True),
                 heading=mv["heading"],

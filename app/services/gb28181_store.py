@@ -9,49 +9,71 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
 
+import orjson
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import partitions
-from app.domain.camera_view import view_polygon
+from app.domain.camera_view import view_wkts
+from app.services import incidents
+from app.services.gb28181_mobile import MobileStore
 
 log = logging.getLogger(__name__)
 
-_UPSERT_CAMERA = text("""
-WITH prev AS (SELECT id, status FROM camera WHERE gb_id = :gb_id),
+# Catalog rows are written in batches, one statement per ``_BATCH`` channels (a 10,000-channel NVR is ten
+# statements in one transaction, not 10,000). A camera a person placed (``placed_by`` set: a planner's
+# correction, or a mobile device's own fixes) keeps its location, view, heading and division; name, status,
+# kind etc. still follow the catalog.
+_BATCH = 1000
+_ROWS = """rows AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+    gb_id text, name text, owner text, kind text, heading_deg float8, secrecy int, status text,
+    parent_device text, division_code text, lon float8, lat float8, view text))"""
+
+_UPSERT_CAMERAS = text(f"""
+WITH {_ROWS},
+prev AS (SELECT c.id, c.status FROM camera c JOIN rows r ON c.gb_id = r.gb_id),
 up AS (
   INSERT INTO camera (gb_id, name, owner, kind, heading_deg, secrecy, status, parent_device, division_code,
                       location, view, source, last_seen_at, updated_at)
-  VALUES (:gb_id, :name, :owner, :kind, :heading_deg, :secrecy, :status, :parent_device, :division_code,
-          ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), ST_GeomFromText(:view, 4326), 'gb28181', now(), now())
+  SELECT r.gb_id, r.name, r.owner, r.kind, r.heading_deg, r.secrecy, r.status, r.parent_device,
+         -- where the camera is decides its division (its scope); the catalog's CivilCode only where no
+         -- division's boundary holds it
+         COALESCE((SELECT d.code FROM division d
+                   WHERE ST_Contains(d.boundary, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326))
+                   ORDER BY d.level DESC LIMIT 1), r.division_code),
+         ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), ST_GeomFromText(r.view, 4326), 'gb28181', now(), now()
+  FROM rows r ORDER BY r.gb_id  -- rows locked in gb_id order, as by every writer of camera rows
   ON CONFLICT (gb_id) DO UPDATE SET
     name = EXCLUDED.name, owner = COALESCE(EXCLUDED.owner, camera.owner), kind = EXCLUDED.kind,
-    heading_deg = COALESCE(EXCLUDED.heading_deg, camera.heading_deg), secrecy = EXCLUDED.secrecy,
-    status = EXCLUDED.status, parent_device = EXCLUDED.parent_device,
-    division_code = COALESCE(EXCLUDED.division_code, camera.division_code),
-    location = EXCLUDED.location, view = EXCLUDED.view, networked = true,
-    last_seen_at = now(), updated_at = now()
-  RETURNING id, status),
+    heading_deg = CASE WHEN camera.placed_by IS NULL THEN COALESCE(EXCLUDED.heading_deg, camera.heading_deg)
+                       ELSE camera.heading_deg END,
+    secrecy = EXCLUDED.secrecy, status = EXCLUDED.status, parent_device = EXCLUDED.parent_device,
+    division_code = CASE WHEN camera.placed_by IS NULL THEN COALESCE(EXCLUDED.division_code, camera.division_code)
+                         ELSE camera.division_code END,
+    location = CASE WHEN camera.placed_by IS NULL THEN EXCLUDED.location ELSE camera.location END,
+    view = CASE WHEN camera.placed_by IS NULL THEN EXCLUDED.view ELSE camera.view END,
+    networked = true, last_seen_at = now(), updated_at = now()
+  RETURNING id, gb_id, status),
 ev AS (INSERT INTO camera_status_event (camera_id, status)
        SELECT up.id, up.status FROM up LEFT JOIN prev ON prev.id = up.id
        WHERE prev.status IS DISTINCT FROM up.status RETURNING camera_id)
-SELECT up.id, up.status, (SELECT count(*) FROM ev) AS changed FROM up
+SELECT up.gb_id, prev.status IS DISTINCT FROM up.status AS changed FROM up LEFT JOIN prev ON prev.id = up.id
 """)
 
 # A channel without coordinates cannot be put on the map; it only updates a camera that exists.
-_UPDATE_CAMERA = text("""
-WITH prev AS (SELECT id, status FROM camera WHERE gb_id = :gb_id),
+_UPDATE_CAMERAS = text(f"""
+WITH {_ROWS},
+prev AS (SELECT c.id, c.status FROM camera c JOIN rows r ON c.gb_id = r.gb_id ORDER BY c.gb_id FOR UPDATE OF c),
 up AS (
-  UPDATE camera SET name = :name, kind = :kind, secrecy = :secrecy, status = :status,
-    parent_device = :parent_device, division_code = COALESCE(:division_code, division_code),
+  UPDATE camera c SET name = r.name, kind = r.kind, secrecy = r.secrecy, status = r.status,
+    parent_device = r.parent_device, division_code = COALESCE(r.division_code, c.division_code),
     last_seen_at = now(), updated_at = now()
-  WHERE gb_id = :gb_id RETURNING id, status),
+  FROM rows r WHERE c.gb_id = r.gb_id RETURNING c.id, c.gb_id, c.status),
 ev AS (INSERT INTO camera_status_event (camera_id, status)
        SELECT up.id, up.status FROM up JOIN prev ON prev.id = up.id
        WHERE prev.status IS DISTINCT FROM up.status RETURNING camera_id)
-SELECT up.id, up.status, (SELECT count(*) FROM ev) AS changed FROM up
+SELECT up.gb_id, prev.status IS DISTINCT FROM up.status AS changed FROM up JOIN prev ON prev.id = up.id
 """)
 
 _SET_STATUS = text("""
@@ -59,7 +81,7 @@ WITH prev AS (
   SELECT id FROM camera
   WHERE (gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devices AS text[])))
     AND status <> :status AND status <> 'planned' AND source = 'gb28181'
-  FOR UPDATE),
+  ORDER BY gb_id FOR UPDATE),
 up AS (
   UPDATE camera c SET status = :status, updated_at = now(),
     last_seen_at = CASE WHEN :status = 'online' THEN now() ELSE c.last_seen_at END
@@ -69,56 +91,88 @@ SELECT gb_id FROM up
 """)
 
 
-class Gb28181Store:
-    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
-        self.session_maker = session_maker
-        self._divisions: dict[str, bool] = {}  # code → exists
-        self._targets: dict[str, int] = {}  # device id → target.id
-        self._days: set[date] = set()  # position partitions known to exist
+# One statement for a round of device state (device_state.py): {gb_id: {field: value}}, a field left out
+# keeps its value; ``online`` moves ``status_since`` (to ``at``) only when it changes.
+_UPDATE_DEVICES = text("""
+UPDATE gb_device d SET
+  online = COALESCE((u.f->>'online')::bool, d.online),
+  status_since = CASE WHEN u.f ? 'online' AND ((u.f->>'online')::bool IS DISTINCT FROM d.online
+                                               OR d.status_since IS NULL)
+                      THEN (u.f->>'at')::timestamptz ELSE d.status_since END,
+  registered_at = COALESCE((u.f->>'registered_at')::timestamptz, d.registered_at),
+  last_keepalive_at = COALESCE((u.f->>'last_keepalive_at')::timestamptz, d.last_keepalive_at),
+  expires_at = COALESCE((u.f->>'expires_at')::timestamptz, d.expires_at),
+  transport = COALESCE(u.f->>'transport', d.transport),
+  address = COALESCE(u.f->>'address', d.address),
+  edition = COALESCE(u.f->>'edition', d.edition),
+  manufacturer = COALESCE(u.f->>'manufacturer', d.manufacturer),
+  model = COALESCE(u.f->>'model', d.model),
+  firmware = COALESCE(u.f->>'firmware', d.firmware),
+  channel_count = COALESCE((u.f->>'channel_count')::int, d.channel_count),
+  catalog_sum = COALESCE((u.f->>'catalog_sum')::int, d.catalog_sum),
+  directory = COALESCE(u.f->'directory', d.directory)
+FROM jsonb_each(CAST(:rows AS jsonb)) AS u(gb_id, f)
+WHERE d.gb_id = CAST(u.gb_id AS char(20))
+""")
 
-    async def _division(self, s: AsyncSession, candidates: Sequence[str]) -> str | None:
-        unknown = [c for c in candidates if c not in self._divisions]
+
+
+
+
+class Gb28181Store(MobileStore):
+    def __init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(session_maker)
+        self._divisions: dict[str, bool] = {}  # code → exists
+
+    async def _division(self, s: AsyncSession, rows: Sequence[dict]) -> None:
+        """Learn in one query which of the rows' CivilCode candidates are known divisions."""
+        unknown = sorted({c for r in rows for c in r["division_candidates"]} - self._divisions.keys())
         if unknown:
-            rows = await s.execute(
-                text("SELECT code FROM division WHERE code = ANY(CAST(:c AS text[]))"), {"c": unknown}
-            )
-            found = {r[0] for r in rows}
-            for c in unknown:
-                self._divisions[c] = c in found
-        return next((c for c in candidates if self._divisions[c]), None)
+            found = set((await s.execute(
+                text("SELECT code FROM division WHERE code = ANY(CAST(:c AS text[]))"), {"c": unknown})).scalars())
+            self._divisions.update({c: c in found for c in unknown})
 
     async def upsert_cameras(self, rows: Iterable[dict]) -> dict[str, list[str]]:
-        """Insert or update cameras from catalog rows (see ``mapping.camera_row``).
-        Returns {'stored': gb_ids, 'changed': gb_ids whose status changed, 'skipped': no location}."""
+        """Insert or update cameras from catalog rows (see ``mapping.camera_row``), in batches, one
+        transaction. Returns {'stored': gb_ids, 'changed': gb_ids whose status changed, 'skipped': no location}."""
+        by_id = {r["gb_id"]: r for r in rows}  # a channel listed twice: its last entry (one row per statement)
+        # Rows are written in gb_id order, as every other writer of camera rows locks them (status, touch):
+        # two transactions never wait on each other in a circle. A deadlock with another writer is retried.
+        by_id = dict(sorted(by_id.items()))
+        for attempt in (1, 2):
+            try:
+                return await self._upsert_cameras(by_id)
+            except DBAPIError as exc:
+                if attempt == 2 or "deadlock" not in str(exc).lower():
+                    raise
+                log.warning("camera upsert deadlocked; retrying once")
+        raise AssertionError("unreachable")
+
+    async def _upsert_cameras(self, by_id: dict[str, dict]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {"stored": [], "changed": [], "skipped": []}
         async with self.session_maker() as s, s.begin():
-            for row in rows:
-                params = {
-                    k: row[k]
-                    for k in (
-                        "gb_id",
-                        "name",
-                        "owner",
-                        "kind",
-                        "heading_deg",
-                        "secrecy",
-                        "status",
-                        "parent_device",
-                    )
-                }
-                params["division_code"] = await self._division(s, row["division_candidates"])
+            await self._division(s, list(by_id.values()))
+            placed, unplaced = [], []
+            for row in by_id.values():
+                params = {k: row[k] for k in ("gb_id", "name", "owner", "kind", "heading_deg", "secrecy", "status",
+                                              "parent_device")}
+                params["division_code"] = next((c for c in row["division_candidates"] if self._divisions[c]), None)
                 spec = row["view_spec"]
                 if spec is not None:
-                    params |= {"lon": spec.lon, "lat": spec.lat, "view": view_polygon(spec).wkt}
-                    res = (await s.execute(_UPSERT_CAMERA, params)).first()
+                    placed.append(params | {"lon": spec.lon, "lat": spec.lat, "spec": spec})
                 else:
-                    res = (await s.execute(_UPDATE_CAMERA, params)).first()
-                if res is None:
-                    out["skipped"].append(row["gb_id"])
-                    continue
-                out["stored"].append(row["gb_id"])
-                if res.changed:
-                    out["changed"].append(row["gb_id"])
+                    unplaced.append(params | {"lon": None, "lat": None, "view": None})
+            for p, wkt in zip(placed, view_wkts([p.pop("spec") for p in placed]), strict=True):
+                p["view"] = wkt
+            for stmt, batch in [(_UPSERT_CAMERAS, placed), (_UPDATE_CAMERAS, unplaced)]:
+                for i in range(0, len(batch), _BATCH):
+                    part = batch[i : i + _BATCH]
+                    res = (await s.execute(stmt, {"rows": orjson.dumps(part).decode()})).all()
+                    out["stored"] += [r.gb_id for r in res]
+                    out["changed"] += [r.gb_id for r in res if r.changed]
+                    if stmt is _UPDATE_CAMERAS:
+                        done = {r.gb_id for r in res}
+                        out["skipped"] += [p["gb_id"] for p in part if p["gb_id"] not in done]
         return out
 
     async def delete_cameras(self, gb_ids: Sequence[str]) -> int:
@@ -129,6 +183,17 @@ class Gb28181Store:
                 {"ids": list(gb_ids)},
             )
             return res.rowcount or 0
+
+    async def prune_cameras(self, device_id: str, keep: Sequence[str]) -> list[str]:
+        """A lower platform's channels that its complete catalog no longer lists (unshared while the link was
+        down): deleted; their gb_ids. Locked in gb_id order, as every writer of these rows."""
+        async with self.session_maker() as s, s.begin():
+            res = await s.execute(text(
+                "WITH gone AS (SELECT id FROM camera WHERE parent_device = :d AND source = 'gb28181'"
+                " AND gb_id <> ALL(CAST(:keep AS text[])) ORDER BY gb_id FOR UPDATE)"
+                " DELETE FROM camera c USING gone WHERE c.id = gone.id RETURNING c.gb_id"),
+                {"d": device_id, "keep": list(keep)})
+            return [r[0] for r in res]
 
     async def set_status(
         self, status: str, gb_ids: Sequence[str] = (), device_ids: Sequence[str] = ()
@@ -141,6 +206,23 @@ class Gb28181Store:
             )
             return [r[0] for r in rows]
 
+    async def update_devices(self, rows: dict[str, dict]) -> int:
+        """Live state of registered devices into their ``gb_device`` rows (devices without one are not
+        admitted by the registry: nothing to write)."""
+        if not rows:
+            return 0
+        async with self.session_maker() as s, s.begin():
+            res = await s.execute(_UPDATE_DEVICES, {"rows": orjson.dumps(rows).decode()})
+            return res.rowcount or 0
+
+    async def offline_lapsed(self) -> int:
+        """Devices whose registration lapsed with no SIP server to sweep them (the process holding them
+        stopped or restarted): offline since their registration ran out."""
+        async with self.session_maker() as s, s.begin():
+            res = await s.execute(text("UPDATE gb_device SET online = false, status_since = expires_at "
+                                       "WHERE online AND expires_at < now()"))
+            return res.rowcount or 0
+
     async def touch(self, gb_ids: Sequence[str], device_ids: Sequence[str]) -> None:
         """last_seen_at = now() for cameras heard from (batched, one statement)."""
         if not gb_ids and not device_ids:
@@ -148,78 +230,13 @@ class Gb28181Store:
         async with self.session_maker() as s, s.begin():
             await s.execute(
                 text(
-                    "UPDATE camera SET last_seen_at = now() WHERE source = 'gb28181' AND "
-                    "(gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devs AS text[])))"
+                    "WITH hit AS (SELECT id FROM camera WHERE source = 'gb28181' AND "
+                    "(gb_id = ANY(CAST(:ids AS text[])) OR parent_device = ANY(CAST(:devs AS text[]))) "
+                    "ORDER BY gb_id FOR UPDATE) "  # gb_id order, as every writer of these rows: no deadlock
+                    "UPDATE camera c SET last_seen_at = now() FROM hit WHERE c.id = hit.id"
                 ),
                 {"ids": list(gb_ids), "devs": list(device_ids)},
             )
-
-    async def _target_ids(self, s: AsyncSession, device_ids: set[str]) -> dict[str, int]:
-        missing = sorted(d for d in device_ids if d not in self._targets)
-        if missing:
-            await s.execute(
-                text(
-                    "INSERT INTO target (protocol, external_id, kind, name) "
-                    "SELECT 'gb28181', x, 'vehicle_cam', x FROM unnest(CAST(:ids AS text[])) AS x "
-                    "ON CONFLICT (protocol, external_id) DO NOTHING"
-                ),
-                {"ids": missing},
-            )
-            rows = await s.execute(
-                text(
-                    "SELECT external_id, id FROM target WHERE protocol = 'gb28181' "
-                    "AND external_id = ANY(CAST(:ids AS text[]))"
-                ),
-                {"ids": missing},
-            )
-            self._targets.update({r[0]: r[1] for r in rows})
-        return self._targets
-
-    async def insert_positions(self, fixes: Sequence, now: datetime | None = None) -> int:
-        """Store fixes (``mapping.PositionFix``) as targets' positions; one transaction per batch.
-        Fixes outside the kept window (a week back, a day ahead: device clock errors) are dropped."""
-        now = now or datetime.now(UTC)
-        fixes = [f for f in fixes if now - timedelta(days=7) <= f.fix_time <= now + timedelta(days=1)]
-        if not fixes:
-            return 0
-        async with self.session_maker() as s, s.begin():
-            conn = await s.connection()
-            for day in {f.fix_time.astimezone(UTC).date() for f in fixes} - self._days:
-                await partitions.ensure_partitions(conn, first=day, days=0)
-                self._days.add(day)
-            ids = await self._target_ids(s, {f.device_id for f in fixes})
-            cols = {
-                "t": [ids[f.device_id] for f in fixes],
-                "ft": [f.fix_time for f in fixes],
-                "x": [f.lon for f in fixes],
-                "y": [f.lat for f in fixes],
-                "sp": [f.speed_kmh for f in fixes],
-                "co": [f.course_deg for f in fixes],
-            }
-            res = await s.execute(
-                text("""
-                INSERT INTO position (target_id, fix_time, location, speed_kmh, course_deg, source)
-                SELECT t, ft, ST_SetSRID(ST_MakePoint(x, y), 4326), sp, co, 'gb28181'
-                FROM unnest(CAST(:t AS int[]), CAST(:ft AS timestamptz[]), CAST(:x AS float8[]),
-                            CAST(:y AS float8[]), CAST(:sp AS float8[]), CAST(:co AS float8[]))
-                     AS u(t, ft, x, y, sp, co)
-                ON CONFLICT DO NOTHING"""),
-                cols,
-            )
-            await s.execute(
-                text("""
-                UPDATE target SET last_fix_at = u.ft,
-                       last_location = ST_SetSRID(ST_MakePoint(u.x, u.y), 4326),
-                       last_speed_kmh = u.sp, last_course_deg = u.co
-                FROM (SELECT DISTINCT ON (t) t, ft, x, y, sp, co
-                      FROM unnest(CAST(:t AS int[]), CAST(:ft AS timestamptz[]), CAST(:x AS float8[]),
-                                  CAST(:y AS float8[]), CAST(:sp AS float8[]), CAST(:co AS float8[]))
-                           AS v(t, ft, x, y, sp, co)
-                      ORDER BY t, ft DESC) AS u
-                WHERE target.id = u.t AND (target.last_fix_at IS NULL OR target.last_fix_at < u.ft)"""),
-                cols,
-            )
-            return res.rowcount or 0
 
     async def insert_incident(self, row: dict, fallback_device: str | None = None) -> dict | None:
         """An incident from an alarm (``mapping.incident_row``), with the camera attached.
@@ -241,38 +258,13 @@ class Gb28181Store:
             point = row["point"] or ((cam.lon, cam.lat) if cam is not None else None)
             if point is None:
                 return None
-            res = (
-                await s.execute(
-                    text("""
-                INSERT INTO incident (type, priority, description, reporter, source, location,
-                                      division_code, camera_id)
-                VALUES (:type, :priority, :description, :reporter, 'gb28181',
-                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :division_code, :camera_id)
-                RETURNING id, created_at"""),
-                    {
-                        "type": row["type"],
-                        "priority": row["priority"],
-                        "description": row["description"],
-                        "reporter": row["device_id"],
-                        "lon": point[0],
-                        "lat": point[1],
-                        "division_code": cam.division_code if cam is not None else None,
-                        "camera_id": cam.id if cam is not None else None,
-                    },
-                )
-            ).one()
-        return {
-            "id": res.id,
-            "type": row["type"],
-            "priority": row["priority"],
-            "description": row["description"],
-            "lon": point[0],
-            "lat": point[1],
-            "camera_id": cam.id if cam is not None else None,
-            "camera_gb_id": cam.gb_id if cam is not None else None,
-            "division_code": cam.division_code if cam is not None else None,
-            "alarm_method": row["alarm_method"],
-            "alarm_type": row["alarm_type"],
-            "created_at": res.created_at.isoformat(),
-            "alarm_time": row["alarm_time"].isoformat() if row["alarm_time"] else None,
-        }
+            # Filed under the alarming camera's division (the place's when no camera is known).
+            feat = await incidents.open_incident(
+                await s.connection(), type=row["type"], priority=row["priority"], description=row["description"],
+                reporter=row["device_id"], source="gb28181", lon=point[0], lat=point[1],
+                camera_id=cam.id if cam is not None else None,
+                **({"division": cam.division_code} if cam is not None else {}))
+        # The ``incidents`` message (division, lon/lat, the incident as the wall draws it) and the alarm's own fields.
+        return {**incidents.opened_message(feat), "camera_gb_id": cam.gb_id if cam is not None else None,
+                "alarm_method": row["alarm_method"], "alarm_type": row["alarm_type"],
+                "alarm_time": row["alarm_time"].isoformat() if row["alarm_time"] else None}

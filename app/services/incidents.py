@@ -8,16 +8,18 @@ import orjson
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.models import Dispatch, Incident, Unit
-from app.db.scoping import division_filter
+from app.db.scoping import division_filter, scope_sql
 from app.domain import dispatch as flow
 from app.domain.access import Scope
 from app.domain.errors import Forbidden, InvalidInput, NotFound
-from app.services.cameras import division_at
+from app.domain.events import EventType
+from app.domain.tracking import Event
+from app.services.siting import division_at
 
-EVERYWHERE = Scope(("",), 99, None)  # for system-side reads (alarms), never for a user's request
+EVERYWHERE = Scope.everywhere_up_to(99)  # for system-side reads (alarms), never for a user's request
 COLUMNS = (Incident.id, Incident.type, Incident.priority, Incident.status, Incident.description, Incident.reporter,
            Incident.source, Incident.address, Incident.division_code, Incident.camera_id, Incident.target_id,
            Incident.created_at, Incident.dispatched_at, Incident.on_scene_at, Incident.resolved_at,
@@ -30,27 +32,33 @@ def _iso(v):
 
 def as_feature(r) -> dict:
     props = {k: _iso(v) for k, v in r.items() if k not in ("lon", "lat")}
-    zh, en = flow.INCIDENT_TYPES.get(props["type"], (props["type"], props["type"]))
+    zh, en = flow.incident_type_name(props["type"])
     props.update(type_zh=zh, type_en=en)
     return {"type": "Feature", "id": r["id"], "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
             "properties": props}
 
 
-async def search_places(conn: AsyncConnection, q: str, limit: int = 10) -> list[dict]:
-    """Places by name in the loaded OSM data (key areas and streets), Chinese or Latin."""
+async def search_places(conn: AsyncConnection, scope: Scope, q: str, limit: int = 10) -> list[dict]:
+    """Places by name in the loaded OSM data (key areas and streets), Chinese or Latin, inside the
+    caller's scope: key areas of its divisions, streets that cross its divisions' boundaries."""
     if not q.strip():
         raise InvalidInput("empty place name", field="q")
     pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = (await conn.execute(text("""
+    areas_in, params = scope_sql(scope, "division_code", prefix="ka")
+    streets_in, sparams = ("TRUE", {}) if scope.everywhere else scope_sql(scope, "dv.code", prefix="st")
+    if not scope.everywhere:
+        streets_in = (f"EXISTS (SELECT 1 FROM division dv WHERE {streets_in} AND dv.boundary IS NOT NULL"
+                      " AND ST_Intersects(dv.boundary, geom))")
+    rows = (await conn.execute(text(f"""
         (SELECT name, name_en, 'key_area' AS kind, ST_X(c) AS lon, ST_Y(c) AS lat FROM (
            SELECT name, name_en, ST_PointOnSurface(area) AS c FROM key_area
-           WHERE name ILIKE :p OR name_en ILIKE :p LIMIT :n) a)
+           WHERE (name ILIKE :p OR name_en ILIKE :p) AND {areas_in} LIMIT :n) a)
         UNION ALL
         (SELECT name, NULL, 'street', ST_X(c), ST_Y(c) FROM (
            SELECT name, ST_LineInterpolatePoint(ST_LineMerge(ST_Collect(geom)), 0.5) AS c FROM (
-             SELECT name, geom FROM road_edge WHERE name ILIKE :p) s
+             SELECT name, geom FROM road_edge WHERE name ILIKE :p AND {streets_in}) s
            GROUP BY name HAVING ST_GeometryType(ST_LineMerge(ST_Collect(geom))) = 'ST_LineString' LIMIT :n) b)
-        LIMIT :n"""), {"p": pattern, "n": limit})).mappings().all()
+        LIMIT :n"""), {"p": pattern, "n": limit, **params, **sparams})).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -77,18 +85,61 @@ async def place_at(conn: AsyncConnection, lon: float, lat: float) -> str | None:
 async def create(conn: AsyncConnection, scope: Scope, *, type: str, priority: int, lon: float, lat: float,
                  description: str | None = None, reporter: str | None = None, address: str | None = None,
                  source: str = "console", camera_id: int | None = None, target_id: int | None = None) -> dict:
+    """An incident raised by a user (console, API): only inside the caller's divisions."""
     if type not in flow.INCIDENT_TYPES:
         raise InvalidInput(f"unknown incident type; one of {', '.join(flow.INCIDENT_TYPES)}", field="type")
     division = await division_at(conn, lon, lat)
     if not scope.covers(division):
         raise Forbidden("this location is outside your divisions")
+    feat = await open_incident(conn, type=type, priority=priority, lon=lon, lat=lat, description=description,
+                               reporter=reporter, address=address, source=source, camera_id=camera_id,
+                               target_id=target_id, division=division)
+    return await get(conn, scope, feat["id"])
+
+
+_PLACE = object()  # ``open_incident(division=...)`` not given: the division of the place
+
+
+async def open_incident(conn: AsyncConnection, *, type: str, priority: int, lon: float, lat: float, source: str,
+                        description: str | None = None, reporter: str | None = None, address: str | None = None,
+                        camera_id: int | None = None, target_id: int | None = None,
+                        division: str | object | None = _PLACE) -> dict:
+    """The one way an incident comes to be (console, device SOS, GB/T 28181 alarm): filed under the
+    division of its place (unless the caller knows better, e.g. the alarming camera's), named when
+    given only as coordinates, stored. Returns the incident as a Feature; ``opened_message`` of it is
+    what goes on the bus (the caller publishes after its commit)."""
+    if division is _PLACE:
+        division = await division_at(conn, lon, lat)
     if not (address and address.strip()):
         address = await place_at(conn, lon, lat)
     row = (await conn.execute(insert(Incident).values(
         type=type, priority=priority, description=description, reporter=reporter, address=address, source=source,
         location=from_shape(Point(lon, lat), srid=4326), division_code=division, camera_id=camera_id,
         target_id=target_id).returning(Incident.id))).scalar_one()
-    return await get(conn, scope, row)
+    return await get(conn, EVERYWHERE, row)
+
+
+def opened_message(feat: dict) -> dict:
+    """The ``incidents`` bus message announcing a new incident."""
+    return live_message(feat, "created")
+
+
+_TARGET = text("SELECT id FROM target WHERE protocol = :p AND external_id = :d")
+
+
+async def open_sos(engine: AsyncEngine, events: list[Event]) -> list[dict]:
+    """Each located SOS event becomes a priority-1 incident (after persist, so the target exists).
+    Returns the bus messages of the incidents opened. SOS are rare: a few queries each are fine."""
+    out = []
+    async with engine.begin() as conn:
+        for e in events:
+            protocol, device_id = e.target
+            target_id = (await conn.execute(_TARGET, {"p": protocol, "d": device_id})).scalar()
+            feat = await open_incident(conn, type=EventType.SOS, priority=1, source="device", lon=e.lon, lat=e.lat,
+                                       target_id=target_id,
+                                       description=f"SOS from {protocol} device {device_id} at {e.at.isoformat()}")
+            out.append(opened_message(feat))
+    return out
 
 
 async def get(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:

@@ -11,8 +11,8 @@ from app.db.models import KeyArea
 from app.db.scoping import division_filter
 from app.domain import division_code, geojson, osm_tags
 from app.domain.access import Scope
-from app.domain.errors import Forbidden, InvalidInput, NotFound
-from app.services.cameras import division_at
+from app.domain.errors import InvalidInput, NotFound
+from app.services import siting
 
 COLUMNS = (KeyArea.id, KeyArea.name, KeyArea.name_en, KeyArea.category, KeyArea.division_code,
            KeyArea.required_retention_days, KeyArea.source)
@@ -54,18 +54,11 @@ def _check_category(category: str) -> None:
                            field="category")
 
 
-async def _division_of(conn: AsyncConnection, shp) -> str | None:
-    p = shp.point_on_surface()
-    return await division_at(conn, p.x, p.y)
-
-
 async def create(conn: AsyncConnection, scope: Scope, data: dict) -> int:
     _check_category(data["category"])
-    shp = geojson.polygon(data["geometry"])
+    shp = geojson.key_area(data["geometry"])
     geom = from_shape(shp, srid=4326)
-    div = data.get("division_code") or await _division_of(conn, shp)
-    if not scope.covers(div):
-        raise Forbidden("you may not manage key areas in this division")
+    div = await siting.division_for(conn, scope, shp, data.get("division_code"), "key area")
     return (await conn.execute(insert(KeyArea).values(
         name=data["name"], name_en=data.get("name_en"), category=data["category"], division_code=div, area=geom,
         required_retention_days=data.get("required_retention_days") or osm_tags.KEY_AREA_RETENTION_DAYS,
@@ -78,11 +71,10 @@ async def update_area(conn: AsyncConnection, scope: Scope, area_id: int, changes
     if "category" in values:
         _check_category(values["category"])
     if changes.get("geometry") is not None:
-        shp = geojson.polygon(changes["geometry"])
+        shp = geojson.key_area(changes["geometry"])
         values["area"] = from_shape(shp, srid=4326)
-        values["division_code"] = await _division_of(conn, shp)
-        if not scope.covers(values["division_code"]):
-            raise Forbidden("you may not move a key area outside your divisions")
+        values["division_code"] = await siting.division_for(conn, scope, shp, changes.get("division_code"),
+                                                            "key area")
     if values:
         await conn.execute(update(KeyArea).where(KeyArea.id == area_id).values(**values))
 

@@ -1,5 +1,9 @@
 """KPI summary of a scope (cameras, 完好率 online rate, 联网率 networked rate, HD ratio, key areas,
-open incidents, available units), computed in SQL so the numbers on every screen agree."""
+open incidents, available units), computed in SQL so the numbers on every screen agree.
+
+``key_area_reach_rate`` (重点区域覆及率) is the share of key areas an online camera's view reaches at
+all; the planner's ``key_area_surface_rate`` (重点区域面积覆盖率) is the share of their surface seen.
+Two measures, two names: a wall at 80 % and a plan at 48 % are not a contradiction."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Incident, KeyArea, Unit
-from app.db.scoping import division_filter
+from app.db.scoping import division_filter, scope_filter
 from app.domain.access import Scope
 
 OPEN_INCIDENT = ("new", "dispatched", "on_scene")
@@ -18,8 +22,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 async def summary(conn: AsyncConnection, scope: Scope) -> dict:
-    cam_scope = and_(division_filter(Camera.division_code, scope), Camera.secrecy <= scope.max_secrecy,
-                     Camera.status != "planned")
+    cam_scope = and_(scope_filter(Camera.division_code, scope, Camera.secrecy), Camera.status != "planned")
     cams = (await conn.execute(select(
         func.count(),
         func.count().filter(Camera.status == "online"),
@@ -28,7 +31,7 @@ async def summary(conn: AsyncConnection, scope: Scope) -> dict:
     ).where(cam_scope))).one()
     total, online, networked, hd = (int(v) for v in cams)
     sees = exists().where(cam_scope, Camera.status == "online", func.ST_Intersects(Camera.view, KeyArea.area))
-    areas = (await conn.execute(select(func.count(), func.count().filter(sees))
+    areas = (await conn.execute(select(func.count(), func.count().filter(sees)).select_from(KeyArea)
                                 .where(division_filter(KeyArea.division_code, scope)))).one()
     open_incidents = (await conn.execute(select(func.count()).select_from(Incident).where(
         division_filter(Incident.division_code, scope), Incident.status.in_(OPEN_INCIDENT)))).scalar_one()
@@ -41,8 +44,8 @@ async def summary(conn: AsyncConnection, scope: Scope) -> dict:
         "networked_rate": _rate(networked, total),
         "hd_ratio": _rate(hd, total),
         "key_areas": int(areas[0]),
-        "key_areas_covered": int(areas[1]),
-        "key_area_coverage": _rate(int(areas[1]), int(areas[0])),
+        "key_areas_reached": int(areas[1]),
+        "key_area_reach_rate": _rate(int(areas[1]), int(areas[0])),
         "open_incidents": int(open_incidents),
         "units_available": int(units),
     }

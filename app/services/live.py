@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Division, Incident, Target, Unit
-from app.db.scoping import division_filter
+from app.db.scoping import division_filter, scope_filter
 from app.domain.access import Scope
 from app.services import kpi
 from app.services.divisions import visible_filter
@@ -32,7 +32,7 @@ async def cameras_columnar(conn: AsyncConnection, scope: Scope, bbox=None) -> di
     rows = (await conn.execute(
         select(Camera.id, func.ST_X(Camera.location), func.ST_Y(Camera.location), Camera.status, Camera.cls,
                Camera.kind, Camera.heading_deg, Camera.fov_deg, Camera.range_m)
-        .where(division_filter(Camera.division_code, scope), Camera.secrecy <= scope.max_secrecy,
+        .where(scope_filter(Camera.division_code, scope, Camera.secrecy),
                _bbox_cond(Camera.location, bbox))
         .order_by(Camera.id).limit(MAX_CAMERAS))).all()
     cols = list(zip(*rows, strict=True)) if rows else [()] * 9

@@ -1,12 +1,14 @@
 """Reporting positions over HTTP: the OsmAnd/Traccar device path and the own batch JSON API.
 
 "Accepted" means committed: both answer only after the pipeline's persist step stored the fixes,
-and fail with ``Unavailable`` (503, the client retries) when it could not.
+and fail with ``Unavailable`` (503, the client retries) when it could not. What is refused is refused
+before, with its reason (a 4xx, or per index in the batch answer); nothing is dropped after the decision.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -15,8 +17,18 @@ from app.domain.access import Perm, Principal
 from app.domain.errors import Forbidden, InvalidInput, Unavailable
 from app.domain.fix import Fix, validate_fix
 from app.ingest import batch_json, osmand
-from app.ingest.pipeline import Batch, NotStored
-from app.services.ingest_runtime import IngestRuntime
+from app.ingest.coalesce import Coalescer
+from app.ingest.pipeline import Batch, NotStored, Pipeline
+from app.services.admission import Admission
+
+
+class IngestRuntime(Protocol):
+    """What reporting needs of the process's ingest (``app.runtime.ingest.IngestRuntime``)."""
+
+    max_age: timedelta
+    devices: Admission
+    coalescer: Coalescer
+    pipeline: Pipeline
 
 
 def _stored_or_raise(batch: Batch) -> None:
@@ -27,10 +39,11 @@ def _stored_or_raise(batch: Batch) -> None:
 async def osmand_report(rt: IngestRuntime, query: dict[str, str], body: bytes, content_type: str,
                         token: str | None) -> Fix:
     """One OsmAnd / Traccar Client report; raises ``FixRejected`` (400) with the reason."""
-    fix = validate_fix(osmand.decode_request(query, body, content_type))
+    fix = validate_fix(osmand.decode_request(query, body, content_type), max_age=rt.max_age)
     await rt.devices.check(fix.key, token)
     try:
-        await rt.coalescer.sink([fix])  # one fix per request: stored together with the concurrent ones
+        # One fix per request: stored together with the concurrent ones, not judged again (answered on this).
+        await rt.coalescer.sink([fix], validated=True)
     except NotStored:
         raise Unavailable("position could not be stored now; send it again") from None
     return fix
@@ -60,16 +73,28 @@ async def report_batch(rt: IngestRuntime, engine: AsyncEngine, principal: Princi
     if not principal.can(Perm.MANAGE_DEVICES, datetime.now(UTC)):  # a device manager needs no query
         async with engine.connect() as conn:  # not held while the writer waits for its flush
             allowed = await own_devices(conn, principal)
-    good, rejects = batch_json.decode_batch(items)  # decoded and validated: one pass
+    good, rejects = batch_json.decode_batch(items, max_age=rt.max_age)  # decoded and validated: one pass
     if allowed is not None:
         for i, fix in [g for g in good if g[1].device_id not in allowed]:
             rejects.append(batch_json.Reject(i, "not_permitted", f"you may not report for target {fix.device_id!r}",
                                              "target"))
         good = [g for g in good if g[1].device_id in allowed]
-    batch = await rt.pipeline.submit([f for _, f in good], validated=True)
+    # The same target and time twice in one request is one position: the later items are duplicates, stored
+    # once (the writer keeps one row per target and time), counted apart from the accepted ones.
+    seen: dict[tuple[str, datetime], int] = {}
+    duplicates: list[dict] = []
+    unique: list[Fix] = []
+    for i, fix in good:
+        first = seen.setdefault((fix.device_id, fix.fix_time), i)
+        if first == i:
+            unique.append(fix)
+        else:
+            duplicates.append({"index": i, "duplicate_of": first})
+    batch = await rt.pipeline.submit(unique, validated=True)
     _stored_or_raise(batch)
     rejects.sort(key=lambda r: r.index)
-    return {"received": len(items), "accepted": len(batch.fixes),
+    return {"received": len(items), "accepted": len(unique), "duplicates": len(duplicates),
+            "duplicate_items": duplicates,
             "rejected": [{"index": r.index, "reason": r.reason, "message": r.message,
                           **({"field": r.field} if r.field else {})} for r in rejects]}
 

@@ -22,7 +22,8 @@ TEXT = {
     "generated": ("生成时间", "Generated"),
     "computed": ("指标计算于", "KPIs computed"),
     "division": ("区划", "Division"),
-    "key_area_coverage_rate": ("重点区域覆盖率", "Key-area coverage"),
+    "key_area_surface_rate": ("重点区域面积覆盖率", "Key-area surface covered"),
+    "no_data": ("无数据", "no data"),
     "networked_rate": ("联网率", "Networked"),
     "online_rate": ("完好率", "Online (intact)"),
     "hd_rate": ("高清率", "HD"),
@@ -40,7 +41,7 @@ TEXT = {
 }
 
 KPI_COLUMNS = (
-    "key_area_coverage_rate",
+    "key_area_surface_rate",
     "networked_rate",
     "online_rate",
     "hd_rate",
@@ -117,8 +118,8 @@ def text(key: str, lang: str) -> str:
     return TEXT[key][LANGS.index(lang)]
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{v:.1%}"
+def _pct(v, lang: str) -> str:
+    return text("no_data", lang) if v is None else f"{v:.1%}"  # nothing measured is not 0 %
 
 
 def _kpi_table(rows: list[dict], lang: str) -> str:
@@ -128,9 +129,9 @@ def _kpi_table(rows: list[dict], lang: str) -> str:
     body = []
     for r in rows:
         name = (r.get("name_en") if lang == "en" else None) or r["name"]
-        cells = [_pct(r[k]) for k in KPI_COLUMNS[:-1]]
+        cells = [_pct(r[k], lang) for k in KPI_COLUMNS[:-1]]
         per_km = r["cameras_per_main_road_km"]
-        cells.append("–" if per_km is None else f"{per_km:.1f}")
+        cells.append(text("no_data", lang) if per_km is None else f"{per_km:.1f}")
         indent = "&nbsp;&nbsp;" if r["level"] > rows[0]["level"] else ""
         body.append(
             f"<tr><td>{indent}{html.escape(name)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"

@@ -1,4 +1,7 @@
-"""Where a target will be in 30/60/120 s: Kalman constant velocity, and continuation along the road.
+"""Where a target will be in 30/60/120 s: free-space prediction, and continuation along the road.
+
+Both use ``prediction.estimate_motion`` (heading from the track or the device's agreeing course, speed
+from the device or the last 5 minutes' path); bench/eval_prediction.py measures them on real trajectories.
 
 The road method map-matches the last fix to the nearest ``road_edge`` (PostGIS KNN within
 ``MATCH_RADIUS_M``), choosing the edge and direction that agree best with the heading, then follows the
@@ -19,12 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.errors import NotFound
 from app.domain.metric import LocalFrame
-from app.domain.prediction import HORIZONS_S, predict_along_road, predict_cv, run_filter
+from app.domain.prediction import HORIZONS_S, estimate_motion, predict_along_road, predict_motion
 
 HISTORY = timedelta(minutes=5)
 MAX_FIXES = 120
 MATCH_RADIUS_M = 30.0
-MOVING_KMH = 3.0
 
 _FIXES = text("""
 SELECT extract(epoch FROM fix_time)::float8 AS t, ST_X(location) AS lon, ST_Y(location) AS lat, speed_kmh,
@@ -118,15 +120,13 @@ async def predict(conn: AsyncConnection, target: dict, horizons=HORIZONS_S) -> d
         rows = [(last.timestamp(), target["lon"], target["lat"], target["last_speed_kmh"],
                  target["last_course_deg"], None)]
     t, lon, lat = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-    acc = [r[5] for r in rows]
-    cv = predict_cv(t, lon, lat, horizons, accuracies_m=acc)
+    speeds = [None if r[3] is None else r[3] / 3.6 for r in rows]
+    courses = [r[4] for r in rows]
+    free = predict_motion(t, lon, lat, horizons, speeds_ms=speeds, courses_deg=courses)
     frame = LocalFrame.around(lon, lat)
-    kf = run_filter(t, lon, lat, frame, acc)
-    reported = rows[-1][3]
-    speed_ms = reported / 3.6 if reported is not None else kf.speed_ms
-    heading = rows[-1][4]
-    if (heading is None or (reported is not None and reported < MOVING_KMH)) and kf.speed_ms > MOVING_KMH / 3.6:
-        heading = (math.degrees(math.atan2(kf.x[2], kf.x[3])) % 360.0)
+    xs, ys = frame.to_xy(lon, lat)
+    motion = estimate_motion(t, xs, ys, speeds[-1], courses[-1])
+    speed_ms, heading = motion.speed_ms, motion.heading_deg
     road, matched = None, None
     params = {"x": lon[-1], "y": lat[-1]}
     m = match((await conn.execute(_CANDIDATES, params)).all(), lon[-1], lat[-1], heading)
@@ -142,5 +142,5 @@ async def predict(conn: AsyncConnection, target: dict, horizons=HORIZONS_S) -> d
     return {"target_id": target["id"], "from_time": datetime.fromtimestamp(t[-1], last.tzinfo).isoformat(),
             "lon": lon[-1], "lat": lat[-1], "speed_kmh": round(speed_ms * 3.6, 1),
             "heading_deg": round(heading, 1) if heading is not None else None, "fixes_used": len(rows),
-            "methods": {"cv": [asdict(p) for p in cv], "road": road}, "road_match": matched,
+            "methods": {"cv": [asdict(p) for p in free], "road": road}, "road_match": matched,
             "stale": target["stale"]}

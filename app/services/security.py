@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -25,9 +27,16 @@ ALGORITHM = "HS256"
 class AuthError(DomainError):
     code = "unauthorized"
 
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message  # for the audit only, never for the caller
+
 
 class Locked(DomainError):
     code = "locked"
+
+
+WRONG_CREDENTIALS = "wrong username or password"
 
 
 def hash_password(password: str) -> str:
@@ -81,9 +90,12 @@ async def login(conn: AsyncConnection, username: str, password: str) -> AppUser:
     row = (await conn.execute(select(AppUser).where(AppUser.username == username))).first()
     if row is None or not row.is_active:
         verify_password(_DUMMY_HASH, password)  # same work as a real check: no user enumeration by timing
-        raise AuthError("wrong username or password")
+        raise AuthError(WRONG_CREDENTIALS, reason="unknown or inactive user")
     if row.locked_until and row.locked_until > now:
-        raise Locked("account locked after repeated failures; try again later")
+        # Answered exactly like a wrong password, after the same work: a caller cannot learn that the
+        # account exists (or is locked) from the status, the body or the time. The audit keeps the reason.
+        verify_password(row.password_hash, password)
+        raise AuthError(WRONG_CREDENTIALS, reason="locked")
     if not verify_password(row.password_hash, password):
         failures = row.failed_logins + 1
         values: dict = {"failed_logins": failures}
@@ -91,7 +103,8 @@ async def login(conn: AsyncConnection, username: str, password: str) -> AppUser:
             values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
         await conn.execute(update(AppUser).where(AppUser.id == row.id).values(**values))
         await conn.commit()
-        raise AuthError("wrong username or password")
+        raise AuthError(WRONG_CREDENTIALS, reason="wrong password; now locked" if failures >= MAX_FAILURES
+                        else "wrong password")
     if row.failed_logins or row.locked_until:
         await conn.execute(update(AppUser).where(AppUser.id == row.id).values(failed_logins=0, locked_until=None))
         await conn.commit()
@@ -114,3 +127,34 @@ async def load_principal(conn: AsyncConnection, user_id: int, version: int) -> P
 async def revoke_all(conn: AsyncConnection, user_id: int) -> None:
     await conn.execute(update(AppUser).where(AppUser.id == user_id)
                        .values(token_version=AppUser.token_version + 1))
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]) -> str | None:
+    """The client's address: the socket's peer, unless that peer is a configured proxy; then the
+    ``X-Forwarded-For`` hops are walked from the right (the ones our proxies appended) to the first address
+    that is not a trusted proxy. A client cannot pick its address by sending the header itself."""
+    if not trusted or peer is None:
+        return peer
+    hops = [h.strip() for value in forwarded_for for h in value.split(",") if h.strip()]
+    addr = peer
+    while hops and _trusted(addr, trusted):
+        hop = hops.pop()
+        if _ip(hop) is None:
+            break  # not an address (garbage in the header): the last proxy's own peer is what we know
+        addr = hop
+    return addr
+
+
+def _ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(addr)
+    except ValueError:
+        return None
+
+
+def _trusted(addr: str, trusted: tuple[Network, ...]) -> bool:
+    ip = _ip(addr)
+    return ip is not None and any(ip in net for net in trusted)

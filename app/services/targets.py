@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.scoping import scope_sql
 from app.domain.access import Scope
 from app.domain.dispatch import STALE_FIX_S
 from app.domain.errors import NotFound
@@ -20,13 +21,7 @@ FROM target t LEFT JOIN unit u ON u.target_id = t.id"""
 
 
 def _scope_sql(scope: Scope) -> tuple[str, dict]:
-    if scope.everywhere:
-        return "TRUE", {}
-    if scope.empty:
-        return "FALSE", {}
-    params = {f"p{i}": f"{p}%" for i, p in enumerate(scope.prefixes)}
-    cond = " OR ".join(f"COALESCE(t.division_code, u.division_code) LIKE :p{i}" for i in range(len(params)))
-    return f"({cond})", params
+    return scope_sql(scope, "COALESCE(t.division_code, u.division_code)")
 
 
 def _row(r, now: datetime) -> dict:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Division, KeyArea, RoadEdge
 from app.db.models_planning import Building, KeyAreaCoverage
-from app.db.scoping import division_filter
+from app.db.scoping import OPEN, division_filter, figure_filter, scope_filter
 from app.domain.access import Scope
 from app.domain.errors import InvalidInput, NotFound
 from app.services.divisions import visible_filter
@@ -59,9 +59,11 @@ def _divisions(z: int, scope: Scope):
 
 
 def _key_areas(z: int, scope: Scope):
-    # The wall colours key areas by coverage: from the stored planning results (all cameras).
+    # The wall colours key areas by coverage: from the stored planning results (all cameras), the figure
+    # without secret cameras where the reader may not see them all (the scope is in the tile's cache key).
     frac = (select(KeyAreaCoverage.fraction)
-            .where(KeyAreaCoverage.key_area_id == KeyArea.id, KeyAreaCoverage.mode == "all").scalar_subquery())
+            .where(KeyAreaCoverage.key_area_id == KeyArea.id, KeyAreaCoverage.mode.in_(("all", "all" + OPEN)),
+                   figure_filter(KeyAreaCoverage, scope)).scalar_subquery())
     status = case((frac.is_(None), "unknown"), (frac >= 0.999, "covered"), (frac > 0, "partial"),
                   else_="uncovered").label("coverage_status")
     return (KeyArea.area,
@@ -74,7 +76,7 @@ def _buildings(z: int, scope: Scope):
 
 
 def _camera_filters(scope: Scope) -> list:
-    return [division_filter(Camera.division_code, scope), Camera.secrecy <= scope.max_secrecy]
+    return [scope_filter(Camera.division_code, scope, Camera.secrecy)]
 
 
 def _cameras(z: int, scope: Scope):
@@ -155,7 +157,7 @@ class TileCache:
                 self.versions[layer] += 1
 
     def key(self, layer: Layer, z: int, x: int, y: int, scope: Scope) -> tuple:
-        scope_key = (scope.prefixes, scope.max_secrecy) if layer.scoped else ()
+        scope_key = scope.key if layer.scoped else ()
         return (layer.name, self.versions[layer.name], z, x, y, scope_key)
 
     def get(self, key: tuple) -> Tile | None:

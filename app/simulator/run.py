@@ -199,8 +199,8 @@ class Jt808Sender:
 
 
 def device_id(protocol: str, i: int) -> str:
-    # JT/T 808 ids are the terminal's phone number (BCD, leading zeros dropped by the server).
-    return f"1390000{i + 1:04d}" if protocol == "jt808" else f"sim-{i + 1:03d}"
+    # JT/T 808 ids are the terminal's phone number as it sends it: 12 BCD digits, leading zero kept.
+    return f"01390000{i + 1:04d}" if protocol == "jt808" else f"sim-{i + 1:03d}"
 
 
 async def simulate(database_url: str, *, units: int = 12, protocol: str = "osmand", url: str | None = None,

@@ -1,6 +1,7 @@
-// Tokens in localStorage; the access token is refreshed before it expires and on a 401.
+// Tokens in localStorage; the access token is refreshed before it expires and on a 401 (api/client.ts).
+// Login and refresh use plain fetch: they are what gives the typed client its token.
 import { h } from "./dom";
-import { apiError } from "./errors";
+import type { components } from "./api/schema";
 import { currentLang, setLang, t } from "./i18n";
 
 const KEY = "se.tokens";
@@ -11,7 +12,7 @@ function load(): Tokens | null {
   try { return JSON.parse(localStorage.getItem(KEY) ?? "null"); } catch { return null; }
 }
 
-function store(tok: { access_token: string; refresh_token: string; expires_in: number }): void {
+function store(tok: components["schemas"]["TokenOut"]): void {
   const value: Tokens = { ...tok, expires_at: Date.now() + tok.expires_in * 1000 };
   localStorage.setItem(KEY, JSON.stringify(value));
   schedule(value);
@@ -42,15 +43,6 @@ export async function refresh(): Promise<boolean> {
   } catch {
     return false; // server down: keep the tokens and try again later
   }
-}
-
-export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const go = () => fetch(path, { ...init, headers: { ...(init.headers ?? {}), Authorization: `Bearer ${accessToken()}` } });
-  let r = await go();
-  if (r.status === 401 && (await refresh())) r = await go();
-  if (r.status === 401) { logout(false); throw new Error("unauthorized"); }
-  if (!r.ok) throw await apiError(r);
-  return r.status === 204 ? (undefined as T) : r.json();
 }
 
 export function logout(callServer = true): void {
@@ -87,7 +79,7 @@ export function loginForm(onDone: () => void): HTMLElement {
         body: JSON.stringify({ username: user.value, password: pass.value }),
       });
       if (r.ok) { store(await r.json()); onDone(); return; }
-      msg.textContent = r.status === 423 ? t("login.locked") : t("login.failed");
+      msg.textContent = t("login.failed"); // a locked account answers alike: no account probing
     } catch {
       msg.textContent = t("login.error");
     }

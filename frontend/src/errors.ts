@@ -10,14 +10,17 @@ export class ApiError extends Error {
 
 /** The ApiError for a non-2xx response: the server's body is {error: {code, message, field}}. */
 export async function apiError(r: Response): Promise<ApiError> {
-  let code = `http_${r.status}`, detail = "", field: string | undefined;
-  try {
-    const j = await r.json();
-    code = j?.error?.code ?? code;
-    detail = j?.error?.message ?? (typeof j?.detail === "string" ? j.detail : "");
-    field = j?.error?.field;
-  } catch { /* not JSON (a proxy's error page) */ }
-  return new ApiError(r.status, code, detail, field);
+  let body: unknown;
+  try { body = await r.json(); } catch { /* not JSON (a proxy's error page) */ }
+  return apiErrorOf(r.status, body);
+}
+
+/** The same from a body already read (the typed client parses it). */
+export function apiErrorOf(status: number, body: unknown): ApiError {
+  const j = (body && typeof body === "object" ? body : {}) as { error?: { code?: string; message?: string; field?: string }; detail?: unknown };
+  const code = j.error?.code ?? `http_${status}`;
+  const detail = j.error?.message ?? (typeof j.detail === "string" ? j.detail : "");
+  return new ApiError(status, code, detail, j.error?.field);
 }
 
 export function errorText(e: unknown): string {

@@ -1,6 +1,8 @@
 // Every visible string of the frontend, in zh-CN (default) and English.
+import { DEVICES_DICT } from "./i18n_devices";
 import { DISPATCH_DICT } from "./i18n_dispatch";
 import { PLANNING_DICT } from "./i18n_planning";
+import { RECORDINGS_DICT } from "./i18n_recordings";
 
 export type Lang = "zh-CN" | "en";
 
@@ -17,7 +19,7 @@ const DICT = {
   "login.username": ["用户名", "Username"],
   "login.password": ["密码", "Password"],
   "login.submit": ["登录", "Sign in"],
-  "login.failed": ["用户名或密码错误", "Wrong username or password"],
+  "login.failed": ["用户名或密码错误（连续错误 5 次将锁定 15 分钟）", "Wrong username or password (5 failures lock the account for 15 minutes)"],
   "login.locked": ["账户已锁定，请稍后再试", "Account locked, try again later"],
   "login.error": ["无法连接服务器", "Cannot reach the server"],
   "logout": ["退出", "Sign out"],
@@ -31,7 +33,8 @@ const DICT = {
   "kpi.networked_rate": ["联网率", "Networked"],
   "kpi.hd_ratio": ["高清率", "HD ratio"],
   "kpi.key_areas": ["重点区域", "Key areas"],
-  "kpi.key_area_coverage": ["重点区域覆盖", "Key-area coverage"],
+  "kpi.key_area_reach_rate": ["重点区域覆及率", "Key areas reached"],
+  "kpi.no_data": ["无数据", "no data"],
   "kpi.open_incidents": ["在办警情", "Open incidents"],
   "kpi.units_available": ["可用警力", "Units available"],
   "legend.title": ["图例", "Legend"],
@@ -92,6 +95,8 @@ const DICT = {
   "err.http": ["请求失败", "Request failed"],
   ...DISPATCH_DICT,
   ...PLANNING_DICT,
+  ...DEVICES_DICT,
+  ...RECORDINGS_DICT,
 } as const;
 
 export type Key = keyof typeof DICT;

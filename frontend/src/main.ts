@@ -10,6 +10,7 @@ const PAGES: Record<string, () => Promise<{ mount: (root: HTMLElement) => void }
   m: () => import("./pages/mobile"),
   admin: () => import("./pages/admin"),
   audit: () => import("./pages/audit"),
+  devices: () => import("./pages/devices"),
 };
 
 const root = document.getElementById("app")!;

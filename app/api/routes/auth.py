@@ -3,27 +3,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
-from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, client_ip, forget_user
+from app.api.deps import ConnDep, CurrentPrincipal, SettingsDep, forget_user
+from app.api.outbox import OutboxDep
 from app.api.ratelimit import limit
-from app.api.schemas import LoginIn, RefreshIn, TokenOut
+from app.api.schemas import LoginIn, Me, RefreshIn, Strict, TokenOut
 from app.domain.access import ROLES
-from app.services import audit, security
+from app.services import security, tickets
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post("/login", operation_id="login", response_model=TokenOut, dependencies=[Depends(limit("login"))])
-async def login(body: LoginIn, request: Request, conn: ConnDep, settings: SettingsDep) -> dict:
+async def login(body: LoginIn, conn: ConnDep, box: OutboxDep, settings: SettingsDep) -> dict:
     try:
         user = await security.login(conn, body.username, body.password)
-    except (security.AuthError, security.Locked) as exc:
-        await audit.record(conn, "login_failed", actor_name=body.username, client_ip=client_ip(request),
-                           detail={"reason": exc.message})
-        await conn.commit()
+    except security.AuthError as exc:
+        box.audit("login_failed", actor_name=body.username, detail={"reason": exc.reason})
+        await box.commit()
         raise
-    await audit.record(conn, "login", actor_id=user.id, actor_name=user.username, client_ip=client_ip(request))
-    await conn.commit()
+    box.audit("login", actor_id=user.id, actor_name=user.username)
+    await box.commit()
     return security.issue_tokens(settings, user.id, user.token_version)
 
 
@@ -35,16 +36,15 @@ async def refresh(body: RefreshIn, conn: ConnDep, settings: SettingsDep) -> dict
 
 
 @router.post("/logout", operation_id="logout", status_code=204)
-async def logout(principal: CurrentPrincipal, request: Request, conn: ConnDep) -> None:
+async def logout(principal: CurrentPrincipal, request: Request, conn: ConnDep, box: OutboxDep) -> None:
     """Revoke every token of the user (access and refresh)."""
     await security.revoke_all(conn, principal.user_id)
-    await audit.record(conn, "logout", actor_id=principal.user_id, actor_name=principal.username,
-                       client_ip=client_ip(request))
-    await conn.commit()
-    await forget_user(request, principal.user_id)  # after the commit: no stale principal re-cached
+    box.audit("logout", principal)
+    box.after(lambda: forget_user(request, principal.user_id))  # after the commit: no stale principal re-cached
+    await box.commit()
 
 
-@router.get("/me", operation_id="me")
+@router.get("/me", operation_id="me", response_model=Me)
 async def me(principal: CurrentPrincipal) -> dict:
     now = datetime.now(UTC)
     return {
@@ -54,3 +54,21 @@ async def me(principal: CurrentPrincipal) -> dict:
                     "division": g.division, "valid_until": g.valid_until, "max_secrecy": g.max_secrecy}
                    for g in principal.grants if g.active(now) and g.role in ROLES],
     }
+
+
+class TicketIn(Strict):
+    path: str = Field(max_length=200, examples=["/api/v1/planning/report/index.html"])
+
+
+class TicketOut(Strict):
+    ticket: str
+    expires_in: int
+
+
+@router.post("/ticket", operation_id="auth_ticket", response_model=TicketOut)
+async def ticket(body: TicketIn, principal: CurrentPrincipal, conn: ConnDep) -> dict:
+    """A one-time ticket (60 s) to open ``path?ticket=…`` in a new browser tab, which cannot send the
+    bearer header: the token itself never goes into a URL."""
+    value = await tickets.issue(conn, principal.user_id, body.path)
+    await conn.commit()
+    return {"ticket": value, "expires_in": int(tickets.TTL.total_seconds())}

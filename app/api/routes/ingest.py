@@ -18,9 +18,13 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from app.api.deps import _bearer, principal_from_token
 from app.api.ratelimit import limit
+from app.api.schemas import PositionsReport
 from app.domain.access import Principal
 from app.domain.errors import InvalidInput
+from app.ingest.osmand import REPORT_PARAMS
 from app.services import positions, security
+
+__all__ = ["REPORT_PARAMS", "router"]
 
 router = APIRouter(tags=["ingest"])
 
@@ -45,7 +49,7 @@ async def ingest_principal(
     """``CurrentPrincipal`` without holding a pooled connection for the whole request: the token's
     principal is usually cached, and the request then waits for its commit, not for the database."""
     state = request.app.state
-    token = creds.credentials if creds else request.query_params.get("access_token")
+    token = creds.credentials if creds else None  # never from the URL: URLs land in access logs
     if token:
         hit = state.principals.get(*security.decode_token(state.settings, token))
         if hit is not None:
@@ -57,7 +61,8 @@ async def ingest_principal(
     return principal
 
 
-@router.post("/api/v1/positions", operation_id="report_positions", dependencies=[Depends(limit("ingest"))])
+@router.post("/api/v1/positions", operation_id="report_positions", dependencies=[Depends(limit("ingest"))],
+             response_model=PositionsReport)
 async def report_positions(request: Request, principal: Annotated[Principal, Depends(ingest_principal)]) -> dict:
     """Many positions ``[{target, time, lon, lat, speed (km/h), heading, accuracy}]`` (or
     ``{"positions": [...]}``); each validated on its own. Answered once the accepted ones are committed."""

@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 
 from app.api.deps import Authorized, ConnDep, require
+from app.api.schemas import TileStyle
+from app.api.schemas.media import BINARY, MVTResponse
 from app.domain.access import Perm
 from app.services import tiles
 
@@ -17,13 +19,14 @@ MVT = "application/vnd.mapbox-vector-tile"
 CACHE_CONTROL = "private, no-cache"
 
 
-@router.get("/tiles/style.json", operation_id="tile_style")
+@router.get("/tiles/style.json", operation_id="tile_style", response_model=TileStyle)
 async def tile_style(auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return tiles.style()
 
 
-@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", operation_id="get_tile",
-            responses={200: {"content": {MVT: {}}}, 204: {}, 304: {}})
+@router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", operation_id="get_tile", response_class=MVTResponse,
+            responses={200: {"content": {MVT: {"schema": BINARY}}}, 204: {"description": "empty tile"},
+                       304: {"description": "not modified (ETag)"}})
 async def get_tile(request: Request, conn: ConnDep, layer: str, z: Annotated[int, Path(ge=0, le=22)],
                    x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
                    if_none_match: Annotated[str | None, Header()] = None,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, require
+from app.api.schemas import Prediction, Replay, TargetEvent, TargetPublic, TrackArrays, TrackSummary
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
 from app.services import road_prediction, targets, tracks
@@ -29,7 +30,7 @@ def _track(tr: tracks.Track) -> dict:
             "t": tr.t, "lon": tr.lon, "lat": tr.lat, "speed_kmh": tr.speed_kmh, "course_deg": tr.course_deg}
 
 
-@router.get("/targets", operation_id="list_targets")
+@router.get("/targets", operation_id="list_targets", response_model=list[TargetPublic])
 async def list_targets(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep,
                        kind: Annotated[str | None, Query(max_length=16)] = None, limit: Limit = 1000,
                        offset: Offset = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> list[dict]:
@@ -38,12 +39,12 @@ async def list_targets(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep,
                                       limit=min(limit, settings.max_page_size), offset=offset)
 
 
-@router.get("/targets/{target_id}", operation_id="get_target")
+@router.get("/targets/{target_id}", operation_id="get_target", response_model=TargetPublic)
 async def get_target(target_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     return await targets.get_target(conn, auth.scope, target_id)
 
 
-@router.get("/targets/{target_id}/track", operation_id="get_track")
+@router.get("/targets/{target_id}/track", operation_id="get_track", response_model=TrackArrays)
 async def get_track(target_id: IdPath, conn: ConnDep, start: StartQ = None, end: EndQ = None, zoom: ZoomQ = None,
                     auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     """Fixes in [start, end) as arrays (epoch seconds, lon, lat, speed, course), simplified for ``zoom``."""
@@ -52,7 +53,7 @@ async def get_track(target_id: IdPath, conn: ConnDep, start: StartQ = None, end:
     return _track(await tracks.get_track(conn, target_id, s, e, zoom=zoom))
 
 
-@router.get("/targets/{target_id}/summary", operation_id="get_track_summary")
+@router.get("/targets/{target_id}/summary", operation_id="get_track_summary", response_model=TrackSummary)
 async def get_summary(target_id: IdPath, conn: ConnDep, start: StartQ = None, end: EndQ = None,
                       auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     """Distance, durations, speeds, and the stop / move segments in the window."""
@@ -63,7 +64,7 @@ async def get_summary(target_id: IdPath, conn: ConnDep, start: StartQ = None, en
             "segments": [asdict(seg) | {"duration_s": seg.duration_s} for seg in summary.segments]}
 
 
-@router.get("/targets/{target_id}/events", operation_id="list_target_events")
+@router.get("/targets/{target_id}/events", operation_id="list_target_events", response_model=list[TargetEvent])
 async def list_events(target_id: IdPath, conn: ConnDep, start: StartQ = None, end: EndQ = None, limit: Limit = 1000,
                       auth: Authorized = require(Perm.VIEW_MAP)) -> list[dict]:
     await targets.get_target(conn, auth.scope, target_id)
@@ -71,7 +72,7 @@ async def list_events(target_id: IdPath, conn: ConnDep, start: StartQ = None, en
     return await targets.list_events(conn, target_id, s, e, min(limit, 10_000))
 
 
-@router.get("/targets/{target_id}/prediction", operation_id="predict_target")
+@router.get("/targets/{target_id}/prediction", operation_id="predict_target", response_model=Prediction)
 async def prediction(target_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     """Positions at +30/+60/+120 s with a 95 % radius: Kalman constant velocity (``cv``) and along the
     map-matched road (``road``, null when no road is within 30 m)."""
@@ -79,7 +80,7 @@ async def prediction(target_id: IdPath, conn: ConnDep, auth: Authorized = requir
     return await road_prediction.predict(conn, target)
 
 
-@router.get("/replay", operation_id="replay")
+@router.get("/replay", operation_id="replay", response_model=Replay)
 async def replay(conn: ConnDep, ids: Annotated[str, Query(max_length=600, description="target ids: 1,2,3")],
                  start: StartQ = None, end: EndQ = None, zoom: ZoomQ = None,
                  auth: Authorized = require(Perm.VIEW_MAP)) -> dict:

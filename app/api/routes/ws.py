@@ -1,5 +1,7 @@
-"""``/ws``: the live map feed. Token in ``?access_token=`` or in the first message
-``{"type": "auth", "token": …}``; then ``{"type": "subscribe", "layers": [...], "bbox": [...]}``."""
+"""``/ws``: the live map feed. The token comes in the first message ``{"type": "auth", "token": …}`` (the
+browser) or in a subprotocol ``bearer.<token>`` (offered beside ``sharpeyes``, which the server selects);
+never in the URL (``?access_token=`` is refused: URLs land in access logs). Then
+``{"type": "subscribe", "layers": [...], "bbox": [...]}``."""
 
 from __future__ import annotations
 
@@ -11,19 +13,27 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.domain.access import Perm
 from app.domain.errors import DomainError
-from app.services import kpi, live, security
+from app.services import live, security
 
 router = APIRouter()
 AUTH_TIMEOUT_S = 10.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_POLICY = 1008  # RFC 6455 policy violation
+PROTOCOL = "sharpeyes"
+BEARER_PROTOCOL = "bearer."
 
 
 @router.websocket("/ws")
 async def ws_feed(ws: WebSocket) -> None:
     app = ws.app
-    await ws.accept()
-    token = ws.query_params.get("access_token")
+    offered = ws.scope.get("subprotocols") or []
+    token = next((p.removeprefix(BEARER_PROTOCOL) for p in offered if p.startswith(BEARER_PROTOCOL)), None)
+    # The token is never echoed back: the server selects the plain protocol name, if offered.
+    await ws.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+    if "access_token" in ws.query_params:
+        await _refuse(ws, CLOSE_POLICY, "token_in_url", "a token in the URL is refused; send it in the first message")
+        return
     try:
         if not token:
             first = orjson.loads(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S))
@@ -51,23 +61,9 @@ async def ws_feed(ws: WebSocket) -> None:
     await app.state.hub.serve(ws, principal, snapshot, token_version)
 
 
-async def reload_principal(app, user_id: int, token_version: int | None):
-    """The user's rights now, or None once the feed's token is revoked (logout, user disabled)."""
-    async with app.state.engine.connect() as conn:
-        try:
-            return await security.load_principal(conn, user_id, token_version if token_version is not None else -1)
-        except security.AuthError:
-            return None
-
-
 async def _refuse(ws: WebSocket, code: int, key: str, message: str) -> None:
     try:
         await ws.send_bytes(orjson.dumps({"type": "error", "code": key, "message": message}))
         await ws.close(code=code, reason=key)
     except (WebSocketDisconnect, RuntimeError):
         pass
-
-
-async def kpi_for(app, scope) -> dict:
-    async with app.state.engine.connect() as conn:
-        return await kpi.summary(conn, scope)

@@ -3,8 +3,7 @@
 ``sip`` / ``digest`` / ``manscdp`` / ``mapping`` are pure; ``transport`` and ``server`` do the I/O.
 """
 
-from app.ingest.gb28181.mapping import PositionFix
 from app.ingest.gb28181.server import Gb28181Server, run_server
 from app.ingest.gb28181.settings import Gb28181Settings
 
-__all__ = ["Gb28181Server", "Gb28181Settings", "PositionFix", "run_server"]
+__all__ = ["Gb28181Server", "Gb28181Settings", "run_server"]

@@ -38,8 +38,10 @@ def parse_authorization(value: str) -> dict[str, str]:
     }
 
 
-def expected_response(params: dict[str, str], password: str, method: str) -> str:
-    ha1 = md5_hex(f"{params.get('username', '')}:{params.get('realm', '')}:{password}")
+def expected_response(params: dict[str, str], password: str | None, method: str, ha1: str | None = None) -> str:
+    """With ``ha1`` (MD5(username:realm:password), what the platform stores) no password is needed."""
+    if ha1 is None:
+        ha1 = md5_hex(f"{params.get('username', '')}:{params.get('realm', '')}:{password}")
     ha2 = md5_hex(f"{method}:{params.get('uri', '')}")
     if params.get("qop", "").lower() == "auth":
         return md5_hex(
@@ -48,9 +50,11 @@ def expected_response(params: dict[str, str], password: str, method: str) -> str
     return md5_hex(f"{ha1}:{params.get('nonce', '')}:{ha2}")
 
 
-def verify(params: dict[str, str], password: str, method: str) -> bool:
+def verify(params: dict[str, str], password: str | None, method: str, *, ha1: str | None = None) -> bool:
+    """The digest response checked with the password, or with the stored HA1 (then the device must have
+    used the realm the HA1 was made with: the server's domain)."""
     given = params.get("response", "").lower()
-    return hmac.compare_digest(given, expected_response(params, password, method))
+    return hmac.compare_digest(given, expected_response(params, password, method, ha1))
 
 
 def authorization(

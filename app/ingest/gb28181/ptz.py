@@ -23,3 +23,39 @@ def ptz_cmd(action: str, speed: int) -> str:
     zoom = speed << 4 if cmd & 0x30 else 0
     head = [0xA5, 0x0F, 0x01, cmd, pan, tilt, zoom]
     return bytes([*head, sum(head) % 256]).hex().upper()
+
+
+# Annex A.3.3: the FI instructions (byte 4) that take numbers instead of speeds. Byte 5 (data1) carries the
+# cruise (group) number, byte 6 (data2) the preset number, byte 7's high nibble data3 (the address's high
+# nibble: 0 here); the checksum as for moves.
+PRESET_CODES = {"set": 0x81, "call": 0x82, "delete": 0x83}
+CRUISE_CODES = {"add_point": 0x84, "delete_point": 0x85, "speed": 0x86, "dwell": 0x87, "start": 0x88}
+SCAN = 0x89
+
+
+def front_end_cmd(code: int, data1: int = 0, data2: int = 0, data3: int = 0) -> str:
+    """A PTZCmd with instruction ``code`` and its data bytes → the 16 hex digits."""
+    if not (0 <= code <= 0xFF and 0 <= data1 <= 0xFF and 0 <= data2 <= 0xFF and 0 <= data3 <= 0x0F):
+        raise ValueError("PTZCmd bytes out of range")
+    head = [0xA5, 0x0F, 0x01, code, data1, data2, data3 << 4]
+    return bytes([*head, sum(head) % 256]).hex().upper()
+
+
+def preset_cmd(action: str, preset: int) -> str:
+    """Set, call (go to) or delete preset ``preset`` (1–255)."""
+    if action not in PRESET_CODES:
+        raise ValueError(f"no preset command {action!r}")
+    if not 1 <= preset <= 255:
+        raise ValueError("preset must be 1–255")
+    return front_end_cmd(PRESET_CODES[action], 0, preset)
+
+
+def cruise_cmd(action: str, cruise: int) -> str:
+    """Start cruise (tour) ``cruise`` (1–255); stop is the PTZ stop (all instruction bits clear)."""
+    if not 1 <= cruise <= 255:
+        raise ValueError("cruise must be 1–255")
+    if action == "start":
+        return front_end_cmd(CRUISE_CODES["start"], cruise, 0)
+    if action == "stop":
+        return front_end_cmd(0x00)
+    raise ValueError(f"no cruise command {action!r}")

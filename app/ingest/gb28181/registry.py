@@ -72,32 +72,73 @@ class Registry:
         return silent, expired
 
 
-class CatalogAssembler:
-    """Catalog answers may span several MESSAGEs: gather by (device, SN) until SumNum items arrived."""
+@dataclass(slots=True)
+class _Gathering:
+    """One device's catalog being gathered: items merged by channel id over its answer and re-queries."""
 
-    def __init__(self) -> None:
-        self._parts: dict[tuple[str, int | None], tuple[float, int | None, dict]] = {}
+    device_id: str
+    total: int | None
+    last_at: float  # the last page's arrival: quiet since then
+    items: dict = field(default_factory=dict)  # channel id → item
+    sns: list = field(default_factory=list)  # the query SNs whose answers feed it
+    requeries: int = 0
+
+
+class CatalogAssembler:
+    """Catalog answers span many MESSAGEs (a 10,000-channel NVR sends a few hundred): gather by (device, SN)
+    until SumNum items arrived. Pages get lost over UDP, so when an answer has been quiet for the timeout with
+    items missing, what arrived is handed over (stored at once) and, up to ``requeries`` times, the device is
+    asked again (``requery(device_id)`` sends a new Catalog query and returns its SN): the new answer merges
+    into the same gathering by channel id until it is complete, else the last round gives up."""
+
+    def __init__(self, requeries: int = 2, requery: Callable[[str], int | None] | None = None) -> None:
+        self.requeries = requeries
+        self.requery = requery
+        self._parts: dict[tuple[str, int | None], _Gathering] = {}
+        self._done: dict[tuple[str, int | None], float] = {}  # finished answers: late pages are not a new one
 
     def add(
         self, device_id: str, sn: int | None, sum_num: int | None, items: list, now: float
     ) -> list | None:
         """Items so far; returns the complete list once SumNum is reached, else None."""
         key = (device_id, sn)
-        started, total, got = self._parts.get(key, (now, sum_num, {}))
+        g = self._parts.get(key)
+        if g is None:
+            if key in self._done:
+                return None  # a late page of an answer already complete (or handed over)
+            g = self._parts[key] = _Gathering(device_id, sum_num, now, sns=[sn])
         for it in items:
-            got[it.device_id] = it  # a retransmitted page must not count twice
-        total = total if total is not None else sum_num
-        if total is None or len(got) >= total:
-            self._parts.pop(key, None)
-            return list(got.values())
-        self._parts[key] = (started, total, got)
+            g.items[it.device_id] = it  # a retransmitted page or a re-query's answer must not count twice
+        g.last_at = now
+        if g.total is None or (sum_num is not None and sum_num > g.total):
+            g.total = sum_num  # channels added meanwhile: the largest SumNum seen
+        if g.total is None or len(g.items) >= g.total:
+            self._finish(g, now)
+            return list(g.items.values())
         return None
 
+    def _finish(self, g: _Gathering, now: float) -> None:
+        for sn in g.sns:
+            self._parts.pop((g.device_id, sn), None)
+            self._done[(g.device_id, sn)] = now
+
     def expire(self, now: float, timeout_s: float) -> list[tuple[str, list]]:
-        """Incomplete answers older than ``timeout_s``: given up on, returned with what arrived."""
+        """Answers quiet for ``timeout_s`` with items missing: (device, items so far) for each, to store now.
+        Each is asked again while re-queries remain (it stays gathering), else given up."""
         out = []
-        for key, (started, _, got) in list(self._parts.items()):
-            if now - started > timeout_s:
-                del self._parts[key]
-                out.append((key[0], list(got.values())))
+        for g in {id(g): g for g in self._parts.values()}.values():
+            if now - g.last_at <= timeout_s:
+                continue
+            out.append((g.device_id, list(g.items.values())))
+            sn = self.requery(g.device_id) if self.requery and g.requeries < self.requeries else None
+            if sn is None:
+                self._finish(g, now)
+                continue
+            g.requeries += 1
+            g.last_at = now
+            g.sns.append(sn)
+            self._parts[(g.device_id, sn)] = g
+        for key, at in list(self._done.items()):
+            if now - at > 4 * timeout_s:
+                del self._done[key]
         return out

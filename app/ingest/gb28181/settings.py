@@ -18,7 +18,8 @@ class Gb28181Settings(BaseSettings):
     public_host: str | None = None  # address written into Via/Contact; default: the bound address
     udp: bool = True
     tcp: bool = True
-    # Platform-wide device password; None = only devices with their own password may register.
+    # Platform-wide device password: lets an unknown device reach the pending list (admission mode "pending"),
+    # or, in demo mode, register as before the device registry. Admitted devices use their own (README).
     password: str | None = None
     register_expires_min_s: int = Field(default=60, ge=1)
     register_expires_max_s: int = Field(default=86400, ge=60)
@@ -36,4 +37,11 @@ class Gb28181Settings(BaseSettings):
     default_crs: Literal["wgs84", "gcj02"] = "wgs84"
     device_tz: str = "Asia/Shanghai"  # GB bodies carry local wall-clock time without a zone
     date_header: bool = True
+    # Live video: where devices send RTP. "auto" = UDP for a device that signals over UDP, else TCP with the
+    # device connecting to us (passive); media_host is the address written into the SDP (default: the
+    # public_host, else the local address the device's packets reach us on).
+    media_transport: Literal["auto", "udp", "tcp-passive", "tcp-active"] = "auto"
+    media_host: str | None = None
+    media_bind: str = "0.0.0.0"
+    media_idle_s: float = Field(default=10.0, gt=0)  # a stream silent this long is over (device gone)
     enabled: bool = True  # started with `sharpeyes serve`; 0 when another process runs the SIP server

@@ -60,6 +60,8 @@ _CANON = {
 }
 _REASONS = {
     100: "Trying",
+    180: "Ringing",
+    183: "Session Progress",
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
@@ -71,9 +73,13 @@ _REASONS = {
     415: "Unsupported Media Type",
     423: "Interval Too Brief",
     481: "Call/Transaction Does Not Exist",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
     500: "Server Internal Error",
     503: "Service Unavailable",
     513: "Message Too Large",
+    603: "Decline",
 }
 _STATUS_RE = re.compile(r"^SIP/2\.0 (\d{3})(?: (.*))?$")
 _REQUEST_RE = re.compile(r"^([A-Z]+) (\S+) SIP/2\.0$")

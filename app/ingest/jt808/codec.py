@@ -69,9 +69,10 @@ def bcd_digits(raw: bytes) -> str:
 
 
 def phone_from_bcd(raw: bytes) -> str:
-    """Terminal phone / id: BCD digits without the left zero padding (same id in 2013 and 2019)."""
-    digits = raw.hex().upper()
-    return digits.lstrip("0") or "0"
+    """Terminal phone / id exactly as the terminal sends it: every BCD digit, leading zeros kept (12 digits
+    in the 2013 header, 20 in 2019). Units are registered with that number: stripping the zeros made a
+    registered "013912345678" report as an unknown "13912345678"."""
+    return raw.hex().upper()
 
 
 def phone_to_bcd(phone: str, size: int = 6) -> bytes:

@@ -128,7 +128,7 @@ class Location:
     def fixed(self) -> bool:
         return bool(self.status & STATUS_FIXED)
 
-    def to_fix(self, device_id: str) -> Fix:
+    def to_fix(self, device_id: str, history: bool = False) -> Fix:
         attrs: dict[str, object] = {"acc": bool(self.status & STATUS_ACC), **self.extras}
         systems = [name for bit, name in GNSS_BITS.items() if self.status >> bit & 1]
         if systems:
@@ -146,6 +146,7 @@ class Location:
             sos=bool(self.alarm & 1),
             alarms=self.alarms,
             attributes=attrs,
+            history=history,
         )
 
 

@@ -211,7 +211,7 @@ async def _cameras(conn: AsyncConnection, ex: _Extract, lookup, report: LoadRepo
             "view": func.ST_GeomFromText(camera_view.view_polygon(spec).wkt, 4326),
             "kind": a["kind"], "heading_deg": a["heading_deg"], "fov_deg": a["fov_deg"], "range_m": a["range_m"],
             "cls": 3, "site_category": "indoor" if a["indoor"] else "street", "status": "online",
-            "source": "osm", "external_ref": ref, "retention_days": 30})
+            "source": "osm", "external_ref": ref, "retention_days": None})
     for i in range(0, len(values), BATCH):
         ids = (await conn.execute(insert(Camera).values(values[i : i + BATCH])
                                   .on_conflict_do_nothing(index_elements=["external_ref"])

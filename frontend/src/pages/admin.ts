@@ -3,7 +3,8 @@
 // officer, on/off duty, remove). Every change is audited by the server.
 import { h } from "../dom";
 import { localName, t, type Key } from "../i18n";
-import { call, errorText, tr, field, fmtTime, input, isoToLocal, localToIso, modal, mountDeskPage, note, roleLabel,
+import { api, ok, type Schemas } from "../api/client";
+import { errorText, tr, field, fmtTime, input, isoToLocal, localToIso, modal, mountDeskPage, note, roleLabel,
   ROLE_NAMES, select } from "../ui/desk";
 import "./admin.css";
 
@@ -35,8 +36,8 @@ export function mount(root: HTMLElement): void {
 
   async function load(): Promise<void> {
     try {
-      [users, requests, units] = await Promise.all([call<User[]>("/api/v1/users"), call<Grant[]>("/api/v1/access-requests"),
-        call<Unit[]>("/api/v1/units")]);
+      [users, requests, units] = await Promise.all([ok(api.GET("/api/v1/users")), ok(api.GET("/api/v1/access-requests")),
+        ok(api.GET("/api/v1/units"))]);
       error = "";
     } catch (e) { error = errorText(e); }
     desk.rerender();
@@ -62,7 +63,7 @@ export function mount(root: HTMLElement): void {
       h("span", {}, `${roleLabel(g.role_name)} @ ${divName(g.division_code)}`),
       h("small", { class: "muted" }, `${tr(`adm.kind.${g.kind}`, g.kind)}${g.max_secrecy ? ` · S${g.max_secrecy}` : ""}${span}`),
       live ? h("button", { class: "x", type: "button", title: t("adm.revoke"), "data-testid": "revoke",
-        onclick: () => void act(() => call(`/api/v1/users/grants/${g.id}`, "DELETE")) }, `✕ ${t("adm.revoke")}`) : null);
+        onclick: () => void act(() => ok(api.DELETE("/api/v1/users/grants/{grant_id}", { params: { path: { grant_id: g.id } } }))) }, `✕ ${t("adm.revoke")}`) : null);
   }
 
   function usersCard(): HTMLElement {
@@ -83,9 +84,9 @@ export function mount(root: HTMLElement): void {
               h("button", { class: "ghost", type: "button", "data-testid": "add-grant", onclick: () => grantForm(u) }, t("adm.add_grant")),
               u.is_active
                 ? h("button", { class: "ghost danger", type: "button", "data-testid": "deactivate",
-                  onclick: () => void act(() => call(`/api/v1/users/${u.id}/active`, "PUT", { is_active: false })) }, t("adm.deactivate"))
+                  onclick: () => void act(() => ok(api.PUT("/api/v1/users/{user_id}/active", { params: { path: { user_id: u.id } }, body: { is_active: false } }))) }, t("adm.deactivate"))
                 : h("button", { class: "ghost ok", type: "button", "data-testid": "activate",
-                  onclick: () => void act(() => call(`/api/v1/users/${u.id}/active`, "PUT", { is_active: true })) }, t("adm.activate")))));
+                  onclick: () => void act(() => ok(api.PUT("/api/v1/users/{user_id}/active", { params: { path: { user_id: u.id } }, body: { is_active: true } }))) }, t("adm.activate")))));
         }))));
   }
 
@@ -107,11 +108,11 @@ export function mount(root: HTMLElement): void {
             h("td", {}, idle ? h("div", { class: "row-actions" },
               u.status === "off_duty"
                 ? h("button", { class: "ghost ok", type: "button", "data-testid": "on-duty",
-                  onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "PATCH", { status: "available" })) }, t("adm.on_duty"))
+                  onclick: () => void act(() => ok(api.PATCH("/api/v1/units/{unit_id}", { params: { path: { unit_id: u.id } }, body: { status: "available" } }))) }, t("adm.on_duty"))
                 : h("button", { class: "ghost", type: "button", "data-testid": "off-duty",
-                  onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "PATCH", { status: "off_duty" })) }, t("adm.off_duty")),
+                  onclick: () => void act(() => ok(api.PATCH("/api/v1/units/{unit_id}", { params: { path: { unit_id: u.id } }, body: { status: "off_duty" } }))) }, t("adm.off_duty")),
               h("button", { class: "ghost danger", type: "button", "data-testid": "remove-unit",
-                onclick: () => void act(() => call(`/api/v1/units/${u.id}`, "DELETE")) }, t("adm.remove"))) : null));
+                onclick: () => void act(() => ok(api.DELETE("/api/v1/units/{unit_id}", { params: { path: { unit_id: u.id } } }))) }, t("adm.remove"))) : null));
         }))) : h("div", { class: "panel-empty" }, t("adm.no_units")));
   }
 
@@ -134,9 +135,10 @@ export function mount(root: HTMLElement): void {
       ev.preventDefault();
       try {
         const id = device.value.trim();
-        const r = await call<{ id: number }>("/api/v1/units", "POST", { callsign: callsign.value.trim(), kind: kind.value,
-          division_code: division.value, tracker: id ? { protocol: protocol.value, external_id: id } : null,
-          officer: officer.value || null });
+        const r = await ok(api.POST("/api/v1/units", { body: { callsign: callsign.value.trim(),
+          kind: kind.value as Schemas["UnitCreate"]["kind"], division_code: division.value,
+          tracker: id ? { protocol: protocol.value as Schemas["TrackerIn"]["protocol"], external_id: id } : null,
+          officer: officer.value || null } }));
         flash = `${t("adm.created")}: ${callsign.value.trim()} (#${r.id})`;
         await load();
       } catch (e) { note(msg, errorText(e), "error"); }
@@ -159,8 +161,8 @@ export function mount(root: HTMLElement): void {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       try {
-        const r = await call<{ id: number }>("/api/v1/users", "POST", { username: username.value.trim(), password: password.value,
-          role: role.value, division_code: division.value, display_name: display.value.trim() || undefined });
+        const r = await ok(api.POST("/api/v1/users", { body: { username: username.value.trim(), password: password.value,
+          role: role.value, division_code: division.value, display_name: display.value.trim() || undefined } }));
         flash = `${t("adm.created")}: ${username.value.trim()} (#${r.id})`;
         await load();
       } catch (e) { note(msg, errorText(e), "error"); }
@@ -187,9 +189,9 @@ export function mount(root: HTMLElement): void {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       try {
-        await call(`/api/v1/users/${u.id}/grants`, "POST", { role_name: role.value, division_code: division.value,
-          valid_from: localToIso(from.value), valid_until: localToIso(until.value), max_secrecy: Number(secrecy.value || 0),
-          reason: reason.value.trim() || null });
+        await ok(api.POST("/api/v1/users/{user_id}/grants", { params: { path: { user_id: u.id } }, body: { role_name: role.value,
+          division_code: division.value, valid_from: localToIso(from.value), valid_until: localToIso(until.value),
+          max_secrecy: Number(secrecy.value || 0), reason: reason.value.trim() || null } }));
         dlg.close();
         await load();
       } catch (e) { note(msg, errorText(e), "error"); }
@@ -212,9 +214,9 @@ export function mount(root: HTMLElement): void {
             h("td", { class: "reason" }, g.reason ?? ""),
             h("td", {}, h("div", { class: "row-actions" },
               h("button", { class: "ghost ok", type: "button", "data-testid": "approve",
-                onclick: () => void act(() => call(`/api/v1/access-requests/${g.id}/decision`, "POST", { approve: true })) }, t("adm.approve")),
+                onclick: () => void act(() => ok(api.POST("/api/v1/access-requests/{grant_id}/decision", { params: { path: { grant_id: g.id } }, body: { approve: true } }))) }, t("adm.approve")),
               h("button", { class: "ghost danger", type: "button", "data-testid": "deny",
-                onclick: () => void act(() => call(`/api/v1/access-requests/${g.id}/decision`, "POST", { approve: false })) }, t("adm.deny")))));
+                onclick: () => void act(() => ok(api.POST("/api/v1/access-requests/{grant_id}/decision", { params: { path: { grant_id: g.id } }, body: { approve: false } }))) }, t("adm.deny")))));
         }))) : h("div", { class: "panel-empty" }, t("adm.no_requests")));
   }
 
@@ -228,8 +230,8 @@ export function mount(root: HTMLElement): void {
   });
   void (async () => {
     try {
-      const fc = await call<{ features: Array<{ properties: Div }> }>("/api/v1/divisions?geometry=false&limit=1000");
-      divisions = fc.features.map((f) => f.properties).sort((a, b) => a.code.localeCompare(b.code));
+      const fc = await ok(api.GET("/api/v1/divisions", { params: { query: { geometry: false, limit: 1000 } } }));
+      divisions = (fc.features as Array<{ properties: Div }>).map((f) => f.properties).sort((a, b) => a.code.localeCompare(b.code));
     } catch { /* an administrator without view_map: codes only */ }
     await load();
   })();

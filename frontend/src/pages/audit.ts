@@ -2,7 +2,8 @@
 // page through it, open an event (JSON detail, hashes) and verify the whole chain.
 import { h } from "../dom";
 import { currentLang, t, type Key } from "../i18n";
-import { call, errorText, field, fmtTime, input, localToIso, mountDeskPage, select } from "../ui/desk";
+import { api, ok } from "../api/client";
+import { errorText, field, fmtTime, input, localToIso, mountDeskPage, select } from "../ui/desk";
 import { tOr } from "../ui/dx";
 import "./audit.css";
 
@@ -13,8 +14,12 @@ interface Event { id: number; at: string; actor_id: number | null; actor_name: s
 const ACTIONS = ["login", "login_failed", "logout", "video_callup", "ptz", "track_cameras", "dispatch", "dispatch_status",
   "incident_create", "incident_status", "export", "planning_accept", "camera_create", "camera_update", "camera_delete",
   "unit_create", "unit_update", "unit_delete", "key_area_create", "key_area_update", "key_area_delete", "user_create", "user_activate", "user_deactivate", "grant_add",
-  "grant_revoke", "access_request", "access_approve", "access_deny", "audit_verify"];
-const OBJECTS = ["user", "grant", "camera", "unit", "incident", "dispatch", "key_area", "planning_table", "planning_report"];
+  "grant_revoke", "access_request", "access_approve", "access_deny", "audit_verify", "video_stop", "admission_policy",
+  "device_accept", "device_reject", "device_create", "device_update", "device_delete", "device_action", "evidence_list",
+  "video_playback", "video_download", "mobile_track", "platform_create", "platform_update", "platform_delete",
+  "cascade_play"];
+const OBJECTS = ["user", "grant", "camera", "unit", "incident", "dispatch", "key_area", "planning_table", "planning_report",
+  "target", "pending_device", "gb_device", "admission_policy", "upper_platform"];
 const LIMIT = 25;
 // Names for people; the stored key stays visible in the detail and as the badge's tooltip.
 const actionName = (a: string) => tOr(`aud.act.${a}`, a);
@@ -33,15 +38,12 @@ export function mount(root: HTMLElement): void {
   let seq = 0;
   async function load(): Promise<void> {
     const mine = ++seq; // only the latest query's answer is shown
-    const q = new URLSearchParams({ limit: String(LIMIT), offset: String(offset) });
-    if (f.action) q.set("action", f.action);
-    if (f.actor) q.set("actor", f.actor);
-    if (f.object_type) q.set("object_type", f.object_type);
     const since = localToIso(f.since), until = localToIso(f.until);
-    if (since) q.set("since", since);
-    if (until) q.set("until", until);
+    // Empty filters are left out of the query (undefined), not sent empty.
+    const query = { limit: LIMIT, offset, action: f.action || undefined, actor: f.actor || undefined,
+      object_type: f.object_type || undefined, since: since ?? undefined, until: until ?? undefined };
     try {
-      const r = await call<{ total: number; items: Event[] }>(`/api/v1/audit?${q}`);
+      const r = await ok(api.GET("/api/v1/audit", { params: { query } }));
       if (mine !== seq) return;
       total = r.total; events = r.items; error = "";
       if (selected && !events.some((e) => e.id === selected!.id)) selected = null;
@@ -51,7 +53,7 @@ export function mount(root: HTMLElement): void {
 
   async function verify(): Promise<void> {
     verifying = true; verdict = null; desk.rerender();
-    try { verdict = await call("/api/v1/audit/verify"); } catch (e) { error = errorText(e); }
+    try { verdict = await ok(api.GET("/api/v1/audit/verify")); } catch (e) { error = errorText(e); }
     verifying = false;
     await load(); // the verification itself is an audited event
   }

@@ -1,14 +1,20 @@
 // /m: the field officer's phone — my assignment on the map with route and ETA, big status buttons,
-// my position shared from the browser's geolocation while the page is open, cameras near me.
+// my position shared from the browser's geolocation while the page is open, the cameras that see the
+// scene (or me) and one live video of them.
 import type { Layer } from "@deck.gl/core";
 import { PathLayer, ScatterplotLayer } from "@deck.gl/layers";
 import "../dispatch.css";
-import { api } from "../auth";
+import "./mobile_video.css";
+import { api, authFetch, ok } from "../api/client";
+import { apiError } from "../errors";
 import { errorText } from "../errors";
 import { h } from "../dom";
-import { onLangChange, t, type Key } from "../i18n";
+import { currentLang, onLangChange, t, type Key } from "../i18n";
 import { css, PRIORITY } from "../map/colors";
-import { dispatchStatus, tOr, fmtDist, fmtEta, fmtTime, typeName, type TypeMap } from "../ui/dx";
+import { tm } from "../i18n_mobile";
+import { dispatchStatus, fmtDist, fmtEta, fmtTime, typeName, type TypeMap } from "../ui/dx";
+import { mediaFor, type Stream } from "../ui/media";
+import type { Stop } from "../ui/players";
 import { mountMapPage } from "./shell";
 
 interface Assignment {
@@ -17,7 +23,9 @@ interface Assignment {
     description: string | null; address: string | null; lon: number; lat: number;
     route: { type: "LineString"; coordinates: [number, number][] } | null } | null;
 }
-interface NearCam { id: number; name: string; status: string; kind: string; d: number }
+interface SeeingCam { id: number; name: string; status: string; kind: string; distance_m: number; pan_bearing_deg: number | null }
+/** The cameras seeing a spot: the assigned incident's, or else mine. */
+interface Seeing { lon: number; lat: number; incident: number | null; at: number; cameras: SeeingCam[]; unavailable: SeeingCam[] }
 
 const ORDER = ["assigned", "en_route", "on_scene", "cleared"];
 const SHARE_KEY = "se.m.share";
@@ -39,57 +47,101 @@ export function mount(root: HTMLElement): void {
   let geoError = false;
   let actionError = ""; // why the last status change was refused (e.g. the dispatch was cancelled meanwhile)
   let errorTimer: number | undefined;
-  let near: NearCam[] = [];
-  let nearAt: [number, number] | null = null;
+  let seeing: Seeing | null = null;
   let fittedFor: number | null = null;
   let framedWithMe = false; // the assignment was framed knowing this officer's position
   let busy = false;
 
-  const sheet = h("div", { class: "m-sheet", "data-testid": "m-sheet" });
+  // Only what changed is redrawn: the assignment card (its buttons) when the assignment does, its ETA in
+  // place, the sharing line at every shared fix, the camera list when it changes. A tap landing on a button
+  // replaced meanwhile would be lost (the phone shares a fix every few seconds).
+  const cardBox = h("div", {});
+  const shareBox = h("div", {});
+  const main = h("div", {}, cardBox, shareBox);
+  const cams = h("div", { "data-testid": "m-cams-box" });
+  const sheet = h("div", { class: "m-sheet", "data-testid": "m-sheet" }, main, cams);
   root.append(h("div", { class: "m-ui" }, sheet));
+  const video = new PhoneVideo(root, () => drawCams());
+  let cardSig = "";
+  let etaEl: HTMLElement | null = null;
+
+  function drawCard(): void {
+    const d = asg?.dispatch ?? null;
+    const sig = JSON.stringify([asg?.unit?.callsign ?? null, d && [d.id, d.status, d.priority, d.type, d.incident_id,
+      d.address, d.description], busy, actionError, Object.keys(types).length, currentLang()]);
+    if (sig !== cardSig) {
+      cardSig = sig;
+      etaEl = null;
+      const parts: HTMLElement[] = [h("h2", {}, t("m.assignment"))];
+      if (!asg?.unit) parts.push(h("div", { class: "m-empty" }, t("m.no_unit")));
+      else if (!d) parts.push(h("div", { class: "m-empty", "data-testid": "m-none" }, `${asg.unit.callsign} · ${t("m.no_assignment")}`));
+      else {
+        const idx = ORDER.indexOf(d.status);
+        const btn = (status: string, key: Key, enabled: boolean, next: boolean) => h("button", {
+          class: `m-btn ${next ? "next" : ""}`, type: "button", disabled: !enabled || busy, "data-testid": `m-${status}`,
+          onclick: () => void setStatus(d.id, status) }, t(key));
+        if (["assigned", "en_route"].includes(d.status)) etaEl = h("div", { class: "m-eta", "data-testid": "m-eta" });
+        parts.push(h("div", { class: "m-card", "data-testid": "m-assignment", "data-dispatch": d.id, "data-status": d.status,
+          style: `--c:${css(PRIORITY[d.priority - 1] ?? PRIORITY[3])}` },
+          h("div", { class: "m-title" }, h("span", { class: "badge", style: `--c:${css(PRIORITY[d.priority - 1] ?? PRIORITY[3])}` },
+            t(`incident.p${d.priority}` as Key)), `#${d.incident_id} ${typeName({ type: d.type }, types)}`),
+          d.address ? h("div", { class: "m-line" }, d.address) : null,
+          d.description ? h("div", { class: "m-line muted" }, d.description) : null,
+          h("div", { class: "m-line" }, h("span", { class: "m-status" }, `${t("m.status")}: `),
+            h("b", { "data-testid": "m-status" }, dispatchStatus(d.status))),
+          etaEl),
+          h("div", { class: "m-buttons" },
+            btn("accepted", "m.accept", idx === 0, idx === 0),
+            btn("en_route", "m.en_route", idx === 0, false),
+            btn("on_scene", "m.on_scene", idx === 1, idx === 1),
+            btn("cleared", "m.cleared", idx === 2, idx === 2)));
+      }
+      // Kept even when the card is gone: "cancelled meanwhile" is exactly when the officer needs to read it.
+      if (actionError) parts.push(h("div", { class: "m-msg", role: "alert", "data-testid": "m-error" }, actionError));
+      cardBox.replaceChildren(...parts);
+    }
+    if (etaEl && d) etaEl.textContent = `${t("dx.eta")} ${fmtEta(d.eta_s)}`;
+  }
 
   function draw(): void {
-    const d = asg?.dispatch ?? null;
-    const parts: HTMLElement[] = [h("h2", {}, t("m.assignment"))];
-    if (!asg?.unit) parts.push(h("div", { class: "m-empty" }, t("m.no_unit")));
-    else if (!d) parts.push(h("div", { class: "m-empty", "data-testid": "m-none" }, `${asg.unit.callsign} · ${t("m.no_assignment")}`));
-    else {
-      const idx = ORDER.indexOf(d.status);
-      const btn = (status: string, key: Key, enabled: boolean, next: boolean) => h("button", {
-        class: `m-btn ${next ? "next" : ""}`, type: "button", disabled: !enabled || busy, "data-testid": `m-${status}`,
-        onclick: () => void setStatus(d.id, status) }, t(key));
-      parts.push(h("div", { class: "m-card", "data-testid": "m-assignment", "data-dispatch": d.id, "data-status": d.status,
-        style: `--c:${css(PRIORITY[d.priority - 1] ?? PRIORITY[3])}` },
-        h("div", { class: "m-title" }, h("span", { class: "badge", style: `--c:${css(PRIORITY[d.priority - 1] ?? PRIORITY[3])}` },
-          t(`incident.p${d.priority}` as Key)), `#${d.incident_id} ${typeName({ type: d.type }, types)}`),
-        d.address ? h("div", { class: "m-line" }, d.address) : null,
-        d.description ? h("div", { class: "m-line muted" }, d.description) : null,
-        h("div", { class: "m-line" }, h("span", { class: "m-status" }, `${t("m.status")}: `),
-          h("b", { "data-testid": "m-status" }, dispatchStatus(d.status))),
-        ["assigned", "en_route"].includes(d.status)
-          ? h("div", { class: "m-eta", "data-testid": "m-eta" }, `${t("dx.eta")} ${fmtEta(d.eta_s)}`) : null),
-        h("div", { class: "m-buttons" },
-          btn("accepted", "m.accept", idx === 0, idx === 0),
-          btn("en_route", "m.en_route", idx === 0, false),
-          btn("on_scene", "m.on_scene", idx === 1, idx === 1),
-          btn("cleared", "m.cleared", idx === 2, idx === 2)));
-    }
-    // Kept even when the card is gone: "cancelled meanwhile" is exactly when the officer needs to read it.
-    if (actionError) parts.push(h("div", { class: "m-msg", role: "alert", "data-testid": "m-error" }, actionError));
+    drawCard();
     const share = h("input", { type: "checkbox", checked: sharing, "data-testid": "m-share", onchange: (ev: Event) => {
       sharing = (ev.target as HTMLInputElement).checked;
       localStorage.setItem(SHARE_KEY, sharing ? "1" : "0");
       if (sharing) startGeo(); else stopGeo();
       draw();
     } });
-    parts.push(h("label", { class: `m-share ${sharing ? "on" : ""}` }, share, sharing ? t("m.sharing") : t("m.sharing_off"),
-      h("span", { class: "m-fix", "data-testid": "m-fix" }, lastSentAt ? `${t("m.last_fix")} ${fmtTime(lastSentAt / 1000)}` : "")));
+    const parts: HTMLElement[] = [h("label", { class: `m-share ${sharing ? "on" : ""}` }, share, sharing ? t("m.sharing") : t("m.sharing_off"),
+      h("span", { class: "m-fix", "data-testid": "m-fix" }, lastSentAt ? `${t("m.last_fix")} ${fmtTime(lastSentAt / 1000)}` : ""))];
     if (geoError && sharing) parts.push(h("div", { class: "m-msg" }, t("m.geo_denied")));
-    parts.push(h("h2", {}, t("m.nearby")));
-    parts.push(near.length ? h("ul", { class: "m-cams", "data-testid": "m-cams" }, ...near.slice(0, 6).map((c) => h("li", {},
-      h("span", {}, c.name), h("span", {}, `${fmtDist(c.d)} · ${tOr(`legend.${c.status}`, c.status)}`))))
-      : h("div", { class: "m-empty" }, t("m.no_nearby")));
-    sheet.replaceChildren(...parts);
+    shareBox.replaceChildren(...parts);
+  }
+
+  function drawCams(): void {
+    cams.replaceChildren(...cameraList());
+  }
+
+  function cameraList(): HTMLElement[] {
+    const s = seeing;
+    const title = h("h2", { "data-testid": "m-cams-title" }, s?.incident ? tm("m.cams_scene", { id: s.incident }) : tm("m.cams_here"));
+    if (!s) return [title, h("div", { class: "m-empty" }, tm("m.cams_no_pos"))];
+    const row = (c: SeeingCam) => h("li", {}, h("button", {
+      class: `m-cam ${video.cameraId === c.id ? "on" : ""}`, type: "button", "data-testid": "m-cam", "data-camera": c.id,
+      "aria-label": `${tm("m.cam_play")} ${c.name}`, onclick: () => void play(c) },
+    h("span", { class: "m-cam-play", "aria-hidden": "true" }, "▶"),
+    h("span", { class: "m-cam-name" }, c.name),
+    h("span", { class: "m-cam-meta" }, [fmtDist(c.distance_m), c.pan_bearing_deg !== null ? tm("m.cam_ptz") : ""].filter(Boolean).join(" · "))));
+    const down = s.unavailable.length
+      ? h("div", { class: "m-empty", "data-testid": "m-cams-down" }, tm("m.cams_down", { n: s.unavailable.length })) : null;
+    if (!s.cameras.length) return [title, h("div", { class: "m-empty", "data-testid": "m-cams-none" }, tm("m.cams_none")), ...(down ? [down] : [])];
+    return [title, h("ul", { class: "m-cams", "data-testid": "m-cams" }, ...s.cameras.slice(0, 5).map(row)), ...(down ? [down] : [])];
+  }
+
+  /** Open ``c`` (audited: the reason names the incident whose scene it sees), closing the video before. */
+  function play(c: SeeingCam): Promise<void> {
+    const incident = seeing?.incident ?? null;
+    const reason = incident ? tm("m.reason_scene", { id: incident }) : tm("m.reason_here");
+    return video.open(c.id, c.name, reason, incident);
   }
 
   /** The incident and this officer in the part of the map the sheet leaves visible (above it). */
@@ -104,21 +156,23 @@ export function mount(root: HTMLElement): void {
   }
 
   async function load(): Promise<void> {
-    try { asg = await api<Assignment>("/api/v1/me/assignment"); } catch { return; }
-    const d = asg.dispatch;
+    let got: Assignment;
+    try { got = await ok(api.GET("/api/v1/me/assignment")); } catch { return; }
+    asg = got;
+    const d = got.dispatch;
     draw(); // first: the sheet's height decides what part of the map is visible
     if (d && fittedFor !== d.id) { // a new assignment: show it
       fittedFor = d.id;
       frame(d);
     }
     map.render();
+    void loadSeeing();
   }
 
   async function setStatus(id: number, status: string): Promise<void> {
     busy = true; draw();
     try {
-      await api(`/api/v1/me/dispatches/${id}/status`, { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ status }) });
+      await ok(api.POST("/api/v1/me/dispatches/{dispatch_id}/status", { params: { path: { dispatch_id: id } }, body: { status } }));
       actionError = "";
     } catch (e) {
       actionError = `${t("dx.failed")} · ${errorText(e)}`;
@@ -139,7 +193,7 @@ export function mount(root: HTMLElement): void {
     if (d && fittedFor === d.id && !framedWithMe) frame(d); // once: now the way there fits too
     map.render();
     void send(p);
-    void loadNear();
+    void loadSeeing();
   };
   const onErr = () => { geoError = true; draw(); };
   function startGeo(): void {
@@ -177,31 +231,40 @@ export function mount(root: HTMLElement): void {
     const when = p.timestamp && p.timestamp > lastFixTime ? p.timestamp : Math.max(Date.now(), lastFixTime + 1);
     lastFixTime = when;
     try {
-      await api("/api/v1/positions", { method: "POST", headers: { "Content-Type": "application/json" },
+      // The route reads its body itself (a list or {positions: [...]}): no request model to type it by.
+      const r = await authFetch(new Request("/api/v1/positions", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify([{ target: `user-${me.username}`, time: new Date(when).toISOString(),
           lon: c.longitude, lat: c.latitude, speed: c.speed !== null && c.speed >= 0 ? c.speed * 3.6 : null,
-          heading: c.heading !== null && Number.isFinite(c.heading) ? c.heading : null, accuracy: c.accuracy ?? null }]) });
+          heading: c.heading !== null && Number.isFinite(c.heading) ? c.heading : null, accuracy: c.accuracy ?? null }]) }));
+      if (!r.ok) throw await apiError(r);
       lastSentAt = Date.now();
       draw();
     } catch { /* the next fix tries again */ }
   }
 
-  async function loadNear(): Promise<void> {
-    if (!myPos) return;
-    if (nearAt && Math.abs(nearAt[0] - myPos.lon) < 0.0005 && Math.abs(nearAt[1] - myPos.lat) < 0.0003) return;
-    nearAt = [myPos.lon, myPos.lat];
-    const dLon = 400 / (111_320 * Math.cos((myPos.lat * Math.PI) / 180)), dLat = 400 / 110_540;
-    const bbox = [myPos.lon - dLon, myPos.lat - dLat, myPos.lon + dLon, myPos.lat + dLat].map((v) => v.toFixed(6)).join(",");
-    const fc = await api<{ features: Array<{ id: number; geometry: { coordinates: [number, number] }; properties: { name: string; status: string; kind: string } }> }>(
-      `/api/v1/cameras?bbox=${bbox}&limit=200`).catch(() => null);
-    if (!fc || !myPos) return;
-    const here = myPos;
-    near = fc.features.map((f) => {
-      const [x, y] = f.geometry.coordinates;
-      const d = Math.hypot((x - here.lon) * 111_320 * Math.cos((here.lat * Math.PI) / 180), (y - here.lat) * 110_540);
-      return { id: f.id, name: f.properties.name, status: f.properties.status, kind: f.properties.kind, d };
-    }).sort((a, b) => a.d - b.d);
-    draw();
+  /** The cameras seeing the assigned incident's spot, or mine without one; asked again when the spot
+   *  moves (~25 m) or every 30 s (cameras go offline and come back). */
+  let seeingBusy = false;
+  async function loadSeeing(): Promise<void> {
+    const d = asg?.dispatch;
+    const spot = d ? { lon: d.lon, lat: d.lat, incident: d.incident_id } : myPos ? { lon: myPos.lon, lat: myPos.lat, incident: null } : null;
+    if (!spot) { // the assignment ended and my position is unknown: the scene's list no longer applies
+      if (seeing) { seeing = null; drawCams(); }
+      return;
+    }
+    if (seeingBusy) return;
+    const moved = !seeing || seeing.incident !== spot.incident
+      || Math.hypot((seeing.lon - spot.lon) * 111_320 * Math.cos((spot.lat * Math.PI) / 180), (seeing.lat - spot.lat) * 110_540) > 25;
+    if (!moved && Date.now() - seeing!.at < 30_000) return;
+    seeingBusy = true;
+    try {
+      const r = await ok(api.GET("/api/v1/callup/seeing", { params: { query: { lon: spot.lon, lat: spot.lat } } }));
+      const next = { ...spot, at: Date.now(), cameras: r.cameras, unavailable: r.unavailable };
+      const same = seeing && JSON.stringify([seeing.incident, seeing.cameras, seeing.unavailable])
+        === JSON.stringify([next.incident, next.cameras, next.unavailable]);
+      seeing = next;
+      if (!same) drawCams();
+    } catch { /* asked again on the next fix or refresh */ } finally { seeingBusy = false; }
   }
 
   function onFrame(f: { type: string; [k: string]: unknown }): void {
@@ -233,10 +296,64 @@ export function mount(root: HTMLElement): void {
     return layers;
   });
 
-  onLangChange(draw);
+  onLangChange(() => { draw(); drawCams(); });
   draw();
-  void api<{ username: string }>("/api/v1/auth/me").then((u) => { me = u; if (sharing) startGeo(); }).catch(() => {});
-  void api<TypeMap>("/api/v1/incidents/types").then((tm) => { types = tm; draw(); }).catch(() => {});
+  drawCams();
+  void ok(api.GET("/api/v1/auth/me")).then((u) => { me = u; if (sharing) startGeo(); }).catch(() => {});
+  void ok(api.GET("/api/v1/incidents/types")).then((tm) => { types = tm; draw(); }).catch(() => {});
   void load();
   window.setInterval(() => void load(), 10_000); // the feed is the fast path; this is the safety net
+}
+
+/** The one live video of /m: full width under the top bar, with a close button; closing stops the stream
+ *  (the platform then ends the camera's session, e.g. a GB/T 28181 device gets its BYE). */
+class PhoneVideo {
+  cameraId: number | null = null;
+  private el: HTMLElement | null = null;
+  private stop: Stop = () => {};
+  private seq = 0;
+
+  constructor(private root: HTMLElement, private changed: () => void) {
+    onLangChange(() => { const close = this.el?.querySelector<HTMLElement>(".m-video-close"); if (close) close.title = tm("m.video_close"); });
+    window.addEventListener("pagehide", () => this.close());
+  }
+
+  async open(cameraId: number, name: string, reason: string, incidentId: number | null): Promise<void> {
+    this.close();
+    const mine = ++this.seq; // a later tap wins over this one's pending call-up
+    this.cameraId = cameraId;
+    const screen = h("div", { class: "m-screen" }, h("div", { class: "m-video-msg" }, tm("m.video_opening")));
+    const fmt = h("span", { class: "m-video-fmt", "data-testid": "m-video-fmt" });
+    this.el = h("section", { class: "m-video", "data-testid": "m-video", "data-camera": cameraId },
+      h("header", {}, h("span", { class: "m-video-name" }, name), fmt,
+        h("button", { class: "m-video-close", type: "button", title: tm("m.video_close"), "aria-label": tm("m.video_close"),
+          "data-testid": "m-video-close", onclick: () => this.close() }, "×")),
+      screen);
+    this.root.append(this.el);
+    this.changed();
+    let stream: Stream | undefined;
+    try {
+      const r = await ok(api.POST("/api/v1/callup", { body: { camera_ids: [cameraId], reason, incident_id: incidentId } }));
+      stream = r.streams[0];
+      if (!stream) throw new Error(tm("m.video_failed"));
+    } catch (e) {
+      if (mine === this.seq) screen.replaceChildren(h("div", { class: "m-video-msg", role: "alert", "data-testid": "m-video-error" },
+        `${tm("m.video_failed")} · ${errorText(e)}`));
+      return;
+    }
+    if (mine !== this.seq) return; // closed (or another opened) meanwhile: nothing was started
+    const media = mediaFor(stream);
+    this.stop = media.stop;
+    fmt.textContent = stream.format.toUpperCase();
+    screen.replaceChildren(media.el);
+  }
+
+  close(): void {
+    this.seq++;
+    this.stop();
+    this.stop = () => {};
+    this.el?.remove();
+    this.el = null;
+    if (this.cameraId !== null) { this.cameraId = null; this.changed(); }
+  }
 }

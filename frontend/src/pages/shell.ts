@@ -1,5 +1,5 @@
 // A map page: chrome + shared map + live feed; each page adds its own panels.
-import { api } from "../auth";
+import { api, ok } from "../api/client";
 import { h } from "../dom";
 import { onLangChange, t, type Key } from "../i18n";
 import { LiveFeed, type ConnState, type Frame } from "../live";
@@ -55,7 +55,7 @@ export function mountMapPage(root: HTMLElement, spec: PageSpec): MapPage {
   rerender();
 
   const refreshKpi = async () => {
-    try { store.kpi = await api("/api/v1/kpi/summary"); rerender(); } catch { /* shown as — until the feed is back */ }
+    try { store.kpi = await ok(api.GET("/api/v1/kpi/summary")); rerender(); } catch { /* shown as — until the feed is back */ }
   };
   if (spec.kpi) void refreshKpi();
 

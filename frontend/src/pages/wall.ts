@@ -1,7 +1,7 @@
 // /wall: the command-centre display — unattended, scales from 1920×1080 to 3840×2160, never scrolls.
 // A new incident: the map flies there and opens its panel (shell), and its best cameras go on the video wall.
 import "../dispatch.css";
-import { api } from "../auth";
+import { api, ok } from "../api/client";
 import { h } from "../dom";
 import { t } from "../i18n";
 import type { Incident } from "../map/store";
@@ -16,11 +16,11 @@ export function mount(root: HTMLElement): void {
   const onNewIncident = async (inc: Incident) => {
     latest = inc.id;
     try {
-      const seen = await api<{ cameras: Array<{ id: number }> }>(`/api/v1/callup/seeing?lon=${inc.lon}&lat=${inc.lat}`);
-      const ids = seen.cameras.slice(0, 4).map((c) => c.id);
+      const seen = await ok(api.GET("/api/v1/callup/seeing", { params: { query: { lon: inc.lon, lat: inc.lat } } }));
+      const ids = seen.cameras.slice(0, 4).map((c: { id: number }) => c.id);
       if (!ids.length || latest !== inc.id) return;
       wall.setLayout(ids.length > 1 ? 4 : 1);
-      wall.setTitle(`${t("dx.wall")} · #${inc.id} ${typeName(inc as never)}`);
+      wall.setTitle(`${t("dx.wall")} · #${inc.id} ${typeName(inc)}`);
       await wall.open(ids, `${t("dx.auto_callup")} #${inc.id}`, inc.id);
       box.dataset.incident = String(inc.id);
       box.classList.add("open");

@@ -2,7 +2,9 @@
 // for some hours with a reason; an administrator approves or denies it on /admin.
 import { h } from "../dom";
 import { localName, t } from "../i18n";
-import { call, errorText, field, input, modal, note, select } from "./desk";
+import { api, ok, type Schemas } from "../api/client";
+import { errorText } from "../errors";
+import { field, input, modal, note, select } from "./form";
 
 type Div = { properties: { code: string; name: string; name_en: string | null; level: number } };
 
@@ -27,8 +29,8 @@ async function openForm(): Promise<void> {
     ev.preventDefault();
     submit.disabled = true;
     try {
-      const r = await call<{ id: number }>("/api/v1/access-requests", "POST", {
-        division_code: division.value.trim(), hours: Number(hours.value), reason: reason.value.trim(), role: role.value });
+      const r = await ok(api.POST("/api/v1/access-requests", { body: {
+        division_code: division.value.trim(), hours: Number(hours.value), reason: reason.value.trim(), role: role.value as Schemas["AccessRequestIn"]["role"] } }));
       note(msg, `${t("acc.sent")} (#${r.id})`, "ok");
       msg.dataset.requestId = String(r.id);
     } catch (e) {
@@ -39,8 +41,8 @@ async function openForm(): Promise<void> {
   modal(t("acc.title"), form, "access-modal");
   // Division names to pick from, where the user may list divisions (an auditor may not: plain code entry).
   try {
-    const fc = await call<{ features: Div[] }>("/api/v1/divisions?geometry=false&limit=1000");
-    for (const f of fc.features) {
+    const fc = await ok(api.GET("/api/v1/divisions", { params: { query: { geometry: false, limit: 1000 } } }));
+    for (const f of fc.features as Div[]) {
       const p = f.properties;
       list.append(h("option", { value: p.code }, `${"· ".repeat(Math.max(0, p.level - 3))}${localName(p.name, p.name_en)}`));
     }

@@ -1,37 +1,9 @@
-// Helpers of the desk pages (planning, administration, audit): API calls that surface the server's
-// message, downloads with the bearer token, modal dialogs, form fields and a page frame without a map.
-import { accessToken, refresh } from "../auth";
-import { apiError } from "../errors";
+// Helpers of the desk pages (planning, administration, audit): labels, times, roles and a page frame
+// without a map; form fields and dialogs live in ./form (the top bar's access request uses them too).
 import { h } from "../dom";
 import { currentLang, onLangChange, t, type Key } from "../i18n";
 import { topBar } from "./chrome";
 import "./desk.css";
-
-/** fetch with the session's token; JSON in and out; a 4xx/5xx throws with the server's own message. */
-export async function call<T>(path: string, method = "GET", body?: unknown): Promise<T> {
-  const go = () => fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${accessToken()}`, ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  let r = await go();
-  if (r.status === 401 && (await refresh())) r = await go();
-  if (!r.ok) throw await apiError(r);
-  return r.status === 204 ? (undefined as T) : ((await r.json()) as T);
-}
-
-/** Download a protected file: fetched with the token, saved through a blob URL (same origin). */
-export async function download(path: string, filename: string): Promise<void> {
-  let r = await fetch(path, { headers: { Authorization: `Bearer ${accessToken()}` } });
-  if (r.status === 401 && (await refresh())) r = await fetch(path, { headers: { Authorization: `Bearer ${accessToken()}` } });
-  if (!r.ok) throw await apiError(r);
-  const url = URL.createObjectURL(await r.blob());
-  const a = h("a", { href: url, download: filename, style: "display:none" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 /** Translation of a key built from server data (a status, a kind): the raw value when unknown. */
 export function tr(key: string, fallback: string): string {
@@ -39,40 +11,8 @@ export function tr(key: string, fallback: string): string {
 }
 
 export { errorText } from "../errors";
-
-/** A status line under a form: ok (green) or error (red). */
-export function note(el: HTMLElement, text: string, kind: "ok" | "error" | "" = ""): void {
-  el.textContent = text;
-  el.className = `note ${kind ? `note-${kind}` : ""}`;
-}
-
-export function field(label: Key, input: HTMLElement): HTMLElement {
-  return h("label", { class: "field" }, h("span", {}, t(label)), input);
-}
-
-export function select(name: string, options: Array<[string, string]>, value?: string): HTMLSelectElement {
-  const s = h("select", { name }) as HTMLSelectElement;
-  for (const [v, label] of options) s.append(h("option", { value: v }, label));
-  if (value !== undefined) s.value = value;
-  return s;
-}
-
-export function input(name: string, attrs: Record<string, string | number | boolean> = {}): HTMLInputElement {
-  return h("input", { name, ...attrs }) as HTMLInputElement;
-}
-
-/** A modal dialog on top of everything (outside the page chrome, so re-renders never close it). */
-export function modal(title: string, body: HTMLElement, testid: string): { close: () => void } {
-  const close = () => back.remove();
-  const back = h("div", { class: "modal-back", "data-testid": testid },
-    h("div", { class: "modal", role: "dialog", "aria-modal": "true" },
-      h("header", {}, h("span", {}, title), h("button", { class: "modal-x", type: "button", "aria-label": "close", onclick: close }, "×")),
-      body));
-  back.addEventListener("mousedown", (ev) => { if (ev.target === back) close(); });
-  document.body.append(back);
-  (body.querySelector("input, select, textarea") as HTMLElement | null)?.focus();
-  return { close };
-}
+export { download } from "../api/client";
+export { field, input, modal, note, select } from "./form";
 
 export function fmtTime(iso: string | null | undefined): string {
   if (!iso) return "—";

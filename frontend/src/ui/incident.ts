@@ -14,7 +14,7 @@ export function incidentPanel(inc: Incident, onClose: () => void): HTMLElement {
       h("span", { class: "ip-badge" }, t(`incident.p${inc.priority}` as Key)),
       h("span", { class: "ip-title" }, `${t("incident.title")} #${inc.id}`),
       h("button", { class: "ip-close", onclick: onClose, "aria-label": t("incident.close") }, "×")),
-    row("incident.type", typeName(inc as never)), // the feed carries type_zh / type_en
+    row("incident.type", typeName(inc)), // the feed carries type_zh / type_en
     row("incident.status", t(`status.${inc.status}` as Key) || inc.status),
     row("incident.address", inc.address),
     row("incident.time", when),

@@ -9,13 +9,14 @@ const ITEMS: Array<[string, Key, "count" | "rate"]> = [
   ["networked_rate", "kpi.networked_rate", "rate"],
   ["hd_ratio", "kpi.hd_ratio", "rate"],
   ["key_areas", "kpi.key_areas", "count"],
-  ["key_area_coverage", "kpi.key_area_coverage", "rate"],
+  ["key_area_reach_rate", "kpi.key_area_reach_rate", "rate"],
   ["open_incidents", "kpi.open_incidents", "count"],
   ["units_available", "kpi.units_available", "count"],
 ];
 
 export function formatKpi(value: number | null | undefined, kind: "count" | "rate"): string {
-  if (value === null || value === undefined) return "—";
+  // Nothing to count is "no data", never 0 %: a rate of nothing is unknown, not bad.
+  if (value === null || value === undefined) return t("kpi.no_data");
   return kind === "rate" ? `${(value * 100).toFixed(1)}%` : value.toLocaleString("en-US");
 }
 

@@ -1,5 +1,7 @@
-// Players for real cameras' streams behind a signed play URL (the platform 307-redirects it to the
-// camera's or media server's own URL): HLS via hls.js, HTTP-FLV via mpegts.js, WebRTC via WHEP.
+// Players for real cameras' streams behind a signed play URL, which the platform serves itself (the
+// camera's address and credentials never reach the browser; a sign-out or a withdrawn grant stops the
+// stream): HLS via hls.js, HTTP-FLV and live MPEG-TS (GB/T 28181 channels, remuxed by the platform) via
+// mpegts.js, WebRTC via WHEP (signalled through the platform).
 // Each library is loaded only when a tile needs it, so pages without such cameras never download it.
 
 export type Stop = () => void;
@@ -10,7 +12,7 @@ export async function play(format: string, url: string, video: HTMLVideoElement,
   video.playsInline = true;
   try {
     if (format === "hls") return await playHls(url, video, fail);
-    if (format === "flv") return await playFlv(url, video, fail);
+    if (format === "flv" || format === "ts") return await playMpegts(format === "ts" ? "mpegts" : "flv", url, video, fail);
     if (format === "webrtc") return await playWhep(url, video, fail);
   } catch {
     fail();
@@ -33,10 +35,17 @@ async function playHls(url: string, video: HTMLVideoElement, fail: () => void): 
   return () => hls.destroy();
 }
 
-async function playFlv(url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
+async function playMpegts(type: "flv" | "mpegts", url: string, video: HTMLVideoElement, fail: () => void): Promise<Stop> {
   const { default: mpegts } = await import("mpegts.js");
   if (!mpegts.isSupported()) { fail(); return () => {}; }
-  const player = mpegts.createPlayer({ type: "flv", isLive: true, url }, { enableStashBuffer: false });
+  // live: no stash buffer. The platform's own MPEG-TS (GB/T 28181 channels) arrives in real time: chase its
+  // live edge, so that latency does not grow over hours on a wall. The defaults (chase above 1.5 s) left a
+  // viewer joining a shared stream (its GOP cache) ~0.7 s behind for good (bench/video_browser_bench.py:
+  // 860 → 384 ms glass to glass with these). An HTTP-FLV origin may burst what it holds: chasing would jump
+  // to its end, so FLV keeps the player's defaults.
+  const ts = { enableStashBuffer: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 0.6, liveBufferLatencyMinRemain: 0.2 };
+  const player = type === "mpegts" ? mpegts.createPlayer({ type, isLive: true, url }, ts)
+    : mpegts.createPlayer({ type, isLive: true, url }, { enableStashBuffer: false });
   player.on(mpegts.Events.ERROR, () => fail());
   player.attachMediaElement(video);
   player.load();

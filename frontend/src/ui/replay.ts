@@ -2,7 +2,7 @@
 // prediction cone drawn ahead of a target (+30/60/120 s with uncertainty radius, two methods).
 import type { Layer } from "@deck.gl/core";
 import { PathLayer, PolygonLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
-import { api } from "../auth";
+import { api, ok } from "../api/client";
 import { h } from "../dom";
 import { t } from "../i18n";
 import type { MapView } from "../map/mapview";
@@ -125,7 +125,7 @@ export class ReplayPanel {
   }
 
   async loadTargets(): Promise<void> {
-    const rows = await api<TargetRow[]>("/api/v1/targets").catch(() => []);
+    const rows: TargetRow[] = await ok(api.GET("/api/v1/targets")).catch(() => []);
     this.targets = [...rows.filter((tg) => !tg.stale), ...rows.filter((tg) => tg.stale)]; // moving ones first
     if (!this.chosen.size) this.targets.filter((tg) => !tg.stale).slice(0, 2).forEach((tg) => this.chosen.add(tg.id));
     this.draw();
@@ -135,10 +135,10 @@ export class ReplayPanel {
     const ids = [...this.chosen];
     if (!ids.length) return;
     const end = new Date(), start = new Date(end.getTime() - this.minutes * 60_000);
-    const r = await api<{ start: string; end: string; tracks: Track[] }>(
-      `/api/v1/replay?ids=${ids.join(",")}&start=${encodeURIComponent(start.toISOString())}&end=${encodeURIComponent(end.toISOString())}`)
-      .catch(() => null);
-    this.tracks = (r?.tracks ?? []).filter((tr) => tr.t.length > 0);
+    const r = await ok(api.GET("/api/v1/replay", {
+      params: { query: { ids: ids.join(","), start: start.toISOString(), end: end.toISOString() } } })).catch(() => null);
+    const tracks: Track[] = r?.tracks ?? [];
+    this.tracks = tracks.filter((tr) => tr.t.length > 0);
     if (!this.tracks.length) { this.clockEl.textContent = t("dx.no_track"); this.draw(); return; }
     this.start = Math.min(...this.tracks.map((tr) => tr.t[0]));
     this.end = Math.max(...this.tracks.map((tr) => tr.t[tr.t.length - 1]));

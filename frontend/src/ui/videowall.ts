@@ -1,12 +1,13 @@
 // The video wall: 1 / 4 / 9 tiles opened by a call-up (signed same-origin URLs, audited with a reason).
-// MJPEG plays in <img>; HLS, HTTP-FLV and WebRTC (WHEP) in <video> (ui/players.ts).
-import { api } from "../auth";
+// MJPEG plays in <img>; HLS, HTTP-FLV, MPEG-TS and WebRTC (WHEP) in <video> (ui/media.ts).
+import { api, ok } from "../api/client";
 import { h } from "../dom";
 import { t } from "../i18n";
 import { fmtTime } from "./dx";
-import { play, type Stop } from "./players";
+import { mediaFor, type Stream } from "./media";
+import type { Stop } from "./players";
 
-export interface Stream { camera_id: number; name: string; gb_id?: string; url: string; format: string; expires: number; status?: string }
+export type { Stream } from "./media";
 
 export class VideoWall {
   readonly el: HTMLElement;
@@ -42,8 +43,8 @@ export class VideoWall {
 
   /** Call up the cameras (audited with the reason) and show them. */
   async open(cameraIds: number[], reason: string, incidentId?: number): Promise<Stream[]> {
-    const r = await api<{ streams: Stream[] }>("/api/v1/callup", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ camera_ids: cameraIds.slice(0, 16), reason, incident_id: incidentId ?? null }) });
+    const r = await ok(api.POST("/api/v1/callup", {
+      body: { camera_ids: cameraIds.slice(0, 16), reason, incident_id: incidentId ?? null } }));
     this.streams = r.streams;
     if (this.streams.length > this.layout) this.setLayout(this.streams.length > 4 ? 9 : 4); else this.draw();
     return this.streams;
@@ -71,22 +72,8 @@ export class VideoWall {
   }
 
   private tile(s: Stream): HTMLElement {
-    let media: HTMLElement;
-    if (s.format === "mjpeg") {
-      const img = h("img", { class: "vw-media", src: s.url, alt: s.name, decoding: "async" }) as HTMLImageElement;
-      media = img;
-      img.addEventListener("error", () => { if (img.isConnected) img.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))); });
-      // An MJPEG response never ends: a tile taken off the wall must close it now, not when its <img> is
-      // collected (until then the request holds one of the browser's 6 connections to the host).
-      this.stops.set(s.url, () => img.removeAttribute("src"));
-    } else if (["hls", "flv", "webrtc"].includes(s.format)) {
-      const v = h("video", { class: "vw-media", autoplay: true, muted: true, playsinline: true }) as HTMLVideoElement;
-      media = v;
-      const noSignal = () => { if (v.isConnected) v.replaceWith(h("div", { class: "vw-media vw-nosignal" }, t("dx.no_signal"))); };
-      void play(s.format, s.url, v, noSignal).then((stop) => this.stops.set(s.url, stop));
-    } else {
-      media = h("div", { class: "vw-media vw-nosignal" }, s.format.toUpperCase());
-    }
+    const { el: media, stop } = mediaFor(s);
+    this.stops.set(s.url, stop);
     return h("div", { class: "vw-tile", "data-testid": "video-tile", "data-camera": s.camera_id, "data-url": s.url },
       h("div", { class: "vw-screen" }, media),
       h("div", { class: "vw-label" }, h("span", { class: "vw-name" }, s.name),
