@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     ws_tick_hz: float = Field(default=10.0, gt=0, le=10.0)
     tile_cache_mb: int = Field(default=64, ge=1, le=4096)
 
+    # GA/T 1400 view library (/VIID, issue #21): a device's session lapses after keepalive_s x misses without a
+    # keepalive; PassTime and the other times of its records are local wall-clock time in viid_tz; images go
+    # to a content-addressed store under viid_image_dir (default <data_dir>/viid).
+    viid_server_id: str = Field(default="34020000005030000001", pattern=r"^[0-9]{20}$")
+    viid_keepalive_s: float = Field(default=60.0, gt=0, le=3600)
+    viid_keepalive_misses: int = Field(default=3, ge=1, le=100)
+    viid_tz: str = Field(default="Asia/Shanghai", pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")
+    viid_image_dir: Path | None = None
+
     @property
     def media_origin_list(self) -> list[str]:
         return [o.rstrip("/") for o in self.media_origins.split(",") if o]
@@ -90,6 +99,16 @@ class Settings(BaseSettings):
             self.trusted_proxy_networks  # noqa: B018 -- a typo in a CIDR is refused at startup, not ignored
         except ValueError as exc:
             raise ValueError(f"SHARPEYES_TRUSTED_PROXIES: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _check_viid_tz(self) -> Settings:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(self.viid_tz)
+        except (ValueError, KeyError, OSError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"SHARPEYES_VIID_TZ: unknown time zone {self.viid_tz!r}") from exc
         return self
 
     @model_validator(mode="after")

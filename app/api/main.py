@@ -39,6 +39,7 @@ from app.api.routes import (
     tracks,
     units,
     users,
+    viid,
     ws,
 )
 from app.api.routing import include_flat
@@ -98,7 +99,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
               divisions.router, users.router, access_requests.router, audit.router, incidents.router,
               dispatch.router, units.router, callup.router, planning.router, tracks.router, kpi.router,
               admission.router, devices.router, recordings.router, channels.router, mobile_track.router,
-              platforms.router):
+              platforms.router, viid.router):
         include_flat(app, r)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)
