@@ -1,0 +1,103 @@
+"""Tables of the GA/T 1400 view library (/VIID, issue #21): device sessions, the checkpoint (卡口) catalogue,
+motor-vehicle passes and the other structured records (faces, persons, non-motor vehicles).
+
+Images are not here: a record lists its images' keys in the content-addressed store on disk
+(app/services/viid_images.py). Records carry the division they are filed under (their checkpoint's, else
+their device's), copied when stored, so a search is scoped without a join."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CHAR, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Index, SmallInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.models import Base, geom, now_col
+
+
+class ViidSession(Base):
+    """A registered GA/T 1400 device (``User-Identify``): alive while keepalives come (app/config.py
+    ``viid_keepalive_s`` x ``viid_keepalive_misses``); bound to the address it registered from."""
+
+    __tablename__ = "viid_session"
+    device_id: Mapped[str] = mapped_column(CHAR(20), primary_key=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = now_col()
+    last_keepalive_at: Mapped[datetime] = now_col()
+    __table_args__ = (CheckConstraint("device_id ~ '^[0-9]{20}$'", name="viid_session_device_id"),)
+
+
+class ViidTollgate(Base):
+    """A checkpoint as its device describes it (``TollgateObject``); ``division_code``: its ``PlaceCode``
+    when that is a loaded division inside the device's own, else the device's division."""
+
+    __tablename__ = "viid_tollgate"
+    tollgate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    location = geom("POINT", nullable=True)
+    place_code: Mapped[str | None] = mapped_column(String(12))
+    place: Mapped[str | None] = mapped_column(String(200))
+    division_code: Mapped[str | None] = mapped_column(ForeignKey("division.code", ondelete="SET NULL"))
+    category: Mapped[str | None] = mapped_column(String(8))  # TollgateCat
+    usage: Mapped[str | None] = mapped_column(String(8))  # TollgateUsage
+    lane_count: Mapped[int | None] = mapped_column(SmallInteger)
+    status: Mapped[str | None] = mapped_column(String(8))
+    device_id: Mapped[str] = mapped_column(CHAR(20))  # who described it last
+    updated_at: Mapped[datetime] = now_col()
+    __table_args__ = (
+        Index("ix_viid_tollgate_division", "division_code", postgresql_ops={"division_code": "text_pattern_ops"}),
+    )
+
+
+class ViidMotorVehicle(Base):
+    """One checkpoint pass (``MotorVehicleObject``). ``record_id`` (MotorVehicleID) makes an upload sent
+    again (an unacknowledged answer) idempotent."""
+
+    __tablename__ = "viid_motor_vehicle"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))  # the capturing device (DeviceID)
+    uploaded_by: Mapped[str] = mapped_column(CHAR(20))  # the session's User-Identify
+    tollgate_id: Mapped[str | None] = mapped_column(String(64))
+    division_code: Mapped[str | None] = mapped_column(ForeignKey("division.code", ondelete="SET NULL"))
+    pass_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lane_no: Mapped[int | None] = mapped_column(SmallInteger)
+    direction: Mapped[str | None] = mapped_column(String(8))
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    plate_no: Mapped[str | None] = mapped_column(String(32))
+    plate_color: Mapped[str | None] = mapped_column(String(8))
+    plate_class: Mapped[str | None] = mapped_column(String(8))
+    vehicle_class: Mapped[str | None] = mapped_column(String(8))
+    vehicle_color: Mapped[str | None] = mapped_column(String(8))
+    vehicle_brand: Mapped[str | None] = mapped_column(String(32))
+    images: Mapped[list[dict]] = mapped_column(JSONB, server_default="[]")
+    received_at: Mapped[datetime] = now_col()
+    __table_args__ = (
+        Index("ix_viid_mv_plate", "plate_no", "pass_time", postgresql_ops={"plate_no": "text_pattern_ops"}),
+        Index("ix_viid_mv_pass_time", "pass_time"),
+        Index("ix_viid_mv_tollgate", "tollgate_id", "pass_time"),
+    )
+
+
+class ViidObject(Base):
+    """A face, person or non-motor-vehicle record: the fields searched later are columns, the rest of the
+    object (without its images) is kept as sent."""
+
+    __tablename__ = "viid_object"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    record_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(CHAR(20))
+    tollgate_id: Mapped[str | None] = mapped_column(String(64))
+    division_code: Mapped[str | None] = mapped_column(ForeignKey("division.code", ondelete="SET NULL"))
+    shot_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    images: Mapped[list[dict]] = mapped_column(JSONB, server_default="[]")
+    received_at: Mapped[datetime] = now_col()
+    __table_args__ = (
+        CheckConstraint("kind IN ('face','person','nonmotor')", name="viid_object_kind"),
+        Index("uq_viid_object_record", "kind", "record_id", unique=True),
+        Index("ix_viid_object_shot", "kind", "shot_time"),
+    )
