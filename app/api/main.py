@@ -44,6 +44,7 @@ from app.api.routes import (
 )
 from app.api.routing import include_flat
 from app.api.schemas import ERROR_RESPONSES
+from app.api.tile_fastpath import TileFastPath
 from app.config import Settings
 from app.domain.events import Topic
 from app.runtime import Runtime
@@ -69,7 +70,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         install_log_redaction()  # here: after the server configured its loggers
-        app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
+        app.state.tiles = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024, redis_url=settings.redis_url,
+                                    prefix=settings.bus_prefix)  # shared by the API processes through Redis
         # Writes announced by any process (Redis) drop this process's cached tiles of that table (the
         # topics whose messages name a table: app/api/events.announce, services/live_feed); rights changed
         # in any process drop this one's cached principals too (its feeds: the hub).
@@ -77,7 +79,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             (lambda _t, msg: msg.get("table") and app.state.tiles.bump(msg["table"]), {Topic.CAMERAS}),
             (lambda _t, msg: app.state.principals.invalidate(msg.get("user_id")), {Topic.ACCESS}),
         ]
-        async with Runtime.running(settings, database_url, subscribers) as rt:
+        async with app.state.tiles.running(), Runtime.running(settings, database_url, subscribers) as rt:
             app.state.runtime = rt
             app.state.engine, app.state.bus, app.state.hub = rt.engine, rt.bus, rt.hub
             app.state.ingest, app.state.gb28181 = rt.ingest, rt.gb28181
@@ -101,6 +103,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
               admission.router, devices.router, recordings.router, channels.router, mobile_track.router,
               platforms.router, viid.router):
         include_flat(app, r)
+    app.add_middleware(TileFastPath)  # innermost: warm tiles before FastAPI's dependencies (and after the headers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, media_origins=settings.media_origin_list)
     app.add_middleware(ServerTiming)  # outermost: it times everything below

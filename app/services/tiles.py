@@ -1,17 +1,15 @@
-"""Vector tiles made by PostGIS (ST_AsMVT) with a size-bounded, versioned in-memory cache.
+"""Vector tiles made by PostGIS (ST_AsMVT), cached by (layer, data version, z/x/y, scope) in
+``app.services.tile_cache`` (in-process, and shared through Redis when there is one).
 
 One query template per layer: ``ST_TileEnvelope`` + GiST filter (``&&`` on a margin envelope) +
 ``ST_AsMVTGeom`` + explicit ``LIMIT``. Scoped layers filter by the caller's division subtree and
 secrecy, and the scope is part of the cache key, so one district never gets another's tile.
 Writes bump a per-layer version (``TileCache.bump``); a bumped version makes old entries unreachable.
+Warm tiles are answered before the API's dependencies run (``app.api.tile_fastpath``).
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +22,9 @@ from app.db.scoping import OPEN, division_filter, figure_filter, scope_filter
 from app.domain.access import Scope
 from app.domain.errors import InvalidInput, NotFound
 from app.services.divisions import visible_filter
+from app.services.tile_cache import INVALIDATES, Tile, TileCache
+
+__all__ = ["INVALIDATES", "LAYERS", "Layer", "Tile", "TileCache", "check_tile", "get_tile", "render", "style"]
 
 EXTENT = 4096
 BUFFER = 64
@@ -97,10 +98,6 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("cameras", "point", 10, 22, 20000, True, _cameras, "cameras (scoped)"),
     Layer("camera_views", "fill", 16, 22, 20000, True, _camera_views, "camera view sectors (scoped)"),
 )}
-# Which layers a write to a table invalidates.
-INVALIDATES = {"cameras": ("cameras", "camera_views"), "key_areas": ("key_areas",),
-               "divisions": ("divisions",), "roads": ("roads",), "buildings": ("buildings",),
-               "coverage": ("key_areas",)}
 
 
 def tile_query(layer: Layer, z: int, x: int, y: int, scope: Scope) -> Select:
@@ -133,70 +130,12 @@ async def render(conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, sc
     return bytes(data) if data else b""
 
 
-@dataclass(frozen=True, slots=True)
-class Tile:
-    gzipped: bytes  # empty for an empty tile
-    etag: str
-    made_at: float
-
-
-class TileCache:
-    """LRU bounded by total bytes; keys carry the layer version and the scope."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, ttl_s: float = 300.0) -> None:
-        self.max_bytes = max_bytes
-        self.ttl_s = ttl_s  # safety net for writes that bypass the services (bulk SQL loads)
-        self._entries: OrderedDict[tuple, Tile] = OrderedDict()
-        self._bytes = 0
-        self.versions: dict[str, int] = dict.fromkeys(LAYERS, 0)
-        self.hits = self.misses = 0
-
-    def bump(self, table: str) -> None:
-        for layer in INVALIDATES.get(table, (table,)):
-            if layer in self.versions:
-                self.versions[layer] += 1
-
-    def key(self, layer: Layer, z: int, x: int, y: int, scope: Scope) -> tuple:
-        scope_key = scope.key if layer.scoped else ()
-        return (layer.name, self.versions[layer.name], z, x, y, scope_key)
-
-    def get(self, key: tuple) -> Tile | None:
-        tile = self._entries.get(key)
-        if tile is None or time.monotonic() - tile.made_at > self.ttl_s:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return tile
-
-    def put(self, key: tuple, raw: bytes) -> Tile:
-        body = gzip.compress(raw, compresslevel=6, mtime=0) if raw else b""
-        digest = hashlib.blake2b(raw, digest_size=12).hexdigest()
-        tile = Tile(body, f'"{digest}"', time.monotonic())
-        old = self._entries.pop(key, None)
-        if old:
-            self._bytes -= len(old.gzipped) + 200
-        self._entries[key] = tile
-        self._bytes += len(body) + 200  # ~ per-entry overhead
-        while self._bytes > self.max_bytes and self._entries:
-            _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.gzipped) + 200
-        return tile
-
-    @property
-    def size_bytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 async def get_tile(conn: AsyncConnection, cache: TileCache, layer: Layer, z: int, x: int, y: int,
                    scope: Scope) -> Tile:
-    key = cache.key(layer, z, x, y, scope)
-    tile = cache.get(key)
+    key = cache.key(layer, z, x, y, scope)  # before rendering: a write during the query bumps past it
+    tile = await cache.lookup(key)
     if tile is None:
-        tile = cache.put(key, await render(conn, layer, z, x, y, scope))
+        tile = await cache.store(key, await render(conn, layer, z, x, y, scope))
     return tile
 
 
