@@ -129,6 +129,28 @@ def rows(kind: str, key: str = "id", inside: Callable[[Any], list] = lambda b: b
     return lambda body: [(kind, x[key]) for x in inside(body)]
 
 
+# -- cases kept here rather than in a module's table ---------------------------------------------------------
+def plate_search(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """GA/T 1400 passes (tests/scope_world.py seeds one per district, and one filed nowhere): every pass in
+    the scope comes back, none outside it, and the search is refused only to a caller without the right."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    r = w.client.get(f"{API}/plates/search", headers=w.headers, params={
+        "plate": rng.choice(["京O00*", "京O0000?", "*O0000?", "京O?0*"]), "reason": "oracle",
+        "since": "2000-01-01T00:00:00+00:00", "until": "2000-02-01T00:00:00+00:00"})
+    if not ok_or_hidden(r, "plates/search"):
+        assert scope.empty and r.status_code == 403, f"plates/search: {r.status_code} with {scope} ({r.text})"
+        return
+    feats = r.json()["features"]
+    judge(w, scope, [("division", f["properties"]["division_code"]) for f in feats], r.json(), "plates/search")
+    expected = sum(scope.covers(d) if d else scope.everywhere for d in w.passes.values())  # nowhere: admins only
+    assert len(feats) == expected, f"plates/search: {len(feats)} passes, {expected} expected ({scope.rules})"
+
+
+EXTRA_CASES: dict[str, list[tuple[str, Callable]]] = {
+    f"{API}/plates/search": [("", plate_search)],
+}
+
+
 # -- the cases --------------------------------------------------------------------------------------------
 @dataclass
 class Case:
@@ -218,6 +240,7 @@ def openapi_app():
 def judged_cases(fam: str, table: dict[str, list[tuple[str, Callable]]]) -> tuple[list[Case], list[str]]:
     """Every GET of the OpenAPI in the path family ``fam`` becomes cases (or has an allow-listed reason);
     what is left is unjudged, and so is a table entry of another family (it is judged in the wrong module)."""
+    table = {**table, **{p: c for p, c in EXTRA_CASES.items() if family(p) == fam}}
     app = openapi_app()
     perms = route_perms(app)
     cases = []

@@ -47,6 +47,7 @@ class World:
     targets: dict[int, str | None] = field(default_factory=dict)
     devices: dict[int, str | None] = field(default_factory=dict)
     codes: set[str] = field(default_factory=set)
+    passes: dict[str, str | None] = field(default_factory=dict)  # GA/T 1400 record id → its division
 
     def division_of(self, kind: str, ident) -> tuple[str | None, int]:
         if kind == "camera":
@@ -151,6 +152,17 @@ def _seed(w: World) -> None:
             (gb, [cams[(i * 37 + k * 11) % len(cams)] for k in range(8)]))
     sql(db, "INSERT INTO gb_device (gb_id, name, kind, ha1) VALUES ('00000000001180000099', 'N', 'nvr', 'x')")
     w.devices = dict(sql(db, "SELECT id, division_code FROM gb_device"))
+    # GA/T 1400 checkpoint passes of one plate family (/plates/search): a checkpoint in every district and
+    # deeper, and one pass filed nowhere (a device without a division).
+    for i, d in enumerate([*DISTRICTS, "990101001", "990104001002", None]):
+        gate = f"9901000000121{i:07d}"
+        sql(db, "INSERT INTO viid_tollgate (tollgate_id, name, location, division_code, device_id) VALUES "
+                "(%s, %s, ST_SetSRID(ST_MakePoint(24.94, 60.17), 4326), %s, '99010000001190000001')",
+            (gate, f"卡口 {i}", d))
+        sql(db, "INSERT INTO viid_motor_vehicle (record_id, uploaded_by, tollgate_id, division_code, pass_time, "
+                "plate_no) VALUES (%s, '99010000001190000001', %s, %s, '2000-01-02T03:00:00Z', %s)",
+            (f"oracle-pass-{i}", gate, d, f"京O0000{i}"))
+        w.passes[f"oracle-pass-{i}"] = d
 
 
 _TOKENS: dict[tuple[int, str], str] = {}
