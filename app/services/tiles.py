@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, case, func, literal_column, select
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Division, KeyArea, RoadEdge
@@ -123,10 +123,34 @@ def check_tile(layer: str, z: int, x: int, y: int) -> Layer:
     return spec
 
 
+# The tile's SQL compiled once per (layer, z, scope rules): building and compiling the SQLAlchemy statement
+# cost ~1.5 ms of CPU per tile, three times the query's own client-side cost; only x and y vary after that.
+_SQL: dict[tuple, tuple[str, tuple[str, ...], dict]] = {}
+_SQL_MAX = 4096
+
+
+def _compiled(conn: AsyncConnection, layer: Layer, z: int, scope: Scope) -> tuple[str, tuple[str, ...], dict]:
+    key = (layer.name, z, scope.key if layer.scoped else ())
+    hit = _SQL.get(key)
+    if hit is None:
+        stmt = tile_query(layer, z, bindparam("tile_x", 0, Integer), bindparam("tile_y", 0, Integer), scope)
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        procs = compiled._bind_processors
+        consts = {name: procs[name](value) if name in procs else value for name, value in compiled.params.items()
+                  if name not in ("tile_x", "tile_y")}
+        hit = (compiled.string, tuple(compiled.positiontup or ()), consts)
+        if len(_SQL) >= _SQL_MAX:
+            _SQL.clear()
+        _SQL[key] = hit
+    return hit
+
+
 async def render(conn: AsyncConnection, layer: Layer, z: int, x: int, y: int, scope: Scope) -> bytes:
     if not layer.minzoom <= z <= layer.maxzoom:
         return b""
-    data = (await conn.execute(tile_query(layer, z, x, y, scope))).scalar()
+    sql, order, consts = _compiled(conn, layer, z, scope)
+    xy = {"tile_x": x, "tile_y": y}
+    data = (await conn.exec_driver_sql(sql, tuple(xy[n] if n in xy else consts[n] for n in order))).scalar()
     return bytes(data) if data else b""
 
 
