@@ -1587,6 +1587,27 @@ export interface paths {
         patch: operations["update_platform"];
         trace?: never;
     };
+    "/api/v1/plates/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Plates
+         * @description A vehicle's checkpoint passes (GA/T 1400 records) in time order, at their checkpoints' positions,
+         *     within the caller's divisions. Every search states its reason and is audited (who, which plate, why).
+         */
+        get: operations["search_plates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2474,6 +2495,24 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** Feature[PlatePass] */
+        Feature_PlatePass_: {
+            /**
+             * Type
+             * @default Feature
+             * @constant
+             */
+            type?: "Feature";
+            /** Id */
+            id: number | string;
+            /** Geometry */
+            geometry: {
+                [key: string]: unknown;
+            } | null;
+            properties: components["schemas"]["PlatePass"];
+        } & {
+            [key: string]: unknown;
+        };
         /** GrantCreate */
         GrantCreate: {
             /** Role Name */
@@ -3013,6 +3052,28 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * PassImage
+         * @description An image of a pass: in the platform's store (``sha256``) or at the device (``url``).
+         */
+        PassImage: {
+            /** Type */
+            type: string | null;
+            /** Format */
+            format: string | null;
+            /** Width */
+            width: number | null;
+            /** Height */
+            height: number | null;
+            /** Sha256 */
+            sha256: string | null;
+            /** Bytes */
+            bytes: number | null;
+            /** Url */
+            url: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** PendingDevice */
         PendingDevice: {
             /** Id */
@@ -3173,6 +3234,65 @@ export interface components {
             finished_at: string | null;
             /** Owner Id */
             owner_id: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PlatePass */
+        PlatePass: {
+            /** Record Id */
+            record_id: string;
+            /** Pass Time */
+            pass_time: string;
+            /** Plate No */
+            plate_no: string | null;
+            /** Plate Color */
+            plate_color: string | null;
+            /** Plate Class */
+            plate_class: string | null;
+            /** Vehicle Class */
+            vehicle_class: string | null;
+            /** Vehicle Color */
+            vehicle_color: string | null;
+            /** Vehicle Brand */
+            vehicle_brand: string | null;
+            /** Lane No */
+            lane_no: number | null;
+            /** Direction */
+            direction: string | null;
+            /** Speed Kmh */
+            speed_kmh: number | null;
+            /** Device Id */
+            device_id: string | null;
+            /** Tollgate Id */
+            tollgate_id: string | null;
+            /** Tollgate Name */
+            tollgate_name: string | null;
+            /** Division Code */
+            division_code: string | null;
+            /** Images */
+            images: components["schemas"]["PassImage"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PlatePasses
+         * @description A plate's checkpoint passes in time order; a pass at a checkpoint without a position has no geometry.
+         */
+        PlatePasses: {
+            /**
+             * Type
+             * @default FeatureCollection
+             * @constant
+             */
+            type?: "FeatureCollection";
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Features */
+            features: components["schemas"]["Feature_PlatePass_"][];
         } & {
             [key: string]: unknown;
         };
@@ -15852,6 +15972,125 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Platform"];
+                };
+            };
+            /** @description bad request (e.g. a device report that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description account locked */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description temporarily unavailable (e.g. storage down; retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_plates: {
+        parameters: {
+            query: {
+                /** @description plate, with wildcards * (any run) and ? (one character) */
+                plate: string;
+                since: string;
+                until: string;
+                /** @description why (kept in the audit log) */
+                reason: string;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlatePasses"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */
