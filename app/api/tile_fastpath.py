@@ -1,18 +1,19 @@
-"""Warm vector tiles answered before FastAPI: no dependency solving, no database connection, no thread hop.
+"""Vector tiles answered before FastAPI: no dependency solving; a warm tile with no database connection either.
 
 A pure ASGI middleware in front of the router. For ``GET /tiles/{layer}/{z}/{x}/{y}.pbf`` it checks the
 bearer token (signature and expiry: HMAC once per token string, then the remembered claims until the token's
 own expiry), takes the caller's principal from the API's principal cache (``app.state.principals``, the
 one ``deps.principal_from_token`` fills), derives the VIEW_MAP scope now (grants' validity windows hold to
-the second) and looks the tile up by (layer, data version, z/x/y, scope key) in L1, then L2 (Redis).
+the second) and looks the tile up by (layer, data version, z/x/y, scope key) in L1, then L2 (Redis); a
+tile in neither is rendered here and stored (one pooled connection for the query, nothing else).
 
 Everything else goes down the ordinary route (``app.api.routes.tiles``), which answers it exactly as before:
 no or bad token (401), no permission (403), bad coordinates (404/422), a principal not in the cache (it
-loads it from the database and fills the cache), a tile not in the cache (it renders and stores it), a
-query string (``?ticket=``). So a caller is never served more than the route would serve it, and a revoked
-grant or deactivated user stops here when the route stops it: at once in the process that made the change
-and, through the bus's ``access`` message, in the others; at the latest after the principal cache's TTL
-(5 s) if that message is lost.
+loads it from the database and fills the cache), a query string (``?ticket=``), and any failure here (a
+database that is down: the route answers 503). So a caller is never served more than the route would
+serve it, and a revoked grant or deactivated user stops here when the route stops it: at once in the
+process that made the change and, through the bus's ``access`` message, in the others; at the latest
+after the principal cache's TTL (5 s) if that message is lost.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.domain.access import Perm
-from app.services import security
+from app.services import security, tiles
 from app.services.tile_cache import Tile
 from app.services.tiles import LAYERS
 
@@ -48,7 +49,7 @@ class TileFastPath:
                 and not scope.get("query_string"):
             try:
                 found = await self._cached(scope)
-            except Exception:  # anything unexpected: the route decides (and reports) as it always did
+            except Exception:  # database away, anything unexpected: the route decides (503...) as it always did
                 found = None
             if found is not None:
                 scope["app"].state.tiles.served_early += 1
@@ -85,8 +86,14 @@ class TileFastPath:
         if caller.empty:
             return None
         cache = state.tiles
-        tile = await cache.lookup(cache.key(layer, z, x, y, caller))
-        return None if tile is None else (tile, inm, enc)
+        key = cache.key(layer, z, x, y, caller)  # before rendering: a write during the query bumps past it
+        tile = await cache.lookup(key)
+        if tile is None and not layer.minzoom <= z <= layer.maxzoom:
+            tile = await cache.store(key, b"")
+        elif tile is None:  # cold: render here too (what the route would do, less its dependency solving)
+            async with state.engine.connect() as conn:
+                tile = await cache.store(key, await tiles.render(conn, layer, z, x, y, caller))
+        return tile, inm, enc
 
     def _claims(self, settings, token: str) -> tuple[int, int] | None:
         """(user id, token version) of a valid access token, or None (the route then says why: 401)."""
