@@ -160,7 +160,12 @@ class Receiver:
             if what == "Tollgates":
                 await self._tollgates(url, device, live, parsed, statuses, now)
             else:
-                with_images = await self._store_images(category, parsed, now)
+                try:
+                    with_images = await self._store_images(category, parsed, now)
+                except OSError:  # disk full, store unmounted: nothing acknowledged, the device sends again
+                    log.exception("GA/T 1400 image store %s failed", self.images.root)
+                    return self._answer(503, url, m.OTHER_ERROR, "image store unavailable; send again later",
+                                        device, **{"Retry-After": "30"})
                 async with self.engine.begin() as conn:
                     put = viid_store.put_motor_vehicles if what == "MotorVehicles" else viid_store.put_sightings
                     await put(conn, with_images, device, live.division)

@@ -229,3 +229,45 @@ async def test_malformed_bodies_get_4xx_never_500(peer):
     for bad in ("", "123", "9901010000119000000X", "99010100001190000001 and more"):
         r = await peer.client.post("/VIID/MotorVehicles", content=valid, headers=headers | {"User-Identify": bad})
         assert r.status_code == 400, (bad, r.text)
+
+
+def test_the_protocol_package_imports_no_service():
+    """app/ingest/viid parses; storage and the exchange are services (the rule of tests/test_architecture.py)."""
+    from tests.test_architecture import MODULES, imports
+
+    for name, path in MODULES.items():
+        if name.startswith("app.ingest.viid"):
+            bad = [m for m in imports(name, path) if m.startswith(("app.services", "app.api", "app.runtime"))]
+            assert not bad, (name, bad)
+
+
+def test_local_times_and_wildcards():
+    from zoneinfo import ZoneInfo
+
+    from app.domain import plates
+    from app.ingest.viid import messages
+
+    tz = ZoneInfo("Asia/Shanghai")
+    assert messages.parse_time("20261203080000", tz) == datetime(2026, 12, 3, 0, 0, tzinfo=UTC)
+    assert messages.parse_time("20261203080000123", tz).microsecond == 123_000
+    for bad in ("2026120308000", "20261303080000", "19991203080000", 20261203, None, True):
+        with pytest.raises(ValueError):
+            messages.parse_time(bad, tz)
+    assert plates.like_pattern(" 京a1* ") == "京A1%" and plates.like_pattern("京A1?3**") == "京A1_3%"
+
+
+
+async def test_a_failing_image_store_acknowledges_nothing(peer, strict, db, tmp_path):
+    await peer.register()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_bytes(b"")
+    rx = strict.app.state.viid
+    saved, rx.images.root = rx.images.root, blocker
+    at = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    try:
+        r = await peer.motor_vehicles([vehicle(peer.record_id(300, at), "京F30000", T1, at, device=DEVICE,
+                                               image=jpeg(1000, 9))])
+    finally:
+        rx.images.root = saved
+    assert r.status_code == 503 and r.headers["retry-after"] == "30", r.text
+    assert not await q(db, "SELECT 1 FROM viid_motor_vehicle WHERE plate_no = '京F30000'")
