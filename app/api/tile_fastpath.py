@@ -26,16 +26,15 @@ from datetime import UTC, datetime
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.routes.tiles import CACHE_CONTROL, MVT, VARY
 from app.domain.access import Perm
 from app.services import security, tiles
 from app.services.tile_cache import Tile
 from app.services.tiles import LAYERS
 
 PATH = re.compile(r"/tiles/([a-z_]{1,20})/(\d{1,2})/(\d{1,7})/(\d{1,7})\.pbf")
-MVT = b"application/vnd.mapbox-vector-tile"
-# Scoped content behind a token: the browser may keep it but must revalidate (cheap: 304).
-CACHE_CONTROL = "private, no-cache"
-VARY = "Authorization, Accept-Encoding"
+FIXED = ((b"cache-control", CACHE_CONTROL.encode()), (b"vary", VARY.encode()))
+MVT_TYPE = MVT.encode()
 TOKEN_MEMO = 10_000  # remembered token strings (cleared whole when full)
 
 
@@ -119,7 +118,7 @@ def _not_modified(tile: Tile, if_none_match: bytes | None) -> bool:
 
 async def _respond(send: Send, tile: Tile, if_none_match: bytes | None, accept_encoding: bytes | None) -> None:
     """The same answer as ``routes.tiles.get_tile`` for a cached tile."""
-    headers = [(b"etag", tile.etag.encode()), (b"cache-control", CACHE_CONTROL.encode()), (b"vary", VARY.encode())]
+    headers = [(b"etag", tile.etag.encode()), *FIXED]
     body = b""
     if _not_modified(tile, if_none_match):
         status = 304
@@ -132,6 +131,6 @@ async def _respond(send: Send, tile: Tile, if_none_match: bytes | None, accept_e
             headers.append((b"content-encoding", b"gzip"))
         else:
             body = gzip.decompress(tile.gzipped)
-        headers += [(b"content-type", MVT), (b"content-length", str(len(body)).encode())]
+        headers += [(b"content-type", MVT_TYPE), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

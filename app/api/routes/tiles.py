@@ -1,4 +1,8 @@
-"""Vector tiles ``/tiles/{layer}/{z}/{x}/{y}.pbf`` (200 gzip / 204 empty / 304 ETag) and the style."""
+"""Vector tiles ``/tiles/{layer}/{z}/{x}/{y}.pbf`` (200 gzip / 204 empty / 304 ETag) and the style.
+
+Most tile requests never reach this route: ``app.api.tile_fastpath`` answers them first (same headers, same
+scope). This route answers the rest: errors (401/403/404/422/503) and callers whose principal is not cached.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ router = APIRouter(tags=["tiles"])
 MVT = "application/vnd.mapbox-vector-tile"
 # Scoped content behind a token: the browser may keep it but must revalidate (cheap: 304).
 CACHE_CONTROL = "private, no-cache"
+VARY = "Authorization, Accept-Encoding"
 
 
 @router.get("/tiles/style.json", operation_id="tile_style", response_model=TileStyle)
@@ -34,7 +39,7 @@ async def get_tile(request: Request, conn: ConnDep, layer: str, z: Annotated[int
                    auth: Authorized = require(Perm.VIEW_MAP)) -> Response:
     spec = tiles.check_tile(layer, z, x, y)
     tile = await tiles.get_tile(conn, request.app.state.tiles, spec, z, x, y, auth.scope)
-    headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization, Accept-Encoding"}
+    headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL, "Vary": VARY}
     if if_none_match and tile.etag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     if not tile.gzipped:
