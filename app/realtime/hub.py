@@ -8,6 +8,10 @@ Bus messages are dicts with routing fields next to the payload:
   as one ``positions`` frame per client per tick (≤ 10 Hz).
 - ``cameras``, ``incidents``, ``dispatch``: sent one frame per message, in order, never coalesced
   or dropped; a client whose queue is full is cut off instead (it reconnects and gets a snapshot).
+  Each carries its ``event_id`` (``bus.stream``); a client subscribing with ``"since": <the last id it
+  saw>`` first gets the events it missed (same filter as live ones, then live ones: none twice, none
+  missed), or ``{"type": "reload"}`` when the log no longer reaches back that far. Keepalives and the
+  snapshot carry the position in the log too, so a client that sees few events does not fall behind it.
 - ``kpi``: marks the client's KPIs stale; they are recomputed for its scope at most every few seconds.
 
 Every message is filtered by the client's scope (division subtree + secrecy) before it is queued.
@@ -29,11 +33,13 @@ from app.domain.access import Perm, Principal, Scope
 from app.domain.events import HUB_TOPICS, Topic
 from app.realtime.bus import Bus
 from app.realtime.groups import Client, Group, dispatch_view, positions_for
+from app.realtime.stream import DURABLE_TOPICS, PAGE, ZERO, key, parse_id
 
 log = logging.getLogger(__name__)
 
 TOPICS = HUB_TOPICS
 KPI_TOPICS = {Topic.CAMERAS, Topic.INCIDENTS, Topic.DISPATCH, Topic.KPI}
+REPLAYED = frozenset(TOPICS) & DURABLE_TOPICS
 ACCESS_TOPIC = Topic.ACCESS  # {"user_id": id or None}: someone's rights changed (app.api.deps.forget_user)
 
 SnapshotFn = Callable[[Scope, frozenset[str], tuple[float, float, float, float] | None], Awaitable[dict]]
@@ -60,6 +66,10 @@ class Hub:
         self._ticker: asyncio.Task | None = None
         self.cut_count = 0
         self._rechecks: set[asyncio.Task] = set()
+        self._replaying: set[Client] = set()  # being sent what they missed: not in a group yet
+        # Clients that resumed from an id this process had not delivered yet (another process was ahead):
+        # the events up to it are not sent to them again.
+        self._skip: dict[Client, str] = {}
 
     async def start(self) -> None:
         def on_event(topic: str, msg: dict) -> None:
@@ -71,6 +81,7 @@ class Hub:
             self._on_event(topic, msg)
 
         on_event.many = self._on_events  # type: ignore[attr-defined]  # the bus hands over whole batches
+        on_event.durable = self._on_event  # type: ignore[attr-defined]  # and durable events with their id
         self._unsubscribe = self.bus.subscribe(on_event)
         self._ticker = asyncio.create_task(self._tick_loop(), name="hub-ticker")
 
@@ -85,7 +96,7 @@ class Hub:
             c.cut("shutdown")
 
     # -- fan-out -------------------------------------------------------------------------------------
-    def _on_event(self, topic: str, msg: dict) -> None:
+    def _on_event(self, topic: str, msg: dict, event_id: str | None = None) -> None:
         if topic not in TOPICS or not self.groups:
             return
         if topic == "kpi":
@@ -94,21 +105,46 @@ class Hub:
                     for c in g.clients:
                         c.kpi_dirty = True
             return
-        encoded: dict[int, bytes] = {}  # id(message as seen) → its frame, shared between groups and clients
+        if topic == "positions":
+            for g in self.groups.values():
+                if g.wants(topic, msg):
+                    g.pending[msg.get("target_id")] = msg
+            return
+        skip = self._skipping(event_id) if event_id is not None and self._skip else ()
+        encoded: dict[int, tuple[dict, bytes]] = {}  # id(message as seen) → it and its frame, shared
         for g in self.groups.values():
-            if not g.wants(topic, msg):
-                continue
-            if topic == "positions":
-                g.pending[msg.get("target_id")] = msg
-                continue
-            seen = dispatch_view(g, msg) if topic == "dispatch" else msg
-            frame = encoded.get(id(seen))
+            frame = self._frame(g, topic, msg, event_id, encoded)
             if frame is None:
-                frame = encoded[id(seen)] = orjson.dumps({"type": topic, **seen})
+                continue
             for c in list(g.clients):
+                if c in skip:
+                    continue
                 c.push(frame)
                 if topic in KPI_TOPICS:
                     c.kpi_dirty = True
+
+    @staticmethod
+    def _frame(g: Group, topic: str, msg: dict, event_id: str | None,
+               encoded: dict[int, tuple[dict, bytes]]) -> bytes | None:
+        """The frame of a message for a group, or None if it may not see it: the one filter of live events
+        and replayed ones. ``encoded`` keeps each view alive with its frame (its id is not reused)."""
+        if not g.wants(topic, msg):
+            return None
+        seen = dispatch_view(g, msg) if topic == "dispatch" else msg
+        hit = encoded.get(id(seen))
+        if hit is None:
+            body = {"type": topic, **seen}
+            if event_id is not None:
+                body["event_id"] = event_id
+            hit = encoded[id(seen)] = (seen, orjson.dumps(body))
+        return hit[1]
+
+    def _skipping(self, event_id: str) -> set[Client]:
+        """The clients that already have this event (they resumed from a later id); forgets the level ones."""
+        k = key(event_id)
+        skip = {c for c, since in self._skip.items() if key(since) >= k}
+        self._skip = {c: since for c, since in self._skip.items() if key(since) > k}
+        return skip
 
     def _on_events(self, topic: str, msgs: list[dict]) -> None:
         """A batch of one topic (ingest publishes positions per batch): the groups are looked at once."""
@@ -173,14 +209,22 @@ class Hub:
                 self._check_expiry(datetime.now(UTC))
                 if now - last_keepalive >= self.keepalive_s:
                     last_keepalive = now
-                    frame = orjson.dumps({"type": "keepalive", "t": time.time()})
-                    for c in self.clients:
-                        c.push(frame)
+                    self._keepalive()
                 if self.kpi and now - last_kpi >= self.kpi_interval_s:
                     last_kpi = now
                     await self._send_kpis()
             except Exception:
                 log.exception("hub tick failed")
+
+    def _keepalive(self) -> None:
+        """A keepalive to every client; to those in a group with the cursor: they may resume from it."""
+        t = time.time()
+        plain = orjson.dumps({"type": "keepalive", "t": t})
+        cursor = self.bus.stream.cursor
+        marked = orjson.dumps({"type": "keepalive", "t": t, "event_id": cursor}) if cursor else plain
+        for c in self.clients:
+            if c not in self._replaying:  # its queue may be full of the replay: a keepalive must not cut it
+                c.push(marked if c.group is not None and c not in self._skip else plain)
 
     def _check_expiry(self, now: datetime) -> None:
         for c in list(self.clients):
@@ -215,7 +259,7 @@ class Hub:
                 self._join(c)  # possibly narrower: another group
 
     async def _send_kpis(self) -> None:
-        dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers]
+        dirty = [c for c in self.clients if c.kpi_dirty and "kpi" in c.layers and c not in self._replaying]
         by_scope: dict[tuple, list[Client]] = {}
         for c in dirty:
             c.kpi_dirty = False
@@ -239,6 +283,8 @@ class Hub:
             await client.done.wait()
         finally:
             self.clients.discard(client)
+            self._replaying.discard(client)
+            self._skip.pop(client, None)
             self._leave(client)
             for t in (sender, receiver):
                 t.cancel()
@@ -294,14 +340,56 @@ class Hub:
             return
         c.layers = frozenset(layers) & frozenset(TOPICS)
         c.bbox = tuple(float(v) for v in bbox) if bbox else None
-        self._join(c)
-        # Deltas arriving while the snapshot is read wait in the queue behind it: none is lost.
+        if msg.get("since") is None:
+            self._join(c)
+            mark = self.bus.stream.cursor
+        else:
+            self._leave(c)
+            mark = await self._resume(c, msg["since"])
+        # Deltas arriving while the snapshot is read wait in the queue before it: none is lost.
         snap = await snapshot(c.scope, c.layers, c.bbox)
-        frame = orjson.dumps({"type": "snapshot", "layers": sorted(c.layers), **snap})
+        frame = orjson.dumps({"type": "snapshot", "layers": sorted(c.layers), **snap,
+                              **({"event_id": mark} if mark else {})})
         try:
             c.queue.put_nowait(frame)
         except asyncio.QueueFull:
             c.cut("slow_consumer")
+
+    async def _resume(self, c: Client, since: object) -> str | None:
+        """Send the client the durable events after ``since`` it may see (the live filter) up to this
+        process's cursor, then join its group in the same step: later ones come live, none twice, none
+        missed. Returns the position it is level with. An id the log no longer reaches (or never had) gets
+        ``reload``: the snapshot that follows is the state."""
+        stream = self.bus.stream
+        after = since if isinstance(since, str) else ""
+        reason = "bad_since" if parse_id(after) is None else None
+        view = Group(None, c.scope, c.layers, c.bbox, c.dispatch_scope)
+        self._replaying.add(c)
+        try:
+            reason = reason or await stream.check(after)
+            while not reason and not c.cut_reason:
+                upto = stream.cursor or ZERO
+                if key(after) >= key(upto):
+                    break
+                page = await stream.read(after, upto, PAGE)
+                # Trimmed while it was read: the page may have a hole.
+                reason = await stream.check(after)
+                frames = [self._frame(view, t, m, i, {}) for i, t, m in page if t in REPLAYED and not reason]
+                for frame in filter(None, frames):
+                    await c.queue.put(frame)  # waits for the socket: a long replay is not a slow client
+                after = upto if len(page) < PAGE else page[-1][0]
+        except Exception:  # Redis unreachable: the client reloads rather than silently missing events
+            log.exception("replaying events after %s failed", after)
+            reason = "unavailable"
+        finally:
+            self._replaying.discard(c)
+        if reason:
+            c.push(orjson.dumps({"type": "reload", "reason": reason}))
+        self._join(c)  # no await since the cursor was read: nothing was delivered in between
+        if not reason and key(after) > key(stream.cursor or ZERO):  # another process was ahead
+            self._skip[c] = after  # what it already sent is not sent again
+            return after
+        return stream.cursor
 
 
 def _valid_bbox(b) -> bool:

@@ -1,4 +1,8 @@
 // The websocket feed: authenticate, subscribe, snapshot then deltas; reconnects with backoff forever.
+// Incidents, dispatch and camera frames carry an event id (so do keepalives and the snapshot: where in the
+// server's event log the feed stands); a reconnect, to whichever API process, subscribes with the last one
+// ("since") and first gets the events missed meanwhile, or a "reload" frame when the server no longer has
+// them (the snapshot that follows is then the state).
 import { accessToken, refresh } from "./auth";
 
 export type ConnState = "connecting" | "live" | "reconnecting" | "expired";
@@ -18,6 +22,7 @@ export class LiveFeed {
   private watchdog: number | undefined;
   private stopped = false;
   private readonly decoder = new TextDecoder();
+  private lastId: string | null = null; // the newest event id seen ("<ms>-<seq>")
 
   constructor(private readonly opts: LiveOptions) {}
 
@@ -50,12 +55,15 @@ export class LiveFeed {
     let expired = false;
     ws.onopen = () => {
       ws.send(JSON.stringify({ type: "auth", token: accessToken() }));
-      ws.send(JSON.stringify({ type: "subscribe", layers: this.opts.layers, bbox: this.opts.bbox ?? null }));
+      ws.send(JSON.stringify({ type: "subscribe", layers: this.opts.layers, bbox: this.opts.bbox ?? null,
+        ...(this.lastId ? { since: this.lastId } : {}) }));
     };
     ws.onmessage = (ev) => {
       this.lastFrame = Date.now();
       const text = typeof ev.data === "string" ? ev.data : this.decoder.decode(ev.data as ArrayBuffer);
       const frame = JSON.parse(text) as Frame;
+      if (frame.type === "reload") this.lastId = null; // the server's log no longer reaches back: start over
+      else if (typeof frame.event_id === "string" && newer(frame.event_id, this.lastId)) this.lastId = frame.event_id;
       if (frame.type === "snapshot") {
         this.attempt = 0;
         this.opts.onState("live");
@@ -77,4 +85,11 @@ export class LiveFeed {
       window.setTimeout(() => this.connect(), delay);
     };
   }
+}
+
+/** Is event id a newer than b (ids "<ms>-<seq>" compare as number pairs)? */
+export function newer(a: string, b: string | null): boolean {
+  if (b === null) return true;
+  const [am, as] = a.split("-").map(Number), [bm, bs] = b.split("-").map(Number);
+  return am !== bm ? am > bm : as > bs;
 }

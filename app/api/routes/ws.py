@@ -1,7 +1,9 @@
 """``/ws``: the live map feed. The token comes in the first message ``{"type": "auth", "token": …}`` (the
 browser) or in a subprotocol ``bearer.<token>`` (offered beside ``sharpeyes``, which the server selects);
 never in the URL (``?access_token=`` is refused: URLs land in access logs). Then
-``{"type": "subscribe", "layers": [...], "bbox": [...]}``."""
+``{"type": "subscribe", "layers": [...], "bbox": [...], "since": "<event id>"}``: ``since`` (optional) is the
+last ``event_id`` the client saw, on this process or another; the events it missed come first, or
+``{"type": "reload"}`` if they are no longer kept (``realtime/hub.py``, ``realtime/stream.py``)."""
 
 from __future__ import annotations
 
