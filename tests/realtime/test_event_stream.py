@@ -5,6 +5,8 @@ live ones are; an id the stream no longer reaches yields ``reload``. The in-proc
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 import httpx
@@ -211,3 +213,66 @@ def test_client_ahead_of_this_process_gets_no_event_twice(demo_db_url):
             assert [f["incident"]["id"] for f in frames if f["type"] == "incidents"] == [-2]
             assert key(frames[-1]["event_id"]) > key(ahead)
     r.delete(prefix + STREAM_KEY)
+
+
+# -- a process whose Redis connection drops misses nothing durable ----------------------------------------
+
+def _own_ports() -> set[int]:
+    """The local TCP ports of this process's sockets (to find our own connection in CLIENT LIST)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in list(f)[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def test_redis_bus_catches_up_from_the_stream_after_its_connection_drops():
+    import redis.asyncio as aredis
+
+    from app.realtime.bus import DURABLE_SUFFIX, RedisBus
+    from tests.waiting import async_wait_for
+
+    prefix = new_bus_prefix()
+    bus = RedisBus(REDIS_URL, prefix)
+    r = aredis.from_url(REDIS_URL)
+    got: list[tuple[int, str]] = []
+
+    def cb(topic, msg):
+        raise AssertionError("durable events come with their id")
+
+    cb.durable = lambda topic, msg, event_id: got.append((msg["n"], event_id))
+    bus.subscribe(cb, topics={"incidents"})
+    await bus.start()
+    try:
+        await bus.publish("incidents", {"n": 0})
+        await async_wait_for(lambda: len(got) == 1, what="the first event")
+        ours = _own_ports()
+        subscriber = [c for c in await r.client_list()
+                      if c["cmd"] == "psubscribe" and int(c["addr"].rsplit(":", 1)[1]) in ours]
+        assert len(subscriber) == 1, subscriber
+        # Its subscription killed and two events published in one transaction: pub/sub cannot bring them.
+        pipe = r.pipeline(transaction=True)
+        pipe.execute_command("CLIENT", "KILL", "ID", subscriber[0]["id"])
+        for n in (1, 2):
+            await bus.stream._append(keys=[bus.stream.key], client=pipe,
+                                     args=[bus.stream.maxlen, prefix + "incidents" + DURABLE_SUFFIX, "incidents",
+                                           orjson.dumps({"n": n})])
+        await pipe.execute()
+        await async_wait_for(lambda: len(got) >= 3, what="the events published while it was cut off")
+        await bus.publish("incidents", {"n": 3})
+        await async_wait_for(lambda: len(got) >= 4, what="live again")
+        assert [n for n, _ in got] == [0, 1, 2, 3]  # each once, in order
+        assert [key(i) for _, i in got] == sorted(key(i) for _, i in got)
+    finally:
+        await bus.stop()
+        await r.delete(prefix + STREAM_KEY)
+        await r.aclose()
