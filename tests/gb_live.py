@@ -28,7 +28,7 @@ def gb_platform(db_url: str, **env: str) -> Iterator[ApiProcess]:
     proc.db = db_url
     proc.env.update(SHARPEYES_GB_PORT=str(proc.sip_port), SHARPEYES_GB_MEDIA_HOST="127.0.0.1",
                     SHARPEYES_RECORDING_SWEEP_S="0", **env)
-    proc.start(timeout_s=60)
+    proc.start()
     try:
         yield proc
     finally:

@@ -11,6 +11,8 @@ import time
 
 import httpx
 
+from tests.live_servers import START_TIMEOUT_S
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -28,10 +30,10 @@ def running_server(database_url: str, env: dict | None = None, port: int | None 
                             env={**os.environ, "SHARPEYES_DEMO_MODE": "1", **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                if httpx.get(base + "/api/v1/health", timeout=1).status_code == 200:
+                if httpx.get(base + "/api/v1/health", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

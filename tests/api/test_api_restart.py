@@ -29,7 +29,7 @@ def test_killed_api_loses_nothing_acknowledged(demo_db):
     proc = ApiProcess(demo_db)
     proc.env["SHARPEYES_DEVICE_TOKEN"] = TOKEN
     proc.env["SHARPEYES_INGEST_PER_MINUTE"] = "1000000"
-    base = proc.start(timeout_s=120)
+    base = proc.start()
     acked: list[tuple[str, int]] = []
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=60)  # every report in the past
     stop = threading.Event()
@@ -51,7 +51,7 @@ def test_killed_api_loses_nothing_acknowledged(demo_db):
     proc.proc = None
     time.sleep(1)  # pacing: the devices keep reporting while the process is down
     before = len(acked)
-    proc.start(timeout_s=120)  # same port: the devices keep reporting to the restarted process
+    proc.start()  # same port: the devices keep reporting to the restarted process
     wait_for(lambda: len(acked) >= before + 20, timeout=60, what="20 more acknowledged after the restart")
     stop.set()
     for th in threads:

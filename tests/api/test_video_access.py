@@ -62,7 +62,7 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base(demo_db_url, media):
     proc = ApiProcess(demo_db_url)
-    proc.start(timeout_s=60)
+    proc.start()
     try:
         yield proc.base
     finally:

@@ -36,7 +36,7 @@ def server(demo_db_url):
                      "SELECT '步巡1', 'foot_patrol', 'available', %s, id, '990100' FROM app_user "
                      "WHERE username = 'officer'", (tid,))
     proc = ApiProcess(demo_db_url)
-    proc.start(timeout_s=60)
+    proc.start()
     try:
         yield proc
     finally:
@@ -112,11 +112,21 @@ def test_officer_accepts_moves_and_arrives(server):
         page.wait_for_function("f => document.querySelector('[data-testid=m-fix]').textContent !== f", arg=fix,
                                timeout=15_000)
         assert page.get_attribute("[data-testid=m-cleared]", "data-kept") == "1"
-        # The dispatcher cancels while this phone has not heard yet (feed stopped; right after the page's 10 s
-        # safety-net refresh): the officer's "cleared" is refused, and the page says why, in zh-CN.
+        # The dispatcher cancels while this phone has not heard yet: the feed is stopped and the page's 10 s
+        # safety-net refresh keeps getting the assignment as it was, until the officer taps (on a loaded
+        # machine the refresh could otherwise come first). The "cleared" is refused; the page says why, in zh-CN.
         page.evaluate("window.sharpeyes.feed.stop()")
-        with page.expect_response(lambda r: r.url.endswith("/api/v1/me/assignment"), timeout=15_000):
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/me/assignment"), timeout=15_000) as before:
             pass
+        stale = {"body": before.value.body(), "on": True}
+        page.on("request", lambda r: r.method == "POST" and r.url.endswith("/status") and stale.update(on=False))
+
+        def not_heard_yet(route):
+            if stale["on"] and route.request.method == "GET":
+                route.fulfill(status=200, body=stale["body"], content_type="application/json")
+            else:
+                route.continue_()
+        page.route("**/api/v1/me/assignment", not_heard_yet)
         did = d.json()["dispatches"][0]["dispatch_id"]
         assert httpx.post(f"{base}/api/v1/dispatches/{did}/status", headers=hdr,
                           json={"status": "cancelled"}).status_code == 200

@@ -39,7 +39,7 @@ def server(demo_db_url):
     proc.sip_port = free_port()
     proc.env.update(SHARPEYES_GB_PORT=str(proc.sip_port), SHARPEYES_GB_MEDIA_HOST="127.0.0.1",
                     SHARPEYES_RECORDING_SWEEP_S="0")  # the scheduled sweep would ask the device too
-    proc.start(timeout_s=60)
+    proc.start()
     proc.db = demo_db_url
     try:
         yield proc

@@ -29,7 +29,7 @@ def server(demo_db_url, media):
     SHOTS.mkdir(parents=True, exist_ok=True)
     proc = ApiProcess(demo_db_url)
     proc.env.pop("SHARPEYES_MEDIA_ORIGINS", None)  # the platform serves the streams: no origin to allow
-    proc.start(timeout_s=60)
+    proc.start()
     try:
         yield proc
     finally:

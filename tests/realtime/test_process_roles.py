@@ -54,7 +54,7 @@ def cluster(demo_db_url):
     procs = [ingest, api_a, api_b]
     try:
         with ThreadPoolExecutor(3) as pool:  # started side by side: each waits for its own health
-            list(pool.map(lambda p: p.start(60), procs))
+            list(pool.map(lambda p: p.start(), procs))
         yield SimpleNamespace(ingest=ingest, a=api_a, b=api_b, jt808=jt808, prefix=prefix, db=demo_db_url)
     finally:
         for p in procs:
