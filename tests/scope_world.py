@@ -48,6 +48,7 @@ class World:
     devices: dict[int, str | None] = field(default_factory=dict)
     codes: set[str] = field(default_factory=set)
     passes: dict[str, str | None] = field(default_factory=dict)  # GA/T 1400 record id → its division
+    figure_cams: list[int] = field(default_factory=list)  # the cameras the stored coverage figures name
 
     def division_of(self, kind: str, ident) -> tuple[str | None, int]:
         if kind == "camera":
@@ -112,16 +113,8 @@ def _seed(w: World) -> None:
     cams = [r[0] for r in rows]
     sql(db, "INSERT INTO division_kpi (division_code, window_days, counts) "
             "SELECT code, 7, '{\"cameras\": 1}' FROM division")
-    areas = [r[0] for r in sql(db, "SELECT id FROM key_area ORDER BY id")]
-    for j, a in enumerate(areas[:40]):
-        seen_by = [cams[(j * 13) % len(cams)], cams[(j * 29) % len(cams)]]
-        sql(db, "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction, camera_ids,"
-                " secret_ids) VALUES (%s, 'all', 100, 50, 0.5, %s, ARRAY(SELECT id FROM camera WHERE id = ANY(%s)"
-                " AND secrecy > 0))", (a, seen_by, seen_by))
-    # A figure counting a secret camera has its open twin (secrecy-0 cameras only), as a planning run makes.
-    sql(db, "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction, camera_ids, secret_ids)"
-            " SELECT key_area_id, 'all.open', 100, 25, 0.25, ARRAY(SELECT unnest(camera_ids) EXCEPT"
-            " SELECT unnest(secret_ids)), secret_ids FROM key_area_coverage WHERE cardinality(secret_ids) > 0")
+    w.figure_cams = cams
+    seed_coverage_figures(db, cams)
     for j in range(30):
         a, b = cams[(j * 17) % len(cams)], cams[(j * 31 + 5) % len(cams)]
         if a != b:
@@ -163,6 +156,22 @@ def _seed(w: World) -> None:
                 "plate_no) VALUES (%s, '99010000001190000001', %s, %s, '2000-01-02T03:00:00Z', %s)",
             (f"oracle-pass-{i}", gate, d, f"京O0000{i}"))
         w.passes[f"oracle-pass-{i}"] = d
+
+
+def seed_coverage_figures(db, cams: list[int]) -> None:
+    """Key-area coverage figures as a planning run stores them, some counting a secret camera; written
+    again by the test that reads them (another module's camera edits recompute real figures in their place)."""
+    sql(db, "DELETE FROM key_area_coverage")
+    areas = [r[0] for r in sql(db, "SELECT id FROM key_area ORDER BY id")]
+    for j, a in enumerate(areas[:40]):
+        seen_by = [cams[(j * 13) % len(cams)], cams[(j * 29) % len(cams)]]
+        sql(db, "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction, camera_ids,"
+                " secret_ids) VALUES (%s, 'all', 100, 50, 0.5, %s, ARRAY(SELECT id FROM camera WHERE id = ANY(%s)"
+                " AND secrecy > 0))", (a, seen_by, seen_by))
+    # A figure counting a secret camera has its open twin (secrecy-0 cameras only), as a planning run makes.
+    sql(db, "INSERT INTO key_area_coverage (key_area_id, mode, area_m2, covered_m2, fraction, camera_ids, secret_ids)"
+            " SELECT key_area_id, 'all.open', 100, 25, 0.25, ARRAY(SELECT unnest(camera_ids) EXCEPT"
+            " SELECT unnest(secret_ids)), secret_ids FROM key_area_coverage WHERE cardinality(secret_ids) > 0")
 
 
 _TOKENS: dict[tuple[int, str], str] = {}

@@ -46,7 +46,18 @@ from tests.scope_oracle import (
     run_case,
     tree_visible,
 )
-from tests.scope_world import API, DIVISIONS, MIXED, WIDE, World, apply_grants, grants_st, sql, world  # noqa: F401
+from tests.scope_world import (  # noqa: F401
+    API,
+    DIVISIONS,
+    MIXED,
+    WIDE,
+    World,
+    apply_grants,
+    grants_st,
+    seed_coverage_figures,
+    sql,
+    world,
+)
 
 
 def division_by_code(w: World, p: Principal, perm: Perm, rng: random.Random) -> None:
@@ -169,6 +180,7 @@ def test_figures_count_only_cameras_the_reader_may_see(world):  # noqa: F811
     """A stored figure (here a key area's coverage) counts a secret camera only for a reader who may see
     that camera: everyone else gets the figure without secret cameras (0.25 here, 0.5 with them)."""
     w = world
+    seed_coverage_figures(w.db, w.figure_cams)  # as seeded: a camera edit in another module recomputes them
     secret = dict(sql(w.db, "SELECT key_area_id, secret_ids FROM key_area_coverage WHERE mode = 'all'"))
     assert any(secret.values()) and not all(secret.values())
 
