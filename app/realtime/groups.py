@@ -1,5 +1,6 @@
 """Who gets what: feed groups (clients sharing a scope, layers and bbox), their message filters, and one
-connection's queue. Filtering, coalescing and encoding happen once per group, not per client."""
+connection's queue. Filtering, coalescing and encoding happen once per group, not per client; positions
+of groups with a bbox once per grid cell of their scope (``cells.py``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class Group:
         # target id → its latest position (latest wins), encoded at the tick: a target reporting faster
         # than the tick costs one encoding per tick, not one per fix.
         self.pending: dict[object, dict] = {}
+        # With a bbox: the grid cells covering it (app.realtime.cells), whose shared frames it gets instead.
+        self.cells: tuple = ()
 
     def wants(self, topic: str, msg: dict) -> bool:
         if topic not in self.layers:

@@ -5,7 +5,8 @@ Bus messages are dicts with routing fields next to the payload:
 ``lon``/``lat``. Topics and how they travel:
 
 - ``positions``: ``{"target_id", "lon", "lat", ...}`` — coalesced per target (latest wins) and sent
-  as one ``positions`` frame per client per tick (≤ 10 Hz).
+  as one ``positions`` frame per client per tick (≤ 10 Hz); a bbox is snapped to shared grid cells
+  (``cells.py``): the frame may hold a few positions just outside it.
 - ``cameras``, ``incidents``, ``dispatch``: sent one frame per message, in order, never coalesced
   or dropped; a client whose queue is full is cut off instead (it reconnects and gets a snapshot).
   Each carries its ``event_id`` (``bus.stream``); a client subscribing with ``"since": <the last id it
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,7 +34,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app.domain.access import Perm, Principal, Scope
 from app.domain.events import HUB_TOPICS, Topic
 from app.realtime.bus import Bus
-from app.realtime.groups import Client, Group, dispatch_view, positions_for
+from app.realtime.cells import Positions
+from app.realtime.groups import Client, Group, dispatch_view
 from app.realtime.stream import DURABLE_TOPICS, PAGE, ZERO, key, parse_id
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,8 @@ CLOSE_EXPIRED = 4403
 
 class Hub:
     def __init__(self, bus: Bus, *, tick_hz: float = 10.0, queue_max: int = 256, keepalive_s: float = 15.0,
-                 kpi_interval_s: float = 5.0, kpi: KpiFn | None = None, reload: ReloadFn | None = None) -> None:
+                 kpi_interval_s: float = 5.0, kpi: KpiFn | None = None, reload: ReloadFn | None = None,
+                 cells: bool | None = None) -> None:
         self.bus = bus
         self.reload = reload
         self.tick_s = 1.0 / min(tick_hz, 10.0)
@@ -62,6 +66,10 @@ class Hub:
         self.kpi = kpi
         self.clients: set[Client] = set()
         self.groups: dict[tuple, Group] = {}
+        # Viewports snapped to shared cells (app.realtime.cells); SHARPEYES_WS_CELLS=0 turns it off (benches).
+        if cells is None:
+            cells = os.environ.get("SHARPEYES_WS_CELLS", "1") != "0"
+        self.positions = Positions(cells)
         self._unsubscribe: Callable[[], None] | None = None
         self._ticker: asyncio.Task | None = None
         self.cut_count = 0
@@ -106,9 +114,7 @@ class Hub:
                         c.kpi_dirty = True
             return
         if topic == "positions":
-            for g in self.groups.values():
-                if g.wants(topic, msg):
-                    g.pending[msg.get("target_id")] = msg
+            self.positions.add([msg])
             return
         skip = self._skipping(event_id) if event_id is not None and self._skip else ()
         encoded: dict[int, tuple[dict, bytes]] = {}  # id(message as seen) → it and its frame, shared
@@ -148,39 +154,11 @@ class Hub:
 
     def _on_events(self, topic: str, msgs: list[dict]) -> None:
         """A batch of one topic (ingest publishes positions per batch): the groups are looked at once."""
-        if topic != "positions":
-            for msg in msgs:
-                self._on_event(topic, msg)
+        if topic == "positions":
+            self.positions.add(msgs)
             return
-        groups = [g for g in self.groups.values() if "positions" in g.layers]
-        if not groups:
-            return
-        secret = any("secrecy" in msg for msg in msgs)  # positions carry none: the per-message check then
-        for g in groups:
-            if secret:
-                pending, wants = g.pending, g.wants
-                for msg in msgs:
-                    if wants(topic, msg):
-                        pending[msg.get("target_id")] = msg
-            else:
-                g.pending.update({msg.get("target_id"): msg for msg in positions_for(g, msgs)})
-
-    def _flush_positions(self) -> None:
-        encoded: dict[int, bytes] = {}  # id(message) → its JSON, shared between groups
-        dumps = orjson.dumps
-        flushed = [g for g in self.groups.values() if g.pending]
-        for g in flushed:
-            items = []
-            for msg in g.pending.values():
-                e = encoded.get(id(msg))
-                if e is None:
-                    e = encoded[id(msg)] = dumps(msg)
-                items.append(e)
-            frame = b'{"type":"positions","items":[' + b",".join(items) + b"]}"
-            for c in list(g.clients):
-                c.push(frame)
-        for g in flushed:  # only now: every message stays alive (its id unique) while the frames are built
-            g.pending.clear()
+        for msg in msgs:
+            self._on_event(topic, msg)
 
     def _join(self, c: Client) -> None:
         self._leave(c)
@@ -188,6 +166,7 @@ class Hub:
         g = self.groups.get(key)
         if g is None:
             g = self.groups[key] = Group(key, c.scope, c.layers, c.bbox, c.dispatch_scope)
+            self.positions.attach(g)
         g.clients.add(c)
         c.group = g
 
@@ -197,6 +176,7 @@ class Hub:
             g.clients.discard(c)
             if not g.clients:
                 self.groups.pop(g.key, None)
+                self.positions.detach(g)
             c.group = None
 
     async def _tick_loop(self) -> None:
@@ -205,7 +185,7 @@ class Hub:
             await asyncio.sleep(self.tick_s)
             now = time.monotonic()
             try:
-                self._flush_positions()
+                self.positions.flush()
                 self._check_expiry(datetime.now(UTC))
                 if now - last_keepalive >= self.keepalive_s:
                     last_keepalive = now
