@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    # A read replica (hot standby) for the heavy read-only paths: tiles, lists, planning reads, track history
+    # (``deps.ReadConnDep``). Unset or empty: one pool. Sign-in, rights and writes always use DATABASE_URL.
+    database_read_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_READ_URL"))
 
     data_dir: Path = Path("var")
     embedded_port: int = 54329

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -20,6 +21,7 @@ from app.realtime.rpc import DeviceCalls
 from app.services import security, tickets
 
 _bearer = HTTPBearer(auto_error=False)
+log = logging.getLogger(__name__)
 
 
 def get_settings(request: Request) -> Settings:
@@ -42,6 +44,29 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
 DB_DOWN = "database unavailable; try again shortly"
 
 
+async def get_read_conn(request: Request, primary: Annotated[AsyncConnection, Depends(get_conn)]
+                        ) -> AsyncIterator[AsyncConnection]:
+    """For the heavy read-only paths (tiles, lists, planning reads, track history): a connection to the read
+    replica (``DATABASE_READ_URL``), else the request's own primary connection (one pool, nothing extra).
+    The principal and its scope are still loaded on the primary (``current_principal``): a revoked grant
+    must not live on in a replica that lags. A replica that is down is skipped: the primary answers."""
+    rt = getattr(request.app.state, "runtime", None)
+    reader = rt.read_engine if rt is not None else None
+    if reader is None:
+        yield primary
+        return
+    try:
+        conn = await reader.connect().start()
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        log.warning("read replica unavailable (%s); reading from the primary", type(exc).__name__)
+        yield primary
+        return
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 def get_calls(request: Request) -> DeviceCalls:
     """Calls to GB/T 28181 devices (``app.realtime.rpc``); 503 when the app runs without its runtime."""
     rt = getattr(request.app.state, "runtime", None)
@@ -52,6 +77,7 @@ def get_calls(request: Request) -> DeviceCalls:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn)]
 CallsDep = Annotated[DeviceCalls, Depends(get_calls)]
 
 

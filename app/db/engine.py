@@ -25,6 +25,16 @@ def make_engine(url: str, **kw) -> AsyncEngine:
     return create_async_engine(async_url(url), **kw)
 
 
+def make_read_engine(url: str, **kw) -> AsyncEngine:
+    """The pool of a read replica (``DATABASE_READ_URL``). Its sessions are read-only even on a server that
+    would accept writes (a logical copy, a test's cloned database): a write sent there by mistake fails
+    loudly instead of landing on a copy nobody else reads."""
+    connect_args = dict(kw.pop("connect_args", {}))
+    connect_args["server_settings"] = {**connect_args.get("server_settings", {}),
+                                       "default_transaction_read_only": "on"}
+    return make_engine(url, connect_args=connect_args, **kw)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

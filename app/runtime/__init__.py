@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.db.engine import make_engine
+from app.db.engine import make_engine, make_read_engine
 from app.db.partitions import ensure_partitions
 from app.domain.access import Principal, Scope
 from app.realtime.bus import Bus, make_bus
@@ -66,6 +66,7 @@ class Runtime:
     video: GbVideo | None = None  # live and playback video of the channels whose devices registered here
     cascade: object | None = None  # links to upper platforms (GB/T 28181 cascade) from this SIP server
     role: str = "all"
+    read_engine: AsyncEngine | None = None  # DATABASE_READ_URL's pool (heavy reads), None: reads use ``engine``
 
     def health(self) -> dict:
         """What this process runs, for ``/api/v1/health``: its role, listeners bound, bus connected."""
@@ -89,6 +90,9 @@ class Runtime:
         # waiting for asyncpg's 60 s default; the pool's pre-ping drops dead connections, so it recovers
         # by itself when the database is back.
         engine = make_engine(database_url, connect_args={"timeout": settings.db_connect_timeout_s})
+        # Only processes that answer HTTP read through it; nothing is opened before the first request.
+        reader = make_read_engine(settings.database_read_url, connect_args={"timeout": settings.db_connect_timeout_s}) \
+            if settings.database_read_url and runs(settings.role, "http") else None
         try:
             async with engine.begin() as conn:
                 await ensure_partitions(conn)
@@ -103,7 +107,7 @@ class Runtime:
                 if hub is not None:
                     await hub.start()
                 try:
-                    rt = cls(engine, bus, hub, calls=DeviceCalls(bus), role=role)
+                    rt = cls(engine, bus, hub, calls=DeviceCalls(bus), role=role, read_engine=reader)
                     # Without a SIP server here: no cascade, no sweep, no GB video (they follow rt.gb28181).
                     async with ingest.running(engine, settings, lambda: rt.bus,
                                               jt808=runs(role, "jt808")) as rt.ingest, \
@@ -126,4 +130,6 @@ class Runtime:
             finally:
                 await bus.stop()
         finally:
+            if reader is not None:
+                await reader.dispose()
             await engine.dispose()

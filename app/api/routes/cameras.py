@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, ReadConnDep, SettingsDep, require
 from app.api.outbox import OutboxDep
 from app.api.schemas import (
     CameraCollection,
@@ -24,7 +24,7 @@ DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})
 
 
 @router.get("", operation_id="list_cameras", response_model=CameraCollection)
-async def list_cameras(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
+async def list_cameras(conn: ReadConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
                        status: CameraStatus | None = None, limit: Limit = 1000,
                        offset: Offset = 0, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     if division:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, Limit, Offset, SettingsDep, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, Limit, Offset, ReadConnDep, SettingsDep, require
 from app.api.schemas import DivisionCollection, DivisionFeature
 from app.domain.access import Perm
 from app.services import divisions
@@ -14,7 +14,7 @@ CODE = r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$"
 
 
 @router.get("", operation_id="list_divisions", response_model=DivisionCollection)
-async def list_divisions(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep,
+async def list_divisions(conn: ReadConnDep, settings: SettingsDep, bbox: BBoxDep,
                          level: Annotated[int | None, Query(ge=1, le=6)] = None,
                          parent: Annotated[str | None, Query(pattern=CODE)] = None,
                          geometry: bool = True, limit: Limit = 1000,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, ReadConnDep, SettingsDep, require
 from app.api.outbox import OutboxDep
 from app.api.schemas import Created, KeyAreaCollection, KeyAreaCreate, KeyAreaFeature, KeyAreaUpdate
 from app.domain.access import Perm
@@ -15,7 +15,7 @@ DivisionQ = Annotated[str | None, Query(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})
 
 
 @router.get("", operation_id="list_key_areas", response_model=KeyAreaCollection)
-async def list_key_areas(conn: ConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
+async def list_key_areas(conn: ReadConnDep, settings: SettingsDep, bbox: BBoxDep, division: DivisionQ = None,
                          category: Annotated[str | None, Query(max_length=40)] = None,
                          limit: Limit = 1000, offset: Offset = 0,
                          auth: Authorized = require(Perm.VIEW_MAP)) -> dict:

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
 
-from app.api.deps import Authorized, ConnDep, IdPath, require
+from app.api.deps import Authorized, ConnDep, IdPath, ReadConnDep, require
 from app.api.outbox import OutboxDep
 from app.api.schemas import (
     DivisionKpiList,
@@ -111,7 +111,7 @@ async def get_job(job_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm
 
 
 @router.get("/kpi", operation_id="planning_kpi", response_model=DivisionKpiList)
-async def kpis(conn: ConnDep, parent: Annotated[str | None, Query(pattern=CODE)] = None,
+async def kpis(conn: ReadConnDep, parent: Annotated[str | None, Query(pattern=CODE)] = None,
                auth: Authorized = require(Perm.PLAN)) -> dict:
     """KPIs of every division the planner may see, or of ``parent`` and its children."""
     cond, params = planning_report.in_scope(auth.scope, "d.code")
@@ -129,7 +129,7 @@ async def kpis(conn: ConnDep, parent: Annotated[str | None, Query(pattern=CODE)]
 
 
 @router.get("/coverage/key-areas", operation_id="planning_key_area_coverage", response_model=KeyAreaCoverageList)
-async def key_area_coverage(conn: ConnDep, mode: Mode = "all", below: float = Query(1.0, ge=0, le=1),
+async def key_area_coverage(conn: ReadConnDep, mode: Mode = "all", below: float = Query(1.0, ge=0, le=1),
                             limit: int = Query(500, ge=1, le=5000), auth: Authorized = require(Perm.PLAN)) -> dict:
     # Scoped in SQL before the LIMIT. camera_ids: only the cameras the reader may see; each figure full or
     # open (without secret cameras) as the reader's clearance allows.
@@ -149,7 +149,7 @@ async def key_area_coverage(conn: ConnDep, mode: Mode = "all", below: float = Qu
 
 @router.get("/layers/{layer}.geojson", operation_id="planning_layer", response_class=GeoJSONResponse,
             responses={200: {"model": Layer}})
-async def layer(layer: Annotated[str, Path(max_length=40)], conn: ConnDep, mode: Mode = "all",
+async def layer(layer: Annotated[str, Path(max_length=40)], conn: ReadConnDep, mode: Mode = "all",
                 auth: Authorized = require(Perm.PLAN)) -> Response:
     fc = await planning_report.geojson_layer(conn, layer, mode, auth.scope)
     return Response(orjson.dumps(fc), media_type="application/geo+json")

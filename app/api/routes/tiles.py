@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
 
-from app.api.deps import Authorized, ConnDep, require
+from app.api.deps import Authorized, ReadConnDep, require
 from app.api.schemas import TileStyle
 from app.api.schemas.media import BINARY, MVTResponse
 from app.domain.access import Perm
@@ -32,7 +32,7 @@ async def tile_style(auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
 @router.get("/tiles/{layer}/{z}/{x}/{y}.pbf", operation_id="get_tile", response_class=MVTResponse,
             responses={200: {"content": {MVT: {"schema": BINARY}}}, 204: {"description": "empty tile"},
                        304: {"description": "not modified (ETag)"}})
-async def get_tile(request: Request, conn: ConnDep, layer: str, z: Annotated[int, Path(ge=0, le=22)],
+async def get_tile(request: Request, conn: ReadConnDep, layer: str, z: Annotated[int, Path(ge=0, le=22)],
                    x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
                    if_none_match: Annotated[str | None, Header()] = None,
                    accept_encoding: Annotated[str | None, Header()] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, SettingsDep, require
+from app.api.deps import Authorized, BBoxDep, ConnDep, IdPath, Limit, Offset, ReadConnDep, SettingsDep, require
 from app.api.schemas import Prediction, Replay, TargetEvent, TargetPublic, TrackArrays, TrackSummary
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
@@ -45,12 +45,12 @@ async def get_target(target_id: IdPath, conn: ConnDep, auth: Authorized = requir
 
 
 @router.get("/targets/{target_id}/track", operation_id="get_track", response_model=TrackArrays)
-async def get_track(target_id: IdPath, conn: ConnDep, start: StartQ = None, end: EndQ = None, zoom: ZoomQ = None,
-                    auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+async def get_track(target_id: IdPath, conn: ConnDep, read: ReadConnDep, start: StartQ = None, end: EndQ = None,
+                    zoom: ZoomQ = None, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     """Fixes in [start, end) as arrays (epoch seconds, lon, lat, speed, course), simplified for ``zoom``."""
     await targets.get_target(conn, auth.scope, target_id)
     s, e = _window(start, end)
-    return _track(await tracks.get_track(conn, target_id, s, e, zoom=zoom))
+    return _track(await tracks.get_track(read, target_id, s, e, zoom=zoom))  # the target's scope: primary
 
 
 @router.get("/targets/{target_id}/summary", operation_id="get_track_summary", response_model=TrackSummary)
@@ -81,7 +81,8 @@ async def prediction(target_id: IdPath, conn: ConnDep, auth: Authorized = requir
 
 
 @router.get("/replay", operation_id="replay", response_model=Replay)
-async def replay(conn: ConnDep, ids: Annotated[str, Query(max_length=600, description="target ids: 1,2,3")],
+async def replay(conn: ConnDep, read: ReadConnDep,
+                 ids: Annotated[str, Query(max_length=600, description="target ids: 1,2,3")],
                  start: StartQ = None, end: EndQ = None, zoom: ZoomQ = None,
                  auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
     """Several targets on a shared clock: per target, arrays plus ``offset_s`` since ``start``."""
@@ -95,6 +96,6 @@ async def replay(conn: ConnDep, ids: Annotated[str, Query(max_length=600, descri
         raise InvalidInput(f"at most {tracks.MAX_TARGETS} targets in one replay", field="ids")
     await targets.check_targets(conn, auth.scope, id_list)
     s, e = _window(start, end)
-    r = await tracks.get_replay(conn, id_list, s, e, zoom=zoom)
+    r = await tracks.get_replay(read, id_list, s, e, zoom=zoom)
     return {"start": r.start.isoformat(), "end": r.end.isoformat(),
             "tracks": [_track(tr) | {"offset_s": r.offsets(i)} for i, tr in r.tracks.items()]}
