@@ -146,8 +146,64 @@ def plate_search(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     assert len(feats) == expected, f"plates/search: {len(feats)} passes, {expected} expected ({scope.rules})"
 
 
+def _refused(r, scope: Scope, what: str) -> bool:
+    """A refusal is a 403 for a caller without the right at all; the answer's content is judged otherwise."""
+    if ok_or_hidden(r, what):
+        return False
+    assert r.status_code in (403, 404), f"{what}: {r.status_code} ({r.text})"
+    assert r.status_code == 404 or scope.empty, f"{what}: 403 with {scope} ({r.text})"
+    return True
+
+
+def _entry_visible(scope: Scope, area: list[str]) -> bool:
+    return all(scope.covers(c) for c in area)
+
+
+def watchlist_list(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """Watchlist entries (tests/scope_world.py seeds one per district, one deeper, one over two districts):
+    the caller sees exactly those whose whole area lies in their divisions."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    r = w.client.get(f"{API}/watchlists", headers=w.headers, params={"limit": 1000})
+    if _refused(r, scope, "watchlists"):
+        assert r.status_code == 403 and scope.empty
+        return
+    got = {x["id"]: x["area"] for x in r.json()["items"] if x["id"] in w.watchlists}
+    for eid, area in got.items():
+        assert _entry_visible(scope, area), f"watchlists: entry {eid} of {area} out of scope {scope.rules}"
+    expected = {eid for eid, area in w.watchlists.items() if _entry_visible(scope, area)}
+    assert set(got) == expected, f"watchlists: {sorted(got)}, {sorted(expected)} expected ({scope.rules})"
+
+
+def watchlist_one(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    scope = p.scope_for(perm, datetime.now(UTC))
+    eid = rng.choice(sorted(w.watchlists))
+    r = w.client.get(f"{API}/watchlists/{eid}", headers=w.headers)
+    if _refused(r, scope, f"watchlists/{eid}"):
+        assert not _entry_visible(scope, w.watchlists[eid]), f"watchlists/{eid}: hidden in scope {scope.rules}"
+        return
+    assert _entry_visible(scope, r.json()["area"]), f"watchlists/{eid}: out of scope {scope.rules}"
+
+
+def viid_image(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """A pass's stored image: served when its pass is in scope (a pass filed nowhere: to admins only), a 404
+    otherwise."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    sha = rng.choice(sorted(w.pass_images))
+    division = w.pass_images[sha]
+    inside = scope.covers(division) if division else scope.everywhere
+    r = w.client.get(f"{API}/viid/images/{sha}", headers=w.headers)
+    if _refused(r, scope, "viid/images"):
+        assert not inside, f"viid/images: the image of a pass in {division} hidden in scope {scope.rules}"
+        return
+    assert inside, f"viid/images: the image of a pass in {division} served out of scope {scope.rules}"
+    assert r.headers["cache-control"].startswith("private")
+
+
 EXTRA_CASES: dict[str, list[tuple[str, Callable]]] = {
     f"{API}/plates/search": [("", plate_search)],
+    f"{API}/watchlists": [("", watchlist_list)],
+    f"{API}/watchlists/{{entry_id}}": [("", watchlist_one)],
+    f"{API}/viid/images/{{sha256}}": [("", viid_image)],
 }
 
 

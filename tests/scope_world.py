@@ -1,6 +1,7 @@
 """The scope oracle's world (tests/api/test_scope_oracle*.py): one app over one copy of the demo city, seeded
 with secret cameras in every district, incidents, units with trackers, targets with fixes, stored planning
-figures and GB/T 28181 devices; and the oracle user's grants, drawn at random or from fixed examples.
+figures, GB/T 28181 devices, GA/T 1400 passes with their images and watchlist entries; and the oracle
+user's grants, drawn at random or from fixed examples.
 
 The world is built once for all the oracle's modules (seeding takes seconds) and closed after the last."""
 
@@ -8,17 +9,19 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
+from psycopg.types.json import Jsonb
 
 from app.api.main import create_app
 from app.config import Settings
 from app.domain.access import ROLES, GrantScope, Principal
+from app.services.viid_images import ImageStore
 from tests.conftest import _admin, _url, fresh_db
 
 API = "/api/v1"
@@ -48,6 +51,8 @@ class World:
     devices: dict[int, str | None] = field(default_factory=dict)
     codes: set[str] = field(default_factory=set)
     passes: dict[str, str | None] = field(default_factory=dict)  # GA/T 1400 record id → its division
+    pass_images: dict[str, str | None] = field(default_factory=dict)  # a pass's image sha256 → its division
+    watchlists: dict[int, list[str]] = field(default_factory=dict)  # watchlist entry → its area
     figure_cams: list[int] = field(default_factory=list)  # the cameras the stored coverage figures name
 
     def division_of(self, kind: str, ident) -> tuple[str | None, int]:
@@ -147,15 +152,27 @@ def _seed(w: World) -> None:
     w.devices = dict(sql(db, "SELECT id, division_code FROM gb_device"))
     # GA/T 1400 checkpoint passes of one plate family (/plates/search): a checkpoint in every district and
     # deeper, and one pass filed nowhere (a device without a division).
+    settings = w.client.app.state.settings
+    store = ImageStore(settings.viid_image_dir or settings.data_dir / "viid")
     for i, d in enumerate([*DISTRICTS, "990101001", "990104001002", None]):
         gate = f"9901000000121{i:07d}"
         sql(db, "INSERT INTO viid_tollgate (tollgate_id, name, location, division_code, device_id) VALUES "
                 "(%s, %s, ST_SetSRID(ST_MakePoint(24.94, 60.17), 4326), %s, '99010000001190000001')",
             (gate, f"卡口 {i}", d))
+        # its image in the content-addressed store (/viid/images/{sha256}), one image per pass
+        key, sha = store.put("vehicle", date(2000, 1, 2), f"oracle-image-{i}".encode(), "jpg")
         sql(db, "INSERT INTO viid_motor_vehicle (record_id, uploaded_by, tollgate_id, division_code, pass_time, "
-                "plate_no) VALUES (%s, '99010000001190000001', %s, %s, '2000-01-02T03:00:00Z', %s)",
-            (f"oracle-pass-{i}", gate, d, f"京O0000{i}"))
+                "plate_no, images) VALUES (%s, '99010000001190000001', %s, %s, '2000-01-02T03:00:00Z', %s, %s)",
+            (f"oracle-pass-{i}", gate, d, f"京O0000{i}", Jsonb([{"type": "01", "format": "jpg", "key": key,
+                                                                  "sha256": sha}])))
         w.passes[f"oracle-pass-{i}"] = d
+        w.pass_images[sha] = d
+    # Watchlist entries (/watchlists): one per district, one deeper, one spanning two districts.
+    for area in [*([d] for d in DISTRICTS), ["990104001"], ["990101", "990102"]]:
+        (eid,) = sql(db, "INSERT INTO watchlist_entry (plate, reason, area, valid_from, valid_until) VALUES "
+                         "('京O1234?', 'oracle', %s, now() - interval '1 hour', now() + interval '30 days') "
+                         "RETURNING id", (area,))[0]
+        w.watchlists[eid] = area
 
 
 def seed_coverage_figures(db, cams: list[int]) -> None:

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CHAR, BigInteger, CheckConstraint, DateTime, Float, ForeignKey, Index, SmallInteger, String
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models import Base, geom, now_col
@@ -77,6 +90,8 @@ class ViidMotorVehicle(Base):
         Index("ix_viid_mv_plate", "plate_no", "pass_time", postgresql_ops={"plate_no": "text_pattern_ops"}),
         Index("ix_viid_mv_pass_time", "pass_time"),
         Index("ix_viid_mv_tollgate", "tollgate_id", "pass_time"),
+        # the image endpoint finds the records that reference an image (0017_watchlist)
+        Index("ix_viid_mv_images", "images", postgresql_using="gin", postgresql_ops={"images": "jsonb_path_ops"}),
     )
 
 
@@ -100,4 +115,48 @@ class ViidObject(Base):
         CheckConstraint("kind IN ('face','person','nonmotor')", name="viid_object_kind"),
         Index("uq_viid_object_record", "kind", "record_id", unique=True),
         Index("ix_viid_object_shot", "kind", "shot_time"),
+        Index("ix_viid_object_images", "images", postgresql_using="gin", postgresql_ops={"images": "jsonb_path_ops"}),
     )
+
+
+class WatchlistEntry(Base):
+    """A watchlist (布控) entry (app/domain/watchlist.py): a plate or plate pattern, optionally a vehicle
+    colour, why, whose, how long, where. Cancelled entries are kept (the audit log names them)."""
+
+    __tablename__ = "watchlist_entry"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plate: Mapped[str] = mapped_column(String(16))
+    vehicle_color: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    owner_name: Mapped[str | None] = mapped_column(String(100))
+    area: Mapped[list[str]] = mapped_column(ARRAY(String(12)))
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default="2")
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = now_col()
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (
+        CheckConstraint("valid_until > valid_from", name="watchlist_entry_window"),
+        CheckConstraint("cardinality(area) > 0", name="watchlist_entry_area"),
+        Index("ix_watchlist_entry_active", "valid_until", postgresql_where=text("cancelled_at IS NULL")),
+    )
+
+
+class WatchlistHit(Base):
+    """A pass an entry caught, and the incident it opened: one per (entry, record), so a record sent
+    again raises no second alarm."""
+
+    __tablename__ = "watchlist_hit"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("watchlist_entry.id", ondelete="CASCADE"))
+    record_id: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id", ondelete="SET NULL"))
+    plate_no: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str | None] = mapped_column(String(8))
+    image_sha256: Mapped[str | None] = mapped_column(String(64))
+    tollgate_id: Mapped[str | None] = mapped_column(String(64))
+    division_code: Mapped[str | None] = mapped_column(ForeignKey("division.code", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = now_col()
+    __table_args__ = (Index("uq_watchlist_hit", "entry_id", "record_id", unique=True),)

@@ -41,9 +41,15 @@ WALK_KMH = 5.0
 FLY_KMH = 40.0  # a patrol drone's cruise, with climb and landing
 
 
+# Incidents the platform opens itself (not offered to the console): a GA/T 1400 pass caught by a watchlist
+# (app/services/watchlist_alarms.py).
+SYSTEM_TYPES = {"watchlist": ("布控预警", "Watchlist alarm")}
+
+
 def incident_type_name(type_: str) -> tuple[str, str]:
-    """(zh, en) name of an incident type, the console's or a GB/T 28181 alarm's; the key itself when unknown."""
-    return INCIDENT_TYPES.get(type_) or GB_ALARM_TYPES.get(type_) or (type_, type_)
+    """(zh, en) name of an incident type, the console's, a GB/T 28181 alarm's or the platform's own; the key
+    itself when unknown."""
+    return INCIDENT_TYPES.get(type_) or GB_ALARM_TYPES.get(type_) or SYSTEM_TYPES.get(type_) or (type_, type_)
 
 
 def travel_mode(kind: str | None) -> str:

@@ -17,7 +17,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -47,8 +47,10 @@ UPLOADS = {
 
 class Receiver:
     def __init__(self, engine: AsyncEngine, settings: Settings, realm: str, platform_password: str | None,
-                 subscribe: Callable | None = None) -> None:
+                 subscribe: Callable | None = None,
+                 after_vehicles: Callable[[list[rec.MotorVehicle]], Awaitable[object]] | None = None) -> None:
         self.engine, self.settings, self.realm = engine, settings, realm
+        self.after_vehicles = after_vehicles  # after the commit: watchlist alarms (services/watchlist_alarms)
         self.tz = ZoneInfo(settings.viid_tz)
         self.lapse_s = settings.viid_keepalive_s * settings.viid_keepalive_misses
         self.credentials = GbCredentials(engine, realm, platform_password, open_=settings.demo_mode)
@@ -171,6 +173,11 @@ class Receiver:
                     await put(conn, with_images, device, live.division)
                 for i, r in parsed:
                     statuses[i] = m.status(url, m.OK, "OK", now, self.tz, r.record_id)
+                if what == "MotorVehicles" and self.after_vehicles is not None:
+                    try:  # stored and acknowledged whatever happens here
+                        await self.after_vehicles([r for _, r in parsed])
+                    except Exception:
+                        log.exception("GA/T 1400 after-store step failed")
         return 200, m.response_list(statuses), {}
 
     def _parse(self, what: str, obj):

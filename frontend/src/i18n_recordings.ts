@@ -61,4 +61,10 @@ export const RECORDINGS_DICT = {
   "mtrack.not_recorded": ["无录像", "not recorded"],
   "mtrack.hint": ["绿点处有录像：点击定位点从该时刻回放", "Green fixes were recorded: click a fix to play from that moment"],
   "aud.act.mobile_track": ["查看移动设备轨迹与录像", "Mobile device track and recordings viewed"],
+  // GA/T 1400 view library: plate search, watchlists (布控), stored images; the incident type a watchlist opens
+  "aud.act.plate_search": ["车牌检索", "Plate search"],
+  "aud.act.watchlist_set": ["设置布控", "Watchlist entry set"],
+  "aud.act.watchlist_cancel": ["撤销布控", "Watchlist entry cancelled"],
+  "aud.act.viid_image_view": ["查看卡口图片", "Checkpoint image viewed"],
+  "incident.type.watchlist": ["布控预警", "Watchlist alarm"],
 } as const;

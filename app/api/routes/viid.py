@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 
 from app.api.deps import Authorized, ConnDep, client_ip, require
 from app.api.outbox import OutboxDep
+from app.api.routes.watchlists import watchlist_alarms
 from app.api.schemas.viid import PlatePasses
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
@@ -33,7 +34,8 @@ def receiver(request: Request) -> Receiver:
         gb = Gb28181Settings()
         bus = getattr(state, "bus", None)
         rx = state.viid = Receiver(state.engine, state.settings, gb.domain, gb.password,
-                                   subscribe=bus.subscribe if bus is not None else None)
+                                   subscribe=bus.subscribe if bus is not None else None,
+                                   after_vehicles=watchlist_alarms(state).on_stored)
     return rx
 
 

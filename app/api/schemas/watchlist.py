@@ -1,0 +1,44 @@
+"""Watchlist (布控) entries: what a dispatcher sets, what the API answers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
+
+from app.api.schemas.base import Instant, Public, Strict
+
+
+class WatchlistCreate(Strict):
+    plate: Annotated[str, Field(min_length=1, max_length=32, description="plate, exact or with wildcards * ?")]
+    vehicle_color: Annotated[str | None, Field(max_length=8, description="GA/T 1400 VehicleColor code")] = None
+    reason: Annotated[str, Field(min_length=1, max_length=2000, description="why (kept in the audit log)")]
+    area: Annotated[list[str], Field(min_length=1, max_length=50,
+                                     description="division codes where passes are matched (disposition area)")]
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime
+    priority: Annotated[int, Field(ge=1, le=4)] = 2
+
+
+class WatchlistEntry(Public):
+    id: int
+    plate: str
+    vehicle_color: str | None
+    reason: str
+    owner_id: int | None
+    owner_name: str | None
+    area: list[str]
+    priority: int
+    valid_from: Instant
+    valid_until: Instant
+    created_at: Instant
+    cancelled_at: Instant | None
+    cancelled_by: str | None
+    active: bool
+
+
+class WatchlistEntries(Public):
+    total: int
+    limit: int
+    offset: int
+    items: list[WatchlistEntry]
