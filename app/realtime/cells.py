@@ -5,14 +5,14 @@ Two paths, chosen per feed group when it is made:
 - **Whole city** (no bbox) — and every bbox group when cells are off: the group keeps its own latest
   position per target and builds one frame per tick (the path of a thousand walls on one view).
 - **Cells** (a bbox): the bbox is snapped to a fixed power-of-two grid in degrees whose cell size follows
-  the bbox size (``snap``: at most ``PER_SIDE + 1`` cells a side). Groups of one scope share a
+  the bbox size, each axis on its own (``snap``: at most ``PER_SIDE + 1`` cells a side). Groups of one scope share a
   ``CellView``: positions are coalesced once per scope, bucketed into the watched cells at the tick, each
   cell's items joined once, and a group's frame is the join of its cells' items — built once per distinct
   set of cells. Two hundred screens with their own viewports then cost about what two hundred on one view
   do: the per-screen work is a join of a few byte strings and the send.
 
 A screen on cells receives every position inside its bbox and also those in the rest of the cells that
-cover it: up to about twice its width and height in the worst case, ~1.4× its area on average. The client
+cover it: under 2.5× its width and height in the worst case, about 1.4× each (1.9× its area) on average. The client
 draws them or ignores them; the scope filter (division subtree + secrecy) is exact either way.
 """
 
@@ -25,23 +25,29 @@ import orjson
 
 from app.realtime.groups import Group, positions_for
 
-PER_SIDE = 4  # the cell is at least 1/PER_SIDE of the bbox's larger side: ≤ PER_SIDE + 1 cells a side
+# A cell is at least 1/PER_SIDE of the bbox's side: ≤ PER_SIDE + 1 cells a side. Smaller cells send fewer
+# positions outside the bbox but cost more per screen and tick, and fewer screens share a set of cells.
+PER_SIDE = 4
 MAX_ZOOM = 24  # ~2 cm cells: a point bbox still gets one small cell
 HEAD, TAIL = b'{"type":"positions","items":[', b"]}"
 
-Cell = tuple[int, int, int]  # (zoom, column, row): cell size 360 / 2**zoom degrees, from (-180, -90)
+Cell = tuple[int, int, int, int]  # (x zoom, y zoom, column, row): 360/2**zx by 180/2**zy degrees from (-180, -90)
+
+
+def zoom(side: float, span: float) -> int:
+    """The largest zoom whose cell (span / 2**z) is at least side / PER_SIDE."""
+    return MAX_ZOOM if side <= 0 else max(0, min(MAX_ZOOM, math.floor(math.log2(span * PER_SIDE / side))))
 
 
 def snap(bbox: tuple[float, float, float, float]) -> tuple[Cell, ...]:
-    """The cells covering a bbox on the grid whose cell size is the largest 360/2**z ≤ its larger side /
-    PER_SIDE: screens of similar size land on the same zoom and share cells."""
+    """The cells covering a bbox on the grid sized from it, each axis on its own (a 16:9 screen at 60° N
+    spans twice as many degrees of longitude as of latitude): screens of similar size share cells."""
     x1, y1, x2, y2 = bbox
-    side = max(x2 - x1, y2 - y1)
-    z = MAX_ZOOM if side <= 0 else max(0, min(MAX_ZOOM, math.floor(math.log2(360.0 * PER_SIDE / side))))
-    size = 360.0 / (1 << z)
-    cols = range(int((x1 + 180.0) // size), int((x2 + 180.0) // size) + 1)
-    rows = range(int((y1 + 90.0) // size), int((y2 + 90.0) // size) + 1)
-    return tuple((z, c, r) for c in cols for r in rows)
+    zx, zy = zoom(x2 - x1, 360.0), zoom(y2 - y1, 180.0)
+    sx, sy = 360.0 / (1 << zx), 180.0 / (1 << zy)
+    cols = range(int((x1 + 180.0) // sx), int((x2 + 180.0) // sx) + 1)
+    rows = range(int((y1 + 90.0) // sy), int((y2 + 90.0) // sy) + 1)
+    return tuple((zx, zy, c, r) for c in cols for r in rows)
 
 
 class CellView:
@@ -52,24 +58,24 @@ class CellView:
         self.scope = scope
         self.bbox = None  # for positions_for: the scope filter only, the cells do the place
         self.groups: set[Group] = set()
-        self.watch: dict[int, dict[tuple[int, int], int]] = {}  # zoom → (column, row) → groups watching
+        self.watch: dict[tuple[int, int], dict[tuple[int, int], int]] = {}  # zooms → (col, row) → groups
         self.pending: dict[object, dict] = {}  # target id → its latest position (latest wins)
 
     def attach(self, g: Group) -> None:
         self.groups.add(g)
-        for z, c, r in g.cells:
-            w = self.watch.setdefault(z, {})
+        for zx, zy, c, r in g.cells:
+            w = self.watch.setdefault((zx, zy), {})
             w[c, r] = w.get((c, r), 0) + 1
 
     def detach(self, g: Group) -> None:
         self.groups.discard(g)
-        for z, c, r in g.cells:
-            w = self.watch[z]
+        for zx, zy, c, r in g.cells:
+            w = self.watch[zx, zy]
             w[c, r] -= 1
             if not w[c, r]:
                 del w[c, r]
                 if not w:
-                    del self.watch[z]
+                    del self.watch[zx, zy]
 
     def add(self, msgs: list[dict]) -> None:
         if any("secrecy" in m for m in msgs):
@@ -87,12 +93,12 @@ class CellView:
         placed = [m for m in msgs if "lon" in m]
         if len(placed) < len(msgs):
             buckets[None] = [encode(m) for m in msgs if "lon" not in m]
-        for z, watched in self.watch.items():
-            size = 360.0 / (1 << z)
+        for (zx, zy), watched in self.watch.items():
+            sx, sy = 360.0 / (1 << zx), 180.0 / (1 << zy)
             for m in placed:
-                cr = (int((m["lon"] + 180.0) // size), int((m["lat"] + 90.0) // size))
+                cr = (int((m["lon"] + 180.0) // sx), int((m["lat"] + 90.0) // sy))
                 if cr in watched:
-                    buckets.setdefault((z, *cr), []).append(encode(m))
+                    buckets.setdefault((zx, zy, *cr), []).append(encode(m))
         return {cell: b",".join(items) for cell, items in buckets.items()}
 
 
@@ -126,6 +132,16 @@ class Positions:
             view.detach(g)
             if not view.groups:
                 del self.views[g.scope.key]
+
+    def add_one(self, msg: dict) -> None:
+        """One position (published alone): the groups' own filter, no batch set-up."""
+        tid = msg.get("target_id")
+        for g in self.direct:
+            if g.wants("positions", msg):
+                g.pending[tid] = msg
+        for view in self.views.values():
+            if view.scope.covers(msg.get("division"), int(msg.get("secrecy") or 0)):
+                view.pending[tid] = msg
 
     def add(self, msgs: list[dict]) -> None:
         """A batch of positions (ingest publishes them per batch): each group or view looks at it once."""

@@ -114,7 +114,7 @@ class Hub:
                         c.kpi_dirty = True
             return
         if topic == "positions":
-            self.positions.add([msg])
+            self.positions.add_one(msg)
             return
         skip = self._skipping(event_id) if event_id is not None and self._skip else ()
         encoded: dict[int, tuple[dict, bytes]] = {}  # id(message as seen) → it and its frame, shared

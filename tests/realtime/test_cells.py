@@ -33,9 +33,9 @@ def random_bbox(rng: random.Random) -> tuple[float, float, float, float]:
 
 def aligned_bbox() -> tuple[float, float, float, float]:
     """A ~0.016° × 0.011° view whose edges sit 0.3 cell inside its cells: small pans keep the same cells."""
-    size = 360.0 / (1 << 16)
-    x1, y1 = (int((24.93 + 180) / size) + 0.3) * size - 180, (int((60.16 + 90) / size) + 0.3) * size - 90
-    return (x1, y1, x1 + 3 * size, y1 + 2 * size)
+    sx, sy = 360.0 / (1 << 16), 180.0 / (1 << 16)
+    x1, y1 = (int((24.93 + 180) / sx) + 0.3) * sx - 180, (int((60.16 + 90) / sy) + 0.3) * sy - 90
+    return (x1, y1, x1 + 3 * sx, y1 + 3 * sy)
 
 
 def test_snap_covers_the_bbox_with_few_cells():
@@ -43,15 +43,14 @@ def test_snap_covers_the_bbox_with_few_cells():
     for _ in range(500):
         b = random_bbox(rng)
         cells = snap(b)
-        z = cells[0][0]
-        size = 360.0 / (1 << z)
-        assert {c[0] for c in cells} == {z}
+        zx, zy = cells[0][:2]
+        sx, sy = 360.0 / (1 << zx), 180.0 / (1 << zy)
+        assert {c[:2] for c in cells} == {(zx, zy)}
         assert len(cells) <= (PER_SIDE + 1) ** 2
-        x1, y1 = min(c[1] for c in cells) * size - 180, min(c[2] for c in cells) * size - 90
-        x2, y2 = (max(c[1] for c in cells) + 1) * size - 180, (max(c[2] for c in cells) + 1) * size - 90
+        x1, y1 = min(c[2] for c in cells) * sx - 180, min(c[3] for c in cells) * sy - 90
+        x2, y2 = (max(c[2] for c in cells) + 1) * sx - 180, (max(c[3] for c in cells) + 1) * sy - 90
         assert x1 <= b[0] and y1 <= b[1] and b[2] < x2 and b[3] < y2  # covered
-        side = max(b[2] - b[0], b[3] - b[1])
-        assert x2 - x1 < side * 2.5 and y2 - y1 < side * 2.5  # and not much more
+        assert x2 - x1 < (b[2] - b[0]) * 2.5 and y2 - y1 < (b[3] - b[1]) * 2.5  # and not much more
     assert snap((24.9, 60.1, 24.9, 60.1)) == snap((24.9, 60.1, 24.9, 60.1))[:1]  # a point: one cell
 
 
@@ -136,7 +135,7 @@ def test_a_target_moving_between_cells_in_one_tick_appears_once_at_its_latest_pl
     b = (24.93, 60.16, 24.95, 60.17)
     cells = snap(b)
     size = 360.0 / (1 << cells[0][0])
-    lon1 = (cells[0][1] + 0.5) * size - 180
+    lon1 = (cells[0][2] + 0.5) * size - 180
     lon2 = lon1 + size  # the next column, still covered
     msgs = [{"target_id": 1, "division": NW, "lon": lon1, "lat": 60.165},
             {"target_id": 1, "division": NW, "lon": lon2, "lat": 60.165}]
