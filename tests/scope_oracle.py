@@ -184,6 +184,17 @@ def watchlist_one(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     assert _entry_visible(scope, r.json()["area"]), f"watchlists/{eid}: out of scope {scope.rules}"
 
 
+def watchlist_alarm(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """A watchlist incident's details: as the incident, in its division only."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    inc = rng.choice(sorted(w.alarms))
+    r = w.client.get(f"{API}/watchlists/alarms/{inc}", headers=w.headers)
+    if _refused(r, scope, f"watchlists/alarms/{inc}"):
+        assert not scope.covers(w.alarms[inc]), f"watchlists/alarms/{inc}: hidden in scope {scope.rules}"
+        return
+    judge(w, scope, [("incident", inc)], r.json(), f"watchlists/alarms/{inc}")
+
+
 def viid_image(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     """A pass's stored image: served when its pass is in scope (a pass filed nowhere: to admins only), a 404
     otherwise."""
@@ -203,6 +214,7 @@ EXTRA_CASES: dict[str, list[tuple[str, Callable]]] = {
     f"{API}/plates/search": [("", plate_search)],
     f"{API}/watchlists": [("", watchlist_list)],
     f"{API}/watchlists/{{entry_id}}": [("", watchlist_one)],
+    f"{API}/watchlists/alarms/{{incident_id}}": [("", watchlist_alarm)],
     f"{API}/viid/images/{{sha256}}": [("", viid_image)],
 }
 

@@ -53,6 +53,7 @@ class World:
     passes: dict[str, str | None] = field(default_factory=dict)  # GA/T 1400 record id → its division
     pass_images: dict[str, str | None] = field(default_factory=dict)  # a pass's image sha256 → its division
     watchlists: dict[int, list[str]] = field(default_factory=dict)  # watchlist entry → its area
+    alarms: dict[int, str | None] = field(default_factory=dict)  # watchlist incident → its division
     figure_cams: list[int] = field(default_factory=list)  # the cameras the stored coverage figures name
 
     def division_of(self, kind: str, ident) -> tuple[str | None, int]:
@@ -173,6 +174,11 @@ def _seed(w: World) -> None:
                          "('京O1234?', 'oracle', %s, now() - interval '1 hour', now() + interval '30 days') "
                          "RETURNING id", (area,))[0]
         w.watchlists[eid] = area
+    # Watchlist alarms (/watchlists/alarms/{incident_id}): hits on some of the seeded incidents, in their division.
+    for inc, div in sorted(w.incidents.items())[:8]:
+        sql(db, "INSERT INTO watchlist_hit (entry_id, record_id, incident_id, plate_no, division_code) "
+                "VALUES (%s, %s, %s, '京O12340', %s)", (eid, f"oracle-hit-{inc}", inc, div))
+        w.alarms[inc] = div
 
 
 def seed_coverage_figures(db, cams: list[int]) -> None:

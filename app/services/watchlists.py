@@ -94,3 +94,21 @@ async def active_entries(conn: AsyncConnection) -> list[wl.Entry]:
         "SELECT id, plate, vehicle_color, area, valid_from, valid_until FROM watchlist_entry "
         "WHERE cancelled_at IS NULL AND valid_until > now()"))
     return [wl.Entry(r.id, r.plate, r.vehicle_color, tuple(r.area), r.valid_from, r.valid_until) for r in rows]
+
+
+_ALARM = text("""
+SELECT h.incident_id, h.entry_id, h.record_id, h.plate_no, h.direction, h.image_sha256, h.tollgate_id,
+       t.name AS tollgate_name, h.division_code, mv.pass_time, mv.lane_no, mv.speed_kmh, mv.vehicle_color,
+       mv.plate_color, h.created_at
+FROM watchlist_hit h
+LEFT JOIN viid_motor_vehicle mv ON mv.record_id = h.record_id
+LEFT JOIN viid_tollgate t ON t.tollgate_id = h.tollgate_id
+WHERE h.incident_id = :i ORDER BY h.id LIMIT 1""")
+
+
+async def alarm(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
+    """What a ``watchlist`` incident caught (the pass, its image, the entry), as its incident is scoped."""
+    r = (await conn.execute(_ALARM, {"i": incident_id})).mappings().first()
+    if r is None or not scope.covers(r["division_code"]):
+        raise NotFound(f"no watchlist alarm for incident {incident_id}")
+    return dict(r)

@@ -172,6 +172,14 @@ async def test_a_matching_pass_raises_a_watchlist_incident(api, users, peer, db)
     got = (await api.get(f"/api/v1/incidents/{inc['id']}", headers=users["disp_nw"])).json()["properties"]
     assert (got["type_zh"], got["type_en"]) == ("布控预警", "Watchlist alarm") and "京W41235" in got["description"]
     assert (await api.get(f"/api/v1/incidents/{inc['id']}/recommend", headers=users["disp_nw"])).status_code == 200
+    # Its details: the pass, the image, the entry; as the incident, in its division only.
+    r = await api.get(f"/api/v1/watchlists/alarms/{inc['id']}", headers=users["disp_nw"])
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert (d["entry_id"], d["record_id"], d["plate_no"], d["direction"]) == (e["id"], rid, "京W41235", "1")
+    assert d["image_sha256"] == inc["image_sha256"] and d["tollgate_name"] == "西门卡口"
+    assert (await api.get(f"/api/v1/watchlists/alarms/{inc['id']}", headers=users["disp_ne"])).status_code == 404
+    assert (await api.get("/api/v1/watchlists/alarms/2000000000", headers=users["admin"])).status_code == 404
     # Sent again (a lost answer): no second alarm.
     again = await peer.motor_vehicles([vehicle(rid, "京W41235", GATE, datetime.now(UTC), device=DEVICE)])
     assert [s["StatusCode"] for s in statuses(again)] == [0]

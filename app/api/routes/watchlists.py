@@ -13,7 +13,7 @@ from starlette.datastructures import State
 
 from app.api.deps import Authorized, ConnDep, IdPath, require
 from app.api.outbox import OutboxDep
-from app.api.schemas.watchlist import WatchlistCreate, WatchlistEntries, WatchlistEntry
+from app.api.schemas.watchlist import WatchlistAlarm, WatchlistCreate, WatchlistEntries, WatchlistEntry
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
 from app.services import watchlists
@@ -63,6 +63,13 @@ async def list_entries(conn: ConnDep, active_only: bool = True,
                        auth: Authorized = require(Perm.DISPATCH)) -> dict:
     """Entries whose whole area lies in the caller's divisions (active ones unless ``active_only=false``)."""
     return await watchlists.list_entries(conn, auth.scope, active_only=active_only, limit=limit, offset=offset)
+
+
+@router.get("/alarms/{incident_id}", operation_id="get_watchlist_alarm", response_model=WatchlistAlarm)
+async def get_alarm(incident_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+    """The details of a ``watchlist`` incident (the pass, its image, the entry), for whoever sees the incident:
+    permission ``view_map`` and the incident's division, as ``GET /incidents/{id}``."""
+    return await watchlists.alarm(conn, auth.scope, incident_id)
 
 
 @router.get("/{entry_id}", operation_id="get_watchlist_entry", response_model=WatchlistEntry)

@@ -42,3 +42,23 @@ class WatchlistEntries(Public):
     limit: int
     offset: int
     items: list[WatchlistEntry]
+
+
+class WatchlistAlarm(Public):
+    """The pass a ``watchlist`` incident was opened for: plate, direction, image (``/viid/images/{sha256}``)."""
+
+    incident_id: int
+    entry_id: int
+    record_id: str
+    plate_no: str | None
+    direction: str | None
+    image_sha256: str | None
+    tollgate_id: str | None
+    tollgate_name: str | None
+    division_code: str | None
+    pass_time: Instant | None
+    lane_no: int | None
+    speed_kmh: float | None
+    vehicle_color: str | None
+    plate_color: str | None
+    created_at: Instant

@@ -1654,6 +1654,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/watchlists/alarms/{incident_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Alarm
+         * @description The details of a ``watchlist`` incident (the pass, its image, the entry), for whoever sees the incident:
+         *     permission ``view_map`` and the incident's division, as ``GET /incidents/{id}``.
+         */
+        get: operations["get_watchlist_alarm"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/watchlists/{entry_id}": {
         parameters: {
             query?: never;
@@ -4392,6 +4413,44 @@ export interface components {
             locked_until: string | null;
             /** Grants */
             grants: components["schemas"]["GrantPublic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WatchlistAlarm
+         * @description The pass a ``watchlist`` incident was opened for: plate, direction, image (``/viid/images/{sha256}``).
+         */
+        WatchlistAlarm: {
+            /** Incident Id */
+            incident_id: number;
+            /** Entry Id */
+            entry_id: number;
+            /** Record Id */
+            record_id: string;
+            /** Plate No */
+            plate_no: string | null;
+            /** Direction */
+            direction: string | null;
+            /** Image Sha256 */
+            image_sha256: string | null;
+            /** Tollgate Id */
+            tollgate_id: string | null;
+            /** Tollgate Name */
+            tollgate_name: string | null;
+            /** Division Code */
+            division_code: string | null;
+            /** Pass Time */
+            pass_time: string | null;
+            /** Lane No */
+            lane_no: number | null;
+            /** Speed Kmh */
+            speed_kmh: number | null;
+            /** Vehicle Color */
+            vehicle_color: string | null;
+            /** Plate Color */
+            plate_color: string | null;
+            /** Created At */
+            created_at: string;
         } & {
             [key: string]: unknown;
         };
@@ -16584,6 +16643,118 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WatchlistEntry"];
+                };
+            };
+            /** @description bad request (e.g. a device report that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description account locked */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description temporarily unavailable (e.g. storage down; retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_watchlist_alarm: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                incident_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchlistAlarm"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */
