@@ -51,7 +51,7 @@ def peer():
 def test_admit_register_act(base, browser, sip_port, peer):  # noqa: F811
     w = sign_in(browser, base, "/devices", "admin")
     page = w.page
-    page.wait_for_selector("[data-testid=admit-form]", timeout=30_000)
+    page.wait_for_selector("[data-testid=admit-form]", timeout=60_000)
     assert "国标设备" in page.inner_text(".page-title")
     form = "[data-testid=admit-form]"
 
@@ -90,19 +90,19 @@ def test_admit_register_act(base, browser, sip_port, peer):  # noqa: F811
     answer = peer.run(sim.register(expires=3600))
     assert answer is not None and answer.status == 200, answer and answer.status
     peer.run(sim.keepalive())
-    page.wait_for_selector(f"{row}[data-online=true]", timeout=20_000)
+    page.wait_for_selector(f"{row}[data-online=true]", timeout=45_000)
     address = f"127.0.0.1:{ep.local[1]}"
     assert page.inner_text(f"{row} [data-testid=device-address]") == address
     assert "在线" in page.inner_text(f"{row} [data-testid=device-state]")
     assert "GB/T 28181-2016" in page.inner_text(row) and "UDP" in page.inner_text(row)
     page.wait_for_function(f"""() => document.querySelector("{row} [data-testid=device-channels]")
-        ?.textContent === '2 / 2'""", timeout=30_000)
+        ?.textContent === '2 / 2'""", timeout=60_000)
 
     # The row is kept across a refresh that changes nothing in it (a click on it is never lost).
     page.eval_on_selector(row, "el => { el.dataset.mark = 'kept'; }")
-    with page.expect_response(lambda r: "/api/v1/devices" in r.url and r.request.method == "GET", timeout=15_000):
+    with page.expect_response(lambda r: "/api/v1/devices" in r.url and r.request.method == "GET", timeout=45_000):
         pass
-    with page.expect_response(lambda r: "/api/v1/devices" in r.url and r.request.method == "GET", timeout=15_000):
+    with page.expect_response(lambda r: "/api/v1/devices" in r.url and r.request.method == "GET", timeout=45_000):
         pass
     assert page.get_attribute(row, "data-mark") == "kept"
 
@@ -113,7 +113,7 @@ def test_admit_register_act(base, browser, sip_port, peer):  # noqa: F811
     assert page.locator(f"{detail} [data-testid=channel-row]").count() == 2
     assert "60.167300" in page.inner_text(f"{detail} [data-testid=channel-row][data-gb-id='{CHANNELS[0].gb_id}']")
     page.click(f"{detail} [data-testid=action-catalog]")
-    page.wait_for_selector("[data-testid=action-result][data-action=catalog][data-state=done]", timeout=30_000)
+    page.wait_for_selector("[data-testid=action-result][data-action=catalog][data-state=done]", timeout=60_000)
     # A reboot asks first; cancelled, nothing is sent.
     page.click(f"{detail} [data-testid=action-reboot]")
     page.wait_for_selector("[data-testid=confirm-modal]")
@@ -131,9 +131,9 @@ def test_admit_register_act(base, browser, sip_port, peer):  # noqa: F811
 
     # The device leaves; an action on it is refused with the reason, in English.
     assert peer.run(sim.register(expires=0)).status == 200
-    page.wait_for_selector(f"{row}[data-online=false]", timeout=20_000)
+    page.wait_for_selector(f"{row}[data-online=false]", timeout=45_000)
     page.wait_for_selector(f"{detail} [data-testid=action-device_info]:not([disabled])")
-    with page.expect_response(lambda r: r.url.endswith("/actions"), timeout=30_000) as got:
+    with page.expect_response(lambda r: r.url.endswith("/actions"), timeout=60_000) as got:
         page.click(f"{detail} [data-testid=action-device_info]")
     assert got.value.status == 503, got.value.text()
     refused = "[data-testid=action-result][data-action=device_info][data-state=refused]"
@@ -172,10 +172,10 @@ def test_pending_accept(base, browser, sip_port, peer):  # noqa: F811
 
     w = sign_in(browser, base, "/devices", "admin")
     page = w.page
-    page.wait_for_selector("[data-testid=tab-pending]", timeout=30_000)
+    page.wait_for_selector("[data-testid=tab-pending]", timeout=60_000)
     page.click("[data-testid=tab-pending]")
     row = f"[data-testid=pending-row][data-gb-id='{unknown}']"
-    page.wait_for_selector(row, timeout=20_000)
+    page.wait_for_selector(row, timeout=45_000)
     assert "127.0.0.1" in page.inner_text(row)
     page.click(f"{row} [data-testid=accept]")
     page.fill("[data-testid=accept-form] input[name=name]", "Pier camera")
@@ -188,7 +188,7 @@ def test_pending_accept(base, browser, sip_port, peer):  # noqa: F811
     again = peer.run(sim.register(expires=3600))
     assert again is not None and again.status == 200, again and again.status
     page.click("[data-testid=tab-devices]")
-    page.wait_for_selector(f"[data-testid=device-row][data-gb-id='{unknown}'][data-online=true]", timeout=20_000)
+    page.wait_for_selector(f"[data-testid=device-row][data-gb-id='{unknown}'][data-online=true]", timeout=45_000)
     got = next(d for d in api(base, "admin", "GET", "/api/v1/devices").json()["devices"] if d["gb_id"] == unknown)
     assert (got["name"], got["kind"], got["division_code"]) == ("Pier camera", "ipc", "990101")
     page.screenshot(path=str(SHOTS / "devices-pending-accepted.png"))

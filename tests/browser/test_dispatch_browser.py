@@ -69,7 +69,7 @@ def open_console(browser, base: str, width: int = 1920, height: int = 1080) -> W
     page.fill("input[name=username]", "dispatcher")
     page.fill("input[name=password]", "sharpeyes-demo")
     page.click("button[type=submit]")
-    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=30_000)
+    page.wait_for_selector("[data-testid=conn][data-state=live]", timeout=60_000)
     return w
 
 
@@ -78,7 +78,7 @@ def test_incident_cameras_wall_and_dispatch(server, browser):
     w = open_console(browser, base)
     page = w.page
     # Wait for the simulated cars to be on the map, then click the spot on the map.
-    page.wait_for_function("() => window.sharpeyes.store.targets.size >= 3", timeout=30_000)
+    page.wait_for_function("() => window.sharpeyes.store.targets.size >= 3", timeout=60_000)
     page.evaluate(f"window.sharpeyes.map.centerOn({SPOT[0]}, {SPOT[1]})")
     wait_map_at_view(page)  # the click lands on the spot only once the map is drawn there
     box = page.locator("[data-testid=map]").bounding_box()
@@ -102,7 +102,7 @@ def test_incident_cameras_wall_and_dispatch(server, browser):
     page.click("[data-testid=open-wall]")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=video-tile] img').length === 4"
                            " && [...document.querySelectorAll('[data-testid=video-tile] img')].every(i => i.naturalWidth > 0)",
-                           timeout=20_000)
+                           timeout=45_000)
     assert page.get_attribute("[data-testid=video-wall]", "data-layout") == "4"
     assert "MJPEG" in page.inner_text("[data-testid=video-tile] .vw-fmt")
     # The caption strip sits under the picture: the text cameras burn into their frames stays readable.
@@ -113,7 +113,7 @@ def test_incident_cameras_wall_and_dispatch(server, browser):
     )
     assert all(gap >= -0.5 for gap in overlap), overlap
     a = page.evaluate(READ_TILE)
-    page.wait_for_function(f"a => ({READ_TILE})() !== a", arg=a, timeout=10_000)
+    page.wait_for_function(f"a => ({READ_TILE})() !== a", arg=a, timeout=45_000)
     b = page.evaluate(READ_TILE)
     assert a and b and a != b, "the video tile did not change"
     audit = httpx.get(base + "/api/v1/audit", params={"action": "video_callup"},
@@ -126,17 +126,17 @@ def test_incident_cameras_wall_and_dispatch(server, browser):
     page.screenshot(path=str(SHOTS / "dispatch-1920x1080.png"))
     page.click("[data-testid=dispatch-units]")
     row = f"[data-testid=dispatches] .dx-drow[data-unit='{first}']"
-    page.wait_for_selector(row, timeout=10_000)
+    page.wait_for_selector(row, timeout=45_000)
     page.wait_for_selector("[data-testid=incident-status][data-status=dispatched]")
     disp = httpx.get(f"{base}/api/v1/incidents/{iid}", headers=hdr).json()["properties"]["dispatches"]
     assert disp[0]["callsign"] == first and disp[0]["route"]["type"] == "LineString"
     page.wait_for_function("""() => { const l = window.sharpeyes.map.deck.layerManager.getLayers().find(l => l.id === 'dx-routes');
-        return l && l.props.data.length === 1; }""", timeout=10_000)
+        return l && l.props.data.length === 1; }""", timeout=45_000)
     # The car drives to the incident: its ETA is recomputed live (websocket) or it arrives.
     eta0 = page.inner_text(f"{row} [data-testid=dispatch-eta]")
     page.wait_for_function(f"""() => {{ const r = document.querySelector("{row}");
         return r && (r.dataset.status === 'on_scene' || r.querySelector('[data-testid=dispatch-eta]').textContent !== {eta0!r}); }}""",
-                           timeout=30_000)
+                           timeout=60_000)
     unit_status = page.evaluate(f"[...window.sharpeyes.store.units.values()].find(u => u.callsign === '{first}').status")
     assert unit_status in ("assigned", "en_route", "on_scene")
     page.screenshot(path=str(SHOTS / "dispatch-en-route.png"))
@@ -149,18 +149,18 @@ def test_replay_and_prediction(server, browser):
     base = server.base
     w = open_console(browser, base)
     page = w.page
-    page.wait_for_function("() => window.sharpeyes.store.targets.size >= 3", timeout=30_000)
+    page.wait_for_function("() => window.sharpeyes.store.targets.size >= 3", timeout=60_000)
     time.sleep(3)  # pacing, not a wait: the cars drive a few seconds of track to replay
     page.click("[data-testid=replay-toggle]")
     page.wait_for_selector("[data-testid=replay-targets] input")
     page.click("[data-testid=replay-load]")
-    page.wait_for_function("() => document.querySelector('[data-testid=replay]').dataset.clock", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('[data-testid=replay]').dataset.clock", timeout=45_000)
     page.select_option("[data-testid=replay-speed]", "60")
     c0 = float(page.get_attribute("[data-testid=replay]", "data-clock"))
     page.click("[data-testid=replay-play]")
     page.wait_for_function("""c0 => { const end = window.dispatchConsole.replay.end;
         return parseFloat(document.querySelector('[data-testid=replay]').dataset.clock) >= Math.min(end, c0 + 20); }""",
-                           arg=c0, timeout=15_000)
+                           arg=c0, timeout=45_000)
     c1 = float(page.get_attribute("[data-testid=replay]", "data-clock"))
     start, end, n = page.evaluate("(() => { const r = window.dispatchConsole.replay; return [r.start, r.end, r.tracks.length]; })()")
     assert n >= 1 and end > start, (start, end, n)
@@ -169,7 +169,7 @@ def test_replay_and_prediction(server, browser):
     assert "rp-now" in ids and "rp-done" in ids
     # Prediction cone ahead of a target.
     page.click("[data-testid=replay-targets] .btn >> nth=0")
-    page.wait_for_selector("[data-testid=prediction] .dx-pred-card", timeout=10_000)
+    page.wait_for_selector("[data-testid=prediction] .dx-pred-card", timeout=45_000)
     page.wait_for_function("() => window.sharpeyes.map.deck.layerManager.getLayers().some(l => l.id.startsWith('pred-cone'))")
     wait_map_loaded(page)
     page.screenshot(path=str(SHOTS / "dispatch-replay-prediction.png"))
@@ -187,7 +187,7 @@ def test_a_refused_action_says_why_in_the_dispatchers_language(server, browser):
     page = w.page
     iid = httpx.post(base + "/api/v1/incidents", headers=hdr, json={
         "type": "theft", "priority": 2, "lon": SPOT[0] + 0.002, "lat": SPOT[1]}).json()["id"]
-    page.click(f"[data-testid=incident-list] [data-incident='{iid}']", timeout=15_000)
+    page.click(f"[data-testid=incident-list] [data-incident='{iid}']", timeout=45_000)
     page.wait_for_selector("[data-testid=unit-list] li")
     first = page.get_attribute("[data-testid=unit-list] li >> nth=0", "data-callsign")
     item = f"[data-testid=incident-list] [data-incident='{iid}']"
@@ -199,7 +199,7 @@ def test_a_refused_action_says_why_in_the_dispatchers_language(server, browser):
     taken = httpx.post(f"{base}/api/v1/incidents/{other}/dispatch", headers=hdr, json={"unit_ids": [unit["unit_id"]]})
     assert taken.status_code == 201, taken.text
     page.click("[data-testid=dispatch-units]")
-    page.wait_for_selector(".dx-flash.show", timeout=10_000)
+    page.wait_for_selector(".dx-flash.show", timeout=45_000)
     said = page.inner_text(".dx-flash")
     assert said.startswith("操作失败 · 操作冲突，数据已变化：") and first in said, said
     assert page.locator("[data-testid=dispatches] .dx-drow").count() == 0

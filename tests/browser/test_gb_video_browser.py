@@ -51,9 +51,9 @@ def test_a_gb28181_channel_plays_on_the_wall_when_an_incident_opens_there(server
         inc = httpx.post(base + "/api/v1/incidents", headers=disp, json={
             "type": "theft", "priority": 1, "lon": SPOT[0], "lat": SPOT[1], "description": "视频核查"})
         assert inc.status_code == 201, inc.text
-        page.wait_for_selector("[data-testid=wall-video].open", timeout=30_000)
+        page.wait_for_selector("[data-testid=wall-video].open", timeout=60_000)
         tile = f'[data-testid=video-tile][data-camera="{cam}"]'
-        page.wait_for_selector(tile, timeout=15_000)
+        page.wait_for_selector(tile, timeout=45_000)
         assert page.inner_text(f"{tile} .vw-fmt") == "TS"
         page.wait_for_function("""sel => { const v = document.querySelector(sel + ' video');
             return v && v.readyState >= 2 && v.videoWidth === 320 && v.currentTime > 1; }""",

@@ -99,17 +99,17 @@ def test_a_body_cameras_track_plays_its_recording_from_a_fix(server, body_cam):
         page.fill("input[name=password]", "sharpeyes-demo")
         page.click("button[type=submit]")
         row = f"[data-testid=device-row][data-gb-id='{DEVICE}']"
-        page.wait_for_selector(row, timeout=30_000)
+        page.wait_for_selector(row, timeout=60_000)
         page.click(row)
         page.click(f"[data-testid=channel-row][data-gb-id='{CHANNEL}'] [data-testid=channel-recordings]",
-                   timeout=20_000)
+                   timeout=45_000)
         track = page.locator("[data-testid=mobile-track]")
-        page.wait_for_selector("[data-testid=mobile-track][data-state=ready] [data-testid=mtrack-fix]", timeout=30_000)
+        page.wait_for_selector("[data-testid=mobile-track][data-state=ready] [data-testid=mtrack-fix]", timeout=60_000)
         assert track.locator("[data-testid=mtrack-fix]").count() == FIXES
         assert track.locator(".mtrack-fix.rec").count() == FIXES  # every fix lies in a recorded hour
         assert "移动轨迹" in track.inner_text() and f"{FIXES} 个定位点" in track.inner_text()
         # The recordings player below got the device's spans with the track (one RecordInfo, not two).
-        page.wait_for_selector("[data-testid=recordings] .rec-bar", timeout=10_000)
+        page.wait_for_selector("[data-testid=recordings] .rec-bar", timeout=45_000)
         assert len(dev.record_queries) == 1
         # A fix plays the recording from its moment.
         fix = track.locator("[data-testid=mtrack-fix]").nth(3)
@@ -121,14 +121,14 @@ def test_a_body_cameras_track_plays_its_recording_from_a_fix(server, body_cam):
         start = int(invites[-1].body.split(b"t=")[1].split()[0])
         assert abs(start - at) < 2, (start, at)  # SDP t= is the fix's moment
         page.wait_for_function("() => document.querySelector('[data-testid=mobile-track]').dataset.playingFix !== undefined",
-                               timeout=10_000)
+                               timeout=45_000)
         page.screenshot(path=str(SHOTS / "mobile_track.png"))
         with psycopg.connect(server.db) as conn:
             assert conn.execute("SELECT count(*) FROM audit_event WHERE action = 'mobile_track'").fetchone()[0] >= 1
         # In English.
         page.click("[data-testid=lang]")
         page.wait_for_function("() => document.querySelector('[data-testid=mobile-track]').innerText.includes('Track')",
-                               timeout=10_000)
+                               timeout=45_000)
         assert f"{FIXES} fixes" in track.inner_text()
         assert w.errors == []
         browser.close()

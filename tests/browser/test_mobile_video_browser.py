@@ -58,12 +58,12 @@ def _phone(browser, base: str, at: tuple[float, float], lang: str) -> Watched:
 def _plays(page, cam: int, shot: str) -> None:
     """Tap the camera in the list: its video plays, full width, and the picture's clock advances."""
     page.tap(f'[data-testid=m-cam][data-camera="{cam}"]')
-    page.wait_for_selector(f'[data-testid=m-video][data-camera="{cam}"]', timeout=10_000)
+    page.wait_for_selector(f'[data-testid=m-video][data-camera="{cam}"]', timeout=45_000)
     page.wait_for_function("""() => { const v = document.querySelector('[data-testid=m-video] video');
         return v && v.readyState >= 2 && v.videoWidth === 320 && v.currentTime > 1; }""", timeout=45_000)
     t0 = page.evaluate("document.querySelector('[data-testid=m-video] video').currentTime")
     page.wait_for_function("t0 => document.querySelector('[data-testid=m-video] video').currentTime > t0 + 0.5",
-                           arg=t0, timeout=10_000)
+                           arg=t0, timeout=45_000)
     assert page.inner_text("[data-testid=m-video-fmt]") == "TS"
     box = page.locator("[data-testid=m-video] video").bounding_box()
     assert box["width"] >= 389 and box["y"] >= 0, box
@@ -87,7 +87,7 @@ def test_the_officer_plays_the_camera_seeing_him_then_the_scenes_in_english(serv
         # zh-CN, no assignment: the cameras that see where the officer stands.
         w = _phone(browser, base, NEAR, "zh-CN")
         page = w.page
-        page.wait_for_selector(f'[data-testid=m-cam][data-camera="{cam}"]', timeout=30_000)
+        page.wait_for_selector(f'[data-testid=m-cam][data-camera="{cam}"]', timeout=60_000)
         assert page.inner_text("[data-testid=m-cams-title]") == "看得到我这里的摄像机"
         _plays(page, cam, "m-video-390x844.png")
         assert page.get_attribute("[data-testid=m-video-close]", "title") == "关闭视频"
@@ -111,8 +111,8 @@ def test_the_officer_plays_the_camera_seeing_him_then_the_scenes_in_english(serv
         assert d.status_code == 201, d.text
         w = _phone(browser, base, FAR, "en")
         page = w.page
-        page.wait_for_selector("[data-testid=m-assignment]", timeout=30_000)
-        page.wait_for_selector(f'[data-testid=m-cam][data-camera="{cam}"]', timeout=30_000)
+        page.wait_for_selector("[data-testid=m-assignment]", timeout=60_000)
+        page.wait_for_selector(f'[data-testid=m-cam][data-camera="{cam}"]', timeout=60_000)
         assert page.inner_text("[data-testid=m-cams-title]") == f"Cameras seeing the scene · #{inc['id']}"
         _plays(page, cam, "m-video-en-390x844.png")
         assert page.get_attribute("[data-testid=m-video-close]", "title") == "Close the video"

@@ -38,7 +38,7 @@ def test_add_see_registered_delete(base, browser, upper):  # noqa: F811
     w = sign_in(browser, base, "/devices", "admin")
     page = w.page
     page.click("[data-testid=tab-platforms]")
-    page.wait_for_selector("[data-testid=platforms-empty]", timeout=30_000)
+    page.wait_for_selector("[data-testid=platforms-empty]", timeout=60_000)
     assert "上级平台" in page.inner_text("[data-testid=platforms]")
 
     page.click("[data-testid=platform-add]")
@@ -56,7 +56,7 @@ def test_add_see_registered_delete(base, browser, upper):  # noqa: F811
     page.click(f"{form} button[type=submit]")
 
     row = f"[data-testid=platform-{upper.sip_id}]"
-    page.wait_for_selector(f"{row} [data-testid=platform-state] >> text=已注册", timeout=30_000)
+    page.wait_for_selector(f"{row} [data-testid=platform-state] >> text=已注册", timeout=60_000)
     assert LOWER in upper.lowers and upper.keepalives.get(LOWER, 0) >= 1
     assert "东区" in page.inner_text(row) and upper.password not in page.content()
     page.screenshot(path=str(SHOTS / "platforms.png"))

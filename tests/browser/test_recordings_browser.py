@@ -84,7 +84,7 @@ def test_evidence_gathered_on_demand_played_sped_up_downloaded_and_in_english(se
 
         page.click("[data-testid=evidence-load]")
         row = f"[data-testid=evidence-list] [data-camera='{cam}']"
-        page.wait_for_selector(f"{row}[data-state=answered] .rec-bar", timeout=30_000)
+        page.wait_for_selector(f"{row}[data-state=answered] .rec-bar", timeout=60_000)
         assert len(dev.record_queries) == 1
         assert "已应答" in page.inner_text(row) and "GB 证据球机" in page.inner_text(row)
         # the silent device: no answer, and the reason
@@ -107,7 +107,7 @@ def test_evidence_gathered_on_demand_played_sped_up_downloaded_and_in_english(se
         # the picture moves (the source draws a running clock): the clock advances and the frame changes
         t0, a = page.evaluate("document.querySelector('[data-testid=rec-video]').currentTime"), page.evaluate(FRAME)
         page.wait_for_function(f"() => document.querySelector('[data-testid=rec-video]').currentTime > {t0} + 1"
-                               f" && ({FRAME})() !== {a}", timeout=20_000)
+                               f" && ({FRAME})() !== {a}", timeout=45_000)
         invites = [m for m in dev.received if m.method == "INVITE"]
         assert len(invites) == 1 and b"s=Playback" in invites[0].body
         assert "回放" in page.inner_text("[data-testid=rec-playing]")
@@ -123,7 +123,7 @@ def test_evidence_gathered_on_demand_played_sped_up_downloaded_and_in_english(se
         assert len([m for m in dev.received if m.method == "INVITE"]) == 2
 
         # the selected range (what was clicked, to the span's end) downloads as a file
-        with page.expect_download(timeout=30_000) as dl:
+        with page.expect_download(timeout=60_000) as dl:
             page.click("[data-testid=rec-download]")
         assert dl.value.suggested_filename.endswith(".ts"), dl.value.suggested_filename
         dl.value.cancel()
@@ -147,7 +147,7 @@ def test_evidence_gathered_on_demand_played_sped_up_downloaded_and_in_english(se
 
         # the player's own ranges ask the device: the last hour, then a custom range on the user's clock
         page.click("[data-testid=rec-preset][data-preset='1h']")
-        page.wait_for_selector("[data-testid=recordings][data-state=playing] .rec-track .rec-bar", timeout=30_000)
+        page.wait_for_selector("[data-testid=recordings][data-state=playing] .rec-track .rec-bar", timeout=60_000)
         assert len(dev.record_queries) == 2
         local = page.evaluate("""() => { const p = (n) => String(n).padStart(2, '0');
             const f = (d) => `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
@@ -156,7 +156,7 @@ def test_evidence_gathered_on_demand_played_sped_up_downloaded_and_in_english(se
         page.fill("[data-testid=rec-to]", local[1])
         page.click("[data-testid=rec-apply]")
         wait_for(lambda: len(dev.record_queries) == 3, interval=0.2, timeout=20, what="the custom range asked")
-        page.wait_for_selector("[data-testid=recordings][data-state=playing] .rec-track .rec-bar", timeout=30_000)
+        page.wait_for_selector("[data-testid=recordings][data-state=playing] .rec-track .rec-bar", timeout=60_000)
         ticks = page.eval_on_selector_all("[data-testid=recordings] .rec-tick", "els => els.map(e => e.textContent)")
         assert len(ticks) >= 2 and all(":" in k or "/" in k for k in ticks), ticks  # HH:MM, a date at midnight
         assert "2 h 0 min recorded" in page.inner_text("[data-testid=recordings]")
@@ -189,11 +189,11 @@ def test_a_channels_recordings_play_from_the_devices_page(server, camera):
         page.fill("input[name=password]", "sharpeyes-demo")
         page.click("button[type=submit]")
         row = f"[data-testid=device-row][data-gb-id='{CHANNEL}']"
-        page.wait_for_selector(row, timeout=30_000)
+        page.wait_for_selector(row, timeout=60_000)
         page.click(row)
         page.click(f"[data-testid=channel-row][data-gb-id='{CHANNEL}'] [data-testid=channel-recordings]",
-                   timeout=20_000)
-        page.wait_for_selector("[data-testid=recordings] .rec-bar", timeout=30_000)
+                   timeout=45_000)
+        page.wait_for_selector("[data-testid=recordings] .rec-bar", timeout=60_000)
         page.locator("[data-testid=recordings] .rec-bar").first.click()
         page.wait_for_function(PLAYING, timeout=45_000)
         invites = [m for m in dev.received if m.method == "INVITE" and b"s=Playback" in m.body]
