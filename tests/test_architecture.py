@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
-PROTOCOLS = ("app.ingest.jt808", "app.ingest.gb28181", "app.ingest.osmand", "app.ingest.batch_json", "app.media")
+PROTOCOLS = ("app.ingest.jt808", "app.ingest.gb28181", "app.ingest.osmand", "app.ingest.batch_json", "app.ingest.viid",
+             "app.media")
 
 # (importer, imported) pairs still breaking a rule, with why. Empty is the goal.
 KNOWN: dict[tuple[str, str], str] = {}

@@ -90,7 +90,8 @@ class TileFastPath:
         if tile is None and not layer.minzoom <= z <= layer.maxzoom:
             tile = await cache.store(key, b"")
         elif tile is None:  # cold: render here too (what the route would do, less its dependency solving)
-            async with state.engine.connect() as conn:
+            rt = getattr(state, "runtime", None)  # the read replica when there is one (a failure: the route)
+            async with ((rt.read_engine if rt is not None else None) or state.engine).connect() as conn:
                 tile = await cache.store(key, await tiles.render(conn, layer, z, x, y, caller))
         return tile, inm, enc
 
