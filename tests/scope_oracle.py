@@ -146,6 +146,26 @@ def plate_search(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     assert len(feats) == expected, f"plates/search: {len(feats)} passes, {expected} expected ({scope.rules})"
 
 
+def plate_trajectory(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """One plate passing every seeded checkpoint (tests/scope_world.py): exactly the passes in the scope come
+    back as points, and legs join only those (one fewer than the points)."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    r = w.client.get(f"{API}/plates/trajectory", headers=w.headers, params={
+        "plate": "京O99999", "reason": "oracle",
+        "since": "2000-01-01T00:00:00+00:00", "until": "2000-02-01T00:00:00+00:00"})
+    if not ok_or_hidden(r, "plates/trajectory"):
+        assert scope.empty and r.status_code == 403, f"plates/trajectory: {r.status_code} with {scope} ({r.text})"
+        return
+    feats = r.json()["features"]
+    points = [f for f in feats if f["properties"]["kind"] == "pass"]
+    legs = [f for f in feats if f["properties"]["kind"] == "leg"]
+    judge(w, scope, [("division", f["properties"]["division_code"]) for f in points], r.json(), "plates/trajectory")
+    visible = {k for k, d in w.trip.items() if (scope.covers(d) if d else scope.everywhere)}
+    assert {f["properties"]["record_id"] for f in points} == visible, f"plates/trajectory in {scope.rules}"
+    assert len(legs) == max(len(points) - 1, 0)
+    assert {x for f in legs for x in (f["properties"]["from_record_id"], f["properties"]["to_record_id"])} <= visible
+
+
 def _refused(r, scope: Scope, what: str) -> bool:
     """A refusal is a 403 for a caller without the right at all; the answer's content is judged otherwise."""
     if ok_or_hidden(r, what):
@@ -212,6 +232,7 @@ def viid_image(w, p: Principal, perm: Perm, rng: random.Random) -> None:
 
 EXTRA_CASES: dict[str, list[tuple[str, Callable]]] = {
     f"{API}/plates/search": [("", plate_search)],
+    f"{API}/plates/trajectory": [("", plate_trajectory)],
     f"{API}/watchlists": [("", watchlist_list)],
     f"{API}/watchlists/{{entry_id}}": [("", watchlist_one)],
     f"{API}/watchlists/alarms/{{incident_id}}": [("", watchlist_alarm)],

@@ -52,6 +52,7 @@ class World:
     codes: set[str] = field(default_factory=set)
     passes: dict[str, str | None] = field(default_factory=dict)  # GA/T 1400 record id → its division
     pass_images: dict[str, str | None] = field(default_factory=dict)  # a pass's image sha256 → its division
+    trip: dict[str, str | None] = field(default_factory=dict)  # one plate's passes (/plates/trajectory) → division
     watchlists: dict[int, list[str]] = field(default_factory=dict)  # watchlist entry → its area
     alarms: dict[int, str | None] = field(default_factory=dict)  # watchlist incident → its division
     figure_cams: list[int] = field(default_factory=list)  # the cameras the stored coverage figures name
@@ -168,6 +169,12 @@ def _seed(w: World) -> None:
                                                                   "sha256": sha}])))
         w.passes[f"oracle-pass-{i}"] = d
         w.pass_images[sha] = d
+        # one plate passing every checkpoint a minute apart (/plates/trajectory: its points and legs)
+        sql(db, "INSERT INTO viid_motor_vehicle (record_id, uploaded_by, tollgate_id, division_code, pass_time, "
+                "plate_no) VALUES (%s, '99010000001190000001', %s, %s, "
+                "TIMESTAMPTZ '2000-01-02T04:00:00Z' + %s * interval '1 minute', '京O99999')",
+            (f"oracle-trip-{i}", gate, d, i))
+        w.trip[f"oracle-trip-{i}"] = d
     # Watchlist entries (/watchlists): one per district, one deeper, one spanning two districts.
     for area in [*([d] for d in DISTRICTS), ["990104001"], ["990101", "990102"]]:
         (eid,) = sql(db, "INSERT INTO watchlist_entry (plate, reason, area, valid_from, valid_until) VALUES "

@@ -14,12 +14,12 @@ from pydantic import AwareDatetime
 from app.api.deps import Authorized, ConnDep, client_ip, require
 from app.api.outbox import OutboxDep
 from app.api.routes.watchlists import watchlist_alarms
-from app.api.schemas.viid import PlatePasses
+from app.api.schemas.viid import PlatePasses, PlateTrajectory
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
 from app.ingest.gb28181.settings import Gb28181Settings
 from app.ingest.viid import messages
-from app.services import viid_search
+from app.services import viid_search, viid_trajectory
 from app.services.viid_receiver import UPLOADS, Answer, Receiver
 
 router = APIRouter(tags=["viid"])
@@ -96,13 +96,42 @@ async def search_plates(
 ) -> dict:
     """A vehicle's checkpoint passes (GA/T 1400 records) in time order, at their checkpoints' positions,
     within the caller's divisions. Every search states its reason and is audited (who, which plate, why)."""
+    why = _reason(reason)
+    result = await viid_search.search(conn, auth.scope, plate, since, until, limit, offset)
+    await _audit(box, auth, plate, why, since, until, result)
+    return result
+
+
+@router.get("/api/v1/plates/trajectory", operation_id="plate_trajectory", response_model=PlateTrajectory,
+            tags=["plates"])
+async def plate_trajectory(
+    conn: ConnDep, box: OutboxDep,
+    plate: Annotated[str, Query(min_length=1, max_length=32, description="the exact plate")],
+    since: AwareDatetime, until: AwareDatetime,
+    reason: Annotated[str, Query(min_length=1, max_length=2000, description="why (kept in the audit log)")],
+    auth: Authorized = require(Perm.VIEW_RECORDINGS),
+) -> dict:
+    """A vehicle's trajectory: its passes in time order (points) and the legs between consecutive passes
+    along the roads, with distance, time gap, implied speed and a flag for implausible legs. Scoped and
+    audited as the plate search (passes outside the caller's divisions are absent, legs join visible ones)."""
+    why = _reason(reason)
+    result = await viid_trajectory.trajectory_of(conn, auth.scope, plate, since, until)
+    await _audit(box, auth, plate, why, since, until, result, view="trajectory")
+    return result
+
+
+def _reason(reason: str) -> str:
     if not reason.strip():
         raise InvalidInput("reason: say why you search this plate", field="reason")
-    result = await viid_search.search(conn, auth.scope, plate, since, until, limit, offset)
+    return reason.strip()
+
+
+async def _audit(box, auth: Authorized, plate: str, reason: str, since, until, result: dict,
+                 view: str | None = None) -> None:
+    """One audit entry per search, whichever view of the passes it asked for (who, which plate, why)."""
     divisions = sorted({f["properties"]["division_code"] for f in result["features"]
-                        if f["properties"]["division_code"]})
-    box.audit("plate_search", auth, object_type="plate", object_id=plate, reason=reason.strip(),
-              detail={"since": since.isoformat(), "until": until.isoformat(), "passes": result["total"]},
-              divisions=divisions)
+                        if f["properties"].get("division_code")})
+    detail = {"since": since.isoformat(), "until": until.isoformat(), "passes": result["total"]}
+    box.audit("plate_search", auth, object_type="plate", object_id=plate, reason=reason,
+              detail=detail | ({"view": view} if view else {}), divisions=divisions)
     await box.commit()
-    return result

@@ -1,9 +1,12 @@
-"""The plate search's answer: checkpoint passes as GeoJSON points (the checkpoint's position)."""
+"""The plate search's answer: checkpoint passes as GeoJSON points (the checkpoint's position); a plate's
+trajectory: those points and the road legs between them."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from app.api.schemas.base import Instant, Public
-from app.api.schemas.geojson import FeatureCollection
+from app.api.schemas.geojson import Feature, FeatureCollection
 
 
 class PassImage(Public):
@@ -39,3 +42,37 @@ class PlatePass(Public):
 
 class PlatePasses(FeatureCollection[PlatePass]):
     """A plate's checkpoint passes in time order; a pass at a checkpoint without a position has no geometry."""
+
+
+class TrajectoryPass(PlatePass):
+    kind: Literal["pass"] = "pass"
+
+
+class TrajectoryLeg(Public):
+    """From one visible pass to the next, along the roads (``routed``) or, when no road joins the two
+    checkpoints, the straight line; ``implausible`` when unrouted or faster than the configured bound."""
+
+    kind: Literal["leg"] = "leg"
+    from_record_id: str
+    to_record_id: str
+    from_tollgate_id: str | None
+    to_tollgate_id: str | None
+    from_time: Instant
+    to_time: Instant
+    distance_m: float
+    gap_s: float
+    speed_kmh: float | None
+    routed: bool
+    implausible: bool
+
+
+class PlateTrajectory(Public):
+    """A plate's passes (Point features, time order) then its legs (LineString features); ``total`` counts
+    the passes, ``max_kmh`` is the speed bound the legs were judged by."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    total: int
+    limit: int
+    offset: int
+    max_kmh: float
+    features: list[Feature[TrajectoryPass] | Feature[TrajectoryLeg]]

@@ -1608,6 +1608,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/plates/trajectory": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Plate Trajectory
+         * @description A vehicle's trajectory: its passes in time order (points) and the legs between consecutive passes
+         *     along the roads, with distance, time gap, implied speed and a flag for implausible legs. Scoped and
+         *     audited as the plate search (passes outside the caller's divisions are absent, legs join visible ones).
+         */
+        get: operations["plate_trajectory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/viid/images/{sha256}": {
         parameters: {
             query?: never;
@@ -2601,6 +2623,42 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** Feature[TrajectoryLeg] */
+        Feature_TrajectoryLeg_: {
+            /**
+             * Type
+             * @default Feature
+             * @constant
+             */
+            type?: "Feature";
+            /** Id */
+            id: number | string;
+            /** Geometry */
+            geometry: {
+                [key: string]: unknown;
+            } | null;
+            properties: components["schemas"]["TrajectoryLeg"];
+        } & {
+            [key: string]: unknown;
+        };
+        /** Feature[TrajectoryPass] */
+        Feature_TrajectoryPass_: {
+            /**
+             * Type
+             * @default Feature
+             * @constant
+             */
+            type?: "Feature";
+            /** Id */
+            id: number | string;
+            /** Geometry */
+            geometry: {
+                [key: string]: unknown;
+            } | null;
+            properties: components["schemas"]["TrajectoryPass"];
+        } & {
+            [key: string]: unknown;
+        };
         /** GrantCreate */
         GrantCreate: {
             /** Role Name */
@@ -3381,6 +3439,31 @@ export interface components {
             offset: number;
             /** Features */
             features: components["schemas"]["Feature_PlatePass_"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * PlateTrajectory
+         * @description A plate's passes (Point features, time order) then its legs (LineString features); ``total`` counts
+         *     the passes, ``max_kmh`` is the speed bound the legs were judged by.
+         */
+        PlateTrajectory: {
+            /**
+             * Type
+             * @default FeatureCollection
+             * @constant
+             */
+            type?: "FeatureCollection";
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Max Kmh */
+            max_kmh: number;
+            /** Features */
+            features: (components["schemas"]["Feature_TrajectoryPass_"] | components["schemas"]["Feature_TrajectoryLeg_"])[];
         } & {
             [key: string]: unknown;
         };
@@ -4287,6 +4370,86 @@ export interface components {
             protocol: "osmand" | "jt808" | "gb28181" | "api";
             /** External Id */
             external_id: string;
+        };
+        /**
+         * TrajectoryLeg
+         * @description From one visible pass to the next, along the roads (``routed``) or, when no road joins the two
+         *     checkpoints, the straight line; ``implausible`` when unrouted or faster than the configured bound.
+         */
+        TrajectoryLeg: {
+            /**
+             * Kind
+             * @default leg
+             * @constant
+             */
+            kind?: "leg";
+            /** From Record Id */
+            from_record_id: string;
+            /** To Record Id */
+            to_record_id: string;
+            /** From Tollgate Id */
+            from_tollgate_id: string | null;
+            /** To Tollgate Id */
+            to_tollgate_id: string | null;
+            /** From Time */
+            from_time: string;
+            /** To Time */
+            to_time: string;
+            /** Distance M */
+            distance_m: number;
+            /** Gap S */
+            gap_s: number;
+            /** Speed Kmh */
+            speed_kmh: number | null;
+            /** Routed */
+            routed: boolean;
+            /** Implausible */
+            implausible: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /** TrajectoryPass */
+        TrajectoryPass: {
+            /** Record Id */
+            record_id: string;
+            /** Pass Time */
+            pass_time: string;
+            /** Plate No */
+            plate_no: string | null;
+            /** Plate Color */
+            plate_color: string | null;
+            /** Plate Class */
+            plate_class: string | null;
+            /** Vehicle Class */
+            vehicle_class: string | null;
+            /** Vehicle Color */
+            vehicle_color: string | null;
+            /** Vehicle Brand */
+            vehicle_brand: string | null;
+            /** Lane No */
+            lane_no: number | null;
+            /** Direction */
+            direction: string | null;
+            /** Speed Kmh */
+            speed_kmh: number | null;
+            /** Device Id */
+            device_id: string | null;
+            /** Tollgate Id */
+            tollgate_id: string | null;
+            /** Tollgate Name */
+            tollgate_name: string | null;
+            /** Division Code */
+            division_code: string | null;
+            /** Images */
+            images: components["schemas"]["PassImage"][];
+            /**
+             * Kind
+             * @default pass
+             * @constant
+             */
+            kind?: "pass";
+        } & {
+            [key: string]: unknown;
         };
         /** UnitCandidate */
         UnitCandidate: {
@@ -16298,6 +16461,123 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PlatePasses"];
+                };
+            };
+            /** @description bad request (e.g. a device report that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description account locked */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description temporarily unavailable (e.g. storage down; retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    plate_trajectory: {
+        parameters: {
+            query: {
+                /** @description the exact plate */
+                plate: string;
+                since: string;
+                until: string;
+                /** @description why (kept in the audit log) */
+                reason: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlateTrajectory"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */
