@@ -26,7 +26,7 @@ export function overlayLayers(store: MapStore, zoom: number, now: number): Layer
     new TextLayer<DivisionLabel>({
       id: "division-labels", data: store.divisions.filter((d) => d.level <= 4 || (d.level === 5 && ez >= 14.5) || (d.level === 6 && ez >= 16.2)),
       getPosition: (d) => [d.lon, d.lat], getText: (d) => localName(d.name, d.name_en),
-      getSize: (d) => (d.level <= 4 ? 18 : 12) * s,
+      getSize: (d) => (d.level <= 4 ? 20 : 14) * s, // SDF glyphs draw smaller than the size: 14 gives ≥ 12 px letters
       // A district and its first subdistrict often share a label point: stack them instead of overlapping.
       getPixelOffset: (d) => [0, (d.level <= 4 ? -12 : 10) * s], getColor: DIVISION_LABEL, fontFamily: FONT, fontWeight: 600,
       characterSet: "auto", outlineWidth: 3 * s, outlineColor: [7, 13, 24, 230], fontSettings: { sdf: true },

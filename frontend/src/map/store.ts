@@ -97,8 +97,13 @@ export class MapStore {
     return isNew && !["resolved", "closed"].includes(inc.status) ? inc : null;
   }
 
-  applyDispatch(msg: { unit?: Unit; unit_id?: number; status?: string; dispatches?: Array<{ unit_id: number }> }): void {
+  applyDispatch(msg: { unit?: Unit; unit_id?: number; status?: string; incident_id?: number;
+                       dispatches?: Array<{ unit_id: number }> }): void {
     if (msg.unit) this.units.set(msg.unit.id, { ...this.units.get(msg.unit.id), ...msg.unit });
+    // The server puts the incident on scene with its first unit there and sends no incident frame for it:
+    // follow the same rule, so the list agrees with the detail without a reload.
+    const inc = msg.incident_id !== undefined ? this.incidents.get(Number(msg.incident_id)) : undefined;
+    if (inc && msg.status === "on_scene" && (inc.status === "new" || inc.status === "dispatched")) inc.status = "on_scene";
     // Dispatch lifecycle → unit status (assigned / en route / on scene; cleared or cancelled frees it).
     const unitStatus = (s: string) => (s === "cleared" || s === "cancelled" ? "available" : s);
     for (const d of msg.dispatches ?? []) { const u = this.units.get(d.unit_id); if (u) u.status = "assigned"; }

@@ -67,8 +67,9 @@ export function mount(root: HTMLElement): void {
     const action = select("action", [["", t("aud.any")], ...ACTIONS.map((a): [string, string] => [a, actionName(a)])], f.action);
     const actor = input("actor", { value: f.actor, maxlength: 64, autocomplete: "off", placeholder: "admin" });
     const obj = select("object_type", [["", t("aud.any")], ...OBJECTS.map((a): [string, string] => [a, objectName(a)])], f.object_type);
-    const since = input("since", { type: "datetime-local", value: f.since });
-    const until = input("until", { type: "datetime-local", value: f.until });
+    // The date pickers take the UI's language (yyyy/mm/dd in zh-CN, not the browser's mm/dd/yyyy).
+    const since = input("since", { type: "datetime-local", value: f.since, lang: currentLang() });
+    const until = input("until", { type: "datetime-local", value: f.until, lang: currentLang() });
     const form = h("form", { class: "aud-filters", "data-testid": "audit-filters" },
       field("aud.action", action), field("aud.actor", actor), field("aud.object", obj), field("aud.since", since),
       field("aud.until", until),

@@ -28,9 +28,12 @@ export function mount(root: HTMLElement): void {
   const { store, map } = page;
 
   const reasonIn = h("input", { name: "reason", "data-testid": "callup-reason" }) as HTMLInputElement;
+  // The default call-up reason follows the language until the dispatcher types their own.
+  let reasonDefault = "";
+  const defaultReason = (id: number) => (reasonDefault = `${t("dx.reason_default")} #${id}`);
   const evidence = new EvidencePanel(); // gathered on demand: asking the devices is audited
   const s: DispatchState = new DispatchState((...parts: Part[]) => redraw(parts), (id, lon, lat, fly) => {
-    reasonIn.value = `${t("dx.reason_default")} #${id}`;
+    reasonIn.value = defaultReason(id);
     evidence.setIncident(id);
     if (fly) map.flyTo(lon, lat, 17);
   });
@@ -131,6 +134,7 @@ export function mount(root: HTMLElement): void {
   root.append(ui, flashEl);
   layout();
   onLangChange(() => {
+    if (s.selected && reasonIn.value === reasonDefault) reasonIn.value = defaultReason(s.selected.id);
     form.relabel();
     form.fillTypes(s.types);
     layout();

@@ -47,12 +47,15 @@ export function incidentForm(map: MapView, store: MapStore, created: (id: number
   lonIn.addEventListener("change", readDraft);
   latIn.addEventListener("change", readDraft);
   let placeTimer: number | undefined;
+  let placeSeq = 0; // only the latest query's answer is shown: an older, slower answer is dropped
   placeIn.addEventListener("input", () => {
     window.clearTimeout(placeTimer);
+    const seq = ++placeSeq;
     placeTimer = window.setTimeout(async () => {
       const q = placeIn.value.trim();
       if (!q) { placeList.replaceChildren(); return; }
       const rows: Place[] = await ok(api.GET("/api/v1/incidents/places", { params: { query: { q } } })).catch(() => []);
+      if (seq !== placeSeq || placeIn.value.trim() !== q) return;
       placeList.replaceChildren(...(rows.length ? rows.slice(0, 8).map((p) => h("li", { tabindex: 0, onclick: () => {
         const label = p.name_en && p.name_en !== p.name ? `${p.name} (${p.name_en})` : p.name;
         setDraft(p.lon, p.lat, label);
@@ -64,14 +67,16 @@ export function incidentForm(map: MapView, store: MapStore, created: (id: number
     }, 250);
   });
   const createBtn = h("button", { class: "btn primary", type: "submit", "data-testid": "create-incident" }, t("dx.create"));
+  // Label texts carry their key so a language switch relabels them in place (what is typed stays).
+  const txt = (key: Key) => h("span", { "data-i18n": key }, t(key));
   const form = h("form", { class: "dx-form" },
-    h("div", { class: "row2" }, h("label", {}, t("dx.type"), typeSel), h("label", {}, t("dx.priority"), prioSel)),
-    h("label", { class: "dx-placebox" }, t("dx.place"), placeIn, placeList),
-    h("div", { class: "row2" }, h("label", {}, t("dx.lon"), lonIn), h("label", {}, t("dx.lat"), latIn)),
-    h("div", { class: "hint" }, t("dx.pick_hint")),
-    h("label", {}, t("dx.address"), addrIn),
-    h("label", {}, t("dx.description"), descIn),
-    h("label", {}, t("dx.reporter"), reporterIn),
+    h("div", { class: "row2" }, h("label", {}, txt("dx.type"), typeSel), h("label", {}, txt("dx.priority"), prioSel)),
+    h("label", { class: "dx-placebox" }, txt("dx.place"), placeIn, placeList),
+    h("div", { class: "row2" }, h("label", {}, txt("dx.lon"), lonIn), h("label", {}, txt("dx.lat"), latIn)),
+    h("div", { class: "hint" }, txt("dx.pick_hint")),
+    h("label", {}, txt("dx.address"), addrIn),
+    h("label", {}, txt("dx.description"), descIn),
+    h("label", {}, txt("dx.reporter"), reporterIn),
     createBtn, formMsg) as HTMLFormElement;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -104,6 +109,8 @@ export function incidentForm(map: MapView, store: MapStore, created: (id: number
       placeIn.placeholder = t("dx.place_hint");
       addrIn.placeholder = t("dx.address_hint");
       createBtn.textContent = t("dx.create");
+      form.querySelectorAll<HTMLElement>("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n as Key); });
+      if (formMsg.textContent) formMsg.textContent = "";
       [...prioSel.options].forEach((o) => { o.textContent = t(`incident.p${o.value}` as Key); });
     },
   };
