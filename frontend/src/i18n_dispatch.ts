@@ -82,6 +82,7 @@ export const DISPATCH_DICT = {
   "m.share": ["共享我的位置", "Share my position"],
   "m.sharing": ["位置共享中", "Sharing position"],
   "m.sharing_off": ["位置未共享", "Position not shared"],
+  "m.sharing_failed": ["无法共享位置", "Cannot share position"],
   "m.geo_denied": ["无法获取定位，请允许定位权限", "No location: allow location access"],
   "m.last_fix": ["上次上报", "Last report"],
   "m.nearby": ["附近摄像机", "Cameras nearby"],

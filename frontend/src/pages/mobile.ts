@@ -111,7 +111,9 @@ export function mount(root: HTMLElement): void {
       if (sharing) startGeo(); else stopGeo();
       draw();
     } });
-    const parts: HTMLElement[] = [h("label", { class: `m-share ${sharing ? "on" : ""}` }, share, sharing ? t("m.sharing") : t("m.sharing_off"),
+    const parts: HTMLElement[] = [h("label", { class: `m-share ${sharing ? "on" : ""}` }, share,
+      // Sharing wanted but no fix to share: say so rather than claim it shares.
+      h("span", { "data-testid": "m-share-state" }, !sharing ? t("m.sharing_off") : geoError ? t("m.sharing_failed") : t("m.sharing")),
       h("span", { class: "m-fix", "data-testid": "m-fix" }, lastSentAt ? `${t("m.last_fix")} ${fmtTime(lastSentAt / 1000)}` : ""))];
     if (geoError && sharing) parts.push(h("div", { class: "m-msg" }, t("m.geo_denied")));
     shareBox.replaceChildren(...parts);
@@ -187,7 +189,7 @@ export function mount(root: HTMLElement): void {
   let watchId: number | null = null;
   let beat: number | undefined;
   const onPos = (p: GeolocationPosition) => {
-    geoError = false;
+    if (geoError) { geoError = false; draw(); }
     myPos = { lon: p.coords.longitude, lat: p.coords.latitude, acc: p.coords.accuracy ?? 0 };
     const d = asg?.dispatch;
     if (d && fittedFor === d.id && !framedWithMe) frame(d); // once: now the way there fits too
