@@ -27,7 +27,7 @@ export const GEOJSON = ["uncovered", "blind_intersections", "road_gaps", "duplic
 
 // Layer colours (RGBA), shared by the map and the panel's swatches.
 export const C = {
-  uncovered: [255, 90, 95, 150], blind: [255, 190, 60, 255], gaps: [255, 64, 160, 235], dup: [190, 120, 255, 255],
+  uncovered: [255, 90, 95, 150], blind: [240, 244, 250, 255], gaps: [255, 64, 160, 235], dup: [190, 120, 255, 255],
   site: [64, 200, 255, 255], sector: [64, 200, 255, 70],
 } as const;
 
