@@ -1,4 +1,5 @@
-"""`sharpeyes serve | demo | simulate | db upgrade|check | load osm|divisions|cameras | users create | audit verify`."""
+"""`sharpeyes serve | demo | simulate [checkpoints] | db upgrade|check | load osm|divisions|cameras |
+users create | audit verify`."""
 
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def _simulate_in_background(settings: Settings, url: str, units: int) -> None:
 def cmd_simulate(args, settings: Settings) -> int:
     from app.simulator.run import simulate
 
+    if args.what == "checkpoints":
+        return _simulate_checkpoints(args, settings)
     url = settings.database_url
     if not url:
         print("simulate needs DATABASE_URL (the database of the server it reports to: it registers its units "
@@ -238,6 +241,31 @@ def cmd_audit(args, settings: Settings) -> int:
     return 0
 
 
+def _simulate_checkpoints(args, settings: Settings) -> int:
+    from app.ingest.gb28181.settings import Gb28181Settings
+    from app.simulator.checkpoints import simulate_checkpoints
+
+    url = settings.database_url
+    password = args.password or Gb28181Settings().password
+    if not url or not password:
+        print("simulate checkpoints needs DATABASE_URL (it places the checkpoints on the road graph) and "
+              "--password (the admitted device's, or the platform-wide SHARPEYES_GB_PASSWORD)", file=sys.stderr)
+        return 2
+    base = args.base or args.url or f"http://{settings.host}:{settings.port}"
+    try:
+        stats = asyncio.run(simulate_checkpoints(
+            base, url, args.id, password, count=args.checkpoints, plates=args.plates, rate=args.rate,
+            seconds=args.seconds, kmh=args.kmh, spacing_m=args.spacing, seed=args.seed))
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"checkpoint simulator: {exc}", file=sys.stderr)
+        return 1
+    print(f"{stats.registered} checkpoints, {stats.sent} passes sent, {stats.accepted} accepted, "
+          f"{stats.refused} refused; plates {' '.join(stats.plates)}")
+    return 0 if stats.refused == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sharpeyes", description="SharpEyes GIS command platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -250,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load the demo city and run the platform")
     demo.add_argument("--no-serve", action="store_true", help="load and exit")
     demo.add_argument("--units", type=int, default=12, help="simulated patrol cars driving (0: none)")
-    sim = sub.add_parser("simulate", help="drive patrol units on the road graph, reporting to a running server")
+    sim = sub.add_parser("simulate", help="drive patrol units on the road graph, reporting to a running server; "
+                                          "'simulate checkpoints': GA/T 1400 checkpoints uploading passes")
+    sim.add_argument("what", nargs="?", choices=["units", "checkpoints"], default="units")
     sim.add_argument("--units", type=int, default=12)
     sim.add_argument("--protocol", choices=["osmand", "jt808"], default="osmand")
     sim.add_argument("--url", help="OsmAnd: the server's base URL (default http://SHARPEYES_HOST:SHARPEYES_PORT)")
@@ -260,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--interval", type=float, default=1.0, help="seconds between two fixes of a unit")
     sim.add_argument("--token", help="device token, if the server requires one for unregistered devices")
     sim.add_argument("--seed", type=int)
+    cp = sim.add_argument_group("checkpoints (GA/T 1400)")
+    cp.add_argument("--base", help="the platform's base URL (default --url, else http://SHARPEYES_HOST:SHARPEYES_PORT)")
+    cp.add_argument("--id", default="34020000001190000001",
+                    help="20-digit device id of the first checkpoint; the others count up from it")
+    cp.add_argument("--password", help="digest password: the admitted devices' or the platform-wide one "
+                                       "(default SHARPEYES_GB_PASSWORD)")
+    cp.add_argument("--checkpoints", type=int, default=4, help="how many checkpoints along one road route")
+    cp.add_argument("--plates", type=int, default=3, help="how many cars drive between them")
+    cp.add_argument("--rate", type=float, default=5.0, help="passes per second at most")
+    cp.add_argument("--kmh", type=float, default=50.0, help="the cars' speed along the road")
+    cp.add_argument("--spacing", type=float, default=300.0, help="metres of road between two checkpoints")
     db = sub.add_parser("db", help="schema migrations")
     db.add_argument("action", choices=["upgrade", "check"])
     load = sub.add_parser("load", help="load data files")
