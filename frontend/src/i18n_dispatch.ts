@@ -38,6 +38,8 @@ export const DISPATCH_DICT = {
   "dx.no_units": ["无可用警力", "No units available"],
   "dx.stale": ["定位过期", "Stale fix"],
   "dx.eta": ["预计到达", "ETA"],
+  "dx.eta_ms": ["{m} 分 {s} 秒", "{m} min {s} s"],
+  "dx.eta_s": ["{s} 秒", "{s} s"],
   "dx.eta_unknown": ["未知", "unknown"],
   "dx.unreachable": ["道路不可达", "no road route"],
   "dx.dispatch": ["派警", "Dispatch"],

@@ -9,8 +9,7 @@ export function tf(key: Key, vars: Record<string, string | number>): string {
 export function fmtEta(s: number | null | undefined): string {
   if (s === null || s === undefined || !Number.isFinite(s)) return t("dx.eta_unknown");
   const m = Math.floor(s / 60), r = Math.round(s % 60);
-  if (currentLang() === "en") return m ? `${m} min ${r} s` : `${r} s`;
-  return m ? `${m} 分 ${r} 秒` : `${r} 秒`;
+  return m ? tf("dx.eta_ms", { m, s: r }) : tf("dx.eta_s", { s: r });
 }
 
 export function fmtDist(m: number | null | undefined): string {
