@@ -157,3 +157,17 @@ async def test_bad_input_is_refused_and_every_request_audited(app_client, world)
     assert (last["actor_name"], last["object_id"], last["reason"]) == ("traj_north", "京a12345", "寻找走失儿童 case 7")
     assert last["detail"] == {"since": WINDOW["since"], "until": WINDOW["until"], "passes": 2, "view": "trajectory"}
     assert last["divisions"] == ["990101"]
+
+
+def test_a_leg_is_judged_by_its_speed_and_its_road():
+    from app.domain.plate_legs import leg
+
+    t0 = START
+    assert leg(t0, t0 + timedelta(minutes=1), 1000, True) == {
+        "distance_m": 1000, "gap_s": 60, "speed_kmh": 60.0, "routed": True, "implausible": False}
+    assert leg(t0, t0 + timedelta(seconds=20), 1000, True)["implausible"] is True  # 180 km/h
+    assert leg(t0, t0 + timedelta(seconds=20), 1000, True, max_kmh=200)["implausible"] is False
+    assert leg(t0, t0 + timedelta(hours=1), 1000, False)["implausible"] is True  # no road: a straight line
+    assert leg(t0, t0, 0.0, True)["implausible"] is False  # the same checkpoint twice in a second
+    same_second = leg(t0, t0, 500, True)
+    assert same_second["speed_kmh"] is None and same_second["implausible"] is True
