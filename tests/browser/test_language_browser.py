@@ -162,3 +162,31 @@ def test_mobile_does_not_claim_to_share_without_a_fix(server, browser):
         assert "无法获取定位" in page.content()
     finally:
         ctx.close()
+
+
+def test_place_search_shows_only_the_latest_query(server, console):
+    """An older query answering after a newer one is dropped: the list never shows the previous query's places."""
+    page = console
+    held = []
+
+    def hold_first(route):
+        if "q=zzfirst" in route.request.url:
+            held.append(route)  # answered later, after the second query's answer is on screen
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/incidents/places?**", hold_first)
+    try:
+        with page.expect_request(lambda r: "q=zzfirst" in r.url, timeout=45_000):
+            page.fill("[data-testid=place-q]", "zzfirst")
+        page.fill("[data-testid=place-q]", "zzsecond")
+        page.wait_for_selector("[data-testid=place-results] li", timeout=45_000)  # "no such place" for the second
+        with page.expect_response(lambda r: "q=zzfirst" in r.url, timeout=45_000):
+            held[0].fulfill(status=200, content_type="application/json",
+                            body='[{"name": "STALE", "name_en": null, "lon": 24.94, "lat": 60.17}]')
+        # Let the page's continuation of that answer run (two animation frames), then look.
+        page.evaluate("() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))")
+        assert "STALE" not in page.inner_text("[data-testid=place-results]")
+    finally:
+        page.unroute("**/api/v1/incidents/places?**")
+        page.fill("[data-testid=place-q]", "")
