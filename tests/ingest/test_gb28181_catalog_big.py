@@ -109,6 +109,7 @@ async def test_a_lossy_answer_is_asked_again_and_ends_complete(server, db):
         assert time.monotonic() - started < 30
         # Asked once more (the simulator answers a retransmitted query again, as a device without a transaction
         # layer would: hence >= 2 answers).
-        assert server.stats["catalog_requeries"] == requeries + 1 and dev.catalog_queries >= 2
+        # At least once: on a loaded machine the re-query's own answer may also go quiet and be asked again.
+        assert server.stats["catalog_requeries"] >= requeries + 1 and dev.catalog_queries >= 2
     finally:
         dev.ep_.close()

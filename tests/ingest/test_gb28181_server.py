@@ -7,6 +7,7 @@ refresh, unregister), keepalives and heartbeat loss, UDP and TCP transport, malf
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import socket
 
@@ -192,7 +193,11 @@ async def test_heartbeat_loss_marks_offline_then_keepalive_online(db):
                 "WHERE c.gb_id = :g ORDER BY e.id",
                 g=chs[0].gb_id,
             )
-            assert [h.status for h in hist] == ["online", "offline", "online"]
+            # One event per change, ending offline → online. On a loaded machine a keepalive paced within the
+            # interval can still arrive late, adding an earlier offline/online pair: allowed, a change each.
+            statuses = [h.status for h in hist]
+            assert statuses[0] == "online" and statuses[-2:] == ["offline", "online"], statuses
+            assert all(a != b for a, b in itertools.pairwise(statuses)), statuses
         finally:
             ep.close()
 
