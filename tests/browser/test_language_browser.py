@@ -145,25 +145,6 @@ def test_audit_date_pickers_take_the_ui_language(server, browser):
         ctx.close()
 
 
-def test_mobile_does_not_claim_to_share_without_a_fix(server, browser):
-    """No location permission: the sharing line says it cannot share, beside the reason."""
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN")
-    # The phone refuses the location (as a denied permission does): every request fails with PERMISSION_DENIED.
-    ctx.add_init_script("""(() => { const deny = (ok, err) => { setTimeout(() => err && err({ code: 1, message: 'denied',
-      PERMISSION_DENIED: 1, POSITION_UNAVAILABLE: 2, TIMEOUT: 3 }), 0); return 1; };
-      Object.defineProperty(navigator, 'geolocation', { value: { watchPosition: deny, getCurrentPosition: deny,
-        clearWatch: () => {} } }); })()""")
-    try:
-        page = sign_in(ctx, server.base, "/m", "officer")
-        page.wait_for_function("() => document.querySelector('[data-testid=m-share-state]')?.textContent === '无法共享位置'",
-                               timeout=45_000)
-        text = page.locator(".m-share").first.inner_text()
-        assert "位置共享中" not in text, text
-        assert "无法获取定位" in page.content()
-    finally:
-        ctx.close()
-
-
 def test_place_search_shows_only_the_latest_query(server, console):
     """An older query answering after a newer one is dropped: the list never shows the previous query's places."""
     page = console
