@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from app.domain.tracking import (
     EventKind,
 )
 from app.ingest.event_store import store_events
-from app.ingest.target_meta import TargetMeta
+from app.ingest.target_meta import DEFAULT_KIND, TargetMeta
 from app.ingest.tracker import Tracker
 from app.ingest.writer import BatchWriter
 
@@ -178,16 +179,21 @@ def persist_step(writer: BatchWriter) -> Step:
     return persist
 
 
-def position_messages(fixes: list[Fix], areas: list[frozenset[int]],
-                      target_id: Callable[[tuple[str, str]], int | None]) -> list[dict]:
-    """The ``position`` messages of a batch's located fixes (fixes of one batch often share their time:
-    each distinct time is formatted once)."""
+def position_messages(fixes: list[Fix], areas: list[frozenset[int]], tids: list[int | None],
+                      filing: Mapping[int, tuple[float, str | None, str]] | None = None) -> list[dict]:
+    """The ``position`` messages of a batch's located fixes, built in one pass (fixes of one batch often
+    share their time: each distinct time is formatted once). With ``filing`` (target id → (expires,
+    division, kind), ``TargetMeta.filing``) each message also carries what the hub files it under and the
+    time ``t`` it went live, and a fix without a target is left out (nobody could be shown it); without it
+    the division is unknown (None) and every located fix is kept."""
     iso = {t: t.isoformat() for t in {f.fix_time for f in fixes}}
-    return [{"target_id": target_id((f.protocol, f.device_id)), "protocol": f.protocol, "device_id": f.device_id,
-             "time": iso[f.fix_time], "lon": f.lon, "lat": f.lat, "speed_kmh": f.speed_kmh,
-             "course_deg": f.course_deg, "accuracy_m": f.accuracy_m, "sos": f.sos,
-             "areas": sorted(a) if a else []}
-            for f, a in zip(fixes, areas, strict=True) if f.valid]
+    t, unknown, keep_unknown = time.time(), (0.0, None, DEFAULT_KIND), filing is None
+    filing = filing or {}
+    return [{"target_id": tid, "protocol": f.protocol, "device_id": f.device_id, "time": iso[f.fix_time],
+             "lon": f.lon, "lat": f.lat, "speed_kmh": f.speed_kmh, "course_deg": f.course_deg,
+             "accuracy_m": f.accuracy_m, "sos": f.sos, "areas": sorted(a) if a else [],
+             "division": (m := filing.get(tid, unknown))[1], "kind": m[2], "t": t}
+            for f, a, tid in zip(fixes, areas, tids, strict=True) if f.valid and (tid is not None or keep_unknown)]
 
 
 def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Callable[[], bool] = lambda: True,
@@ -208,13 +214,16 @@ def publish_step(publish: Publish, writer: BatchWriter | None = None, live: Call
         if len(latest) < len(fixes):
             keep = sorted(latest.values())
             fixes, areas = [fixes[i] for i in keep], [areas[i] for i in keep]
-        positions = position_messages(fixes, areas, writer.target_ids.get if writer else lambda _key: None)
-        total += len(positions)
+        ids = writer.target_ids if writer else {}
+        tids = [ids.get((f.protocol, f.device_id)) for f in fixes]
+        filing = None
         if meta is not None:
             try:
-                positions = await meta.enrich(positions)
+                filing = await meta.filing(tids)
             except Exception:  # no division to file them under: these positions are lost, the events not
-                failures, positions = len(positions), []
+                failures = sum(f.valid for f in fixes)
+        positions = [] if failures else position_messages(fixes, areas, tids, filing)
+        total += failures or len(positions)
         if publish_many is not None:
             try:
                 await publish_many(POSITION_TOPIC, positions)

@@ -31,30 +31,20 @@ class TargetMeta:
         """One query for all the targets not (or no longer) cached; unknown ids are cached too."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(_META, {"ids": ids})).all()
-        if len(self._meta) + len(ids) > MAX_ENTRIES:
-            self._meta.clear()
         expires = time.monotonic() + self.ttl_s
         for i in ids:
             self._meta[i] = (expires, None, DEFAULT_KIND)
         for r in rows:
             self._meta[r.id] = (expires, r.division, r.kind)
 
-    async def enrich(self, positions: list[dict]) -> list[dict]:
-        """The positions with a target, each given its ``division``, ``kind`` and the time ``t`` it went
-        live (in place: the messages are the pipeline's own); those without a target are dropped."""
+    async def filing(self, ids: list[int | None]) -> dict[int, tuple[float, str | None, str]]:
+        """The cache, holding every id of ``ids`` (None skipped) unexpired: id → (expires, division, kind).
+        Loads the missing ones with one query; the caller reads the returned mapping, not a copy."""
         now = time.monotonic()
         meta = self._meta
-        missing = {tid for m in positions if (tid := m["target_id"]) is not None
-                   and ((hit := meta.get(tid)) is None or hit[0] < now)}
+        if len(meta) + len(ids) > MAX_ENTRIES:
+            meta.clear()  # before the look-up: every id of this batch is then loaded anew
+        missing = {tid for tid in ids if tid is not None and ((hit := meta.get(tid)) is None or hit[0] < now)}
         if missing:
             await self._load(sorted(missing))
-            meta = self._meta
-        t = time.time()
-        out = []
-        for m in positions:
-            tid = m["target_id"]
-            if tid is not None:
-                _, m["division"], m["kind"] = meta.get(tid) or (0.0, None, DEFAULT_KIND)
-                m["t"] = t
-                out.append(m)
-        return out
+        return self._meta

@@ -48,10 +48,12 @@ class Tracker:
         terminals often repeat the last fix's time in it, and its alarm (an SOS) is live all the same.
         A few comparisons per fix in the usual case (all live)."""
         states = self.states
-        for f in fixes:
-            s = states.get(f.key)
-            if f.history or f.fix_time < cutoff or (f.valid and s is not None and s.last_fix_at is not None
-                                                     and f.fix_time <= s.last_fix_at):
+        get = states.get
+        for f in fixes:  # the key spelled out: this loop runs per fix of every batch
+            if f.history or f.fix_time < cutoff:
+                break
+            if f.valid and (s := get((f.protocol, f.device_id))) is not None and s.last_fix_at is not None \
+                    and f.fix_time <= s.last_fix_at:
                 break
         else:
             return fixes, []
