@@ -11,7 +11,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import engine_from_config, pool
 
-from app.db import models_devices, models_planning, models_tracking, models_viid  # noqa: F401  (register their tables on Base.metadata)
+from app.db import models_basemap, models_devices, models_planning, models_tracking, models_viid  # noqa: F401  (register their tables on Base.metadata)
 from app.db.models import Base
 
 config = context.config

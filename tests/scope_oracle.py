@@ -51,7 +51,10 @@ ALLOWED: dict[str, str] = {
     f"{API}/platforms": "upper platforms (no division_code/camera fields): judged in tests/api/test_scope_platforms.py",
     f"{API}/platforms/{{platform_id}}": "an upper platform: judged in tests/api/test_scope_platforms.py",
 }
-UNSCOPED_TILE_LAYERS = {"roads": "public OSM road network", "buildings": "public OSM building footprints"}
+UNSCOPED_TILE_LAYERS = {"roads": "public OSM road network", "buildings": "public OSM building footprints",
+                        "water": "public OSM water areas", "green": "public OSM parks and green areas",
+                        "rail": "public OSM railway lines", "road_labels": "public OSM road-name label points",
+                        "poi": "public OSM named points of interest"}
 
 # Leaks found by this oracle in files owned by others: case id → what leaks, where.
 KNOWN_LEAKS: dict[str, str] = {

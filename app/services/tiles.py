@@ -17,8 +17,10 @@ from sqlalchemy import Integer, Select, and_, bindparam, case, func, literal_col
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.models import Camera, Division, KeyArea, RoadEdge
+from app.db.models_basemap import BaseGreen, BasePoi, BaseRail, BaseRoadLabel, BaseWater
 from app.db.models_planning import Building, KeyAreaCoverage
 from app.db.scoping import OPEN, division_filter, figure_filter, scope_filter
+from app.domain import basemap_tags
 from app.domain.access import Scope
 from app.domain.errors import InvalidInput, NotFound
 from app.services.divisions import visible_filter
@@ -90,6 +92,31 @@ def _camera_views(z: int, scope: Scope):
     return Camera.view, [Camera.id, Camera.status, Camera.cls], _camera_filters(scope)
 
 
+def _water(z: int, scope: Scope):
+    return BaseWater.area, [BaseWater.id, BaseWater.kind, BaseWater.name], []
+
+
+def _green(z: int, scope: Scope):
+    return BaseGreen.area, [BaseGreen.id, BaseGreen.kind, BaseGreen.name], []
+
+
+def _rail(z: int, scope: Scope):
+    return BaseRail.line, [BaseRail.id, BaseRail.kind, BaseRail.tunnel, BaseRail.name], []
+
+
+def _poi(z: int, scope: Scope):
+    # Below street level only the landmarks (stations, public buildings, sights): shops would be a carpet.
+    conds = [BasePoi.rank <= basemap_tags.poi_rank("tourism")] if z < 17 else []
+    return (BasePoi.location, [BasePoi.id, BasePoi.cls, BasePoi.subtype, BasePoi.name, BasePoi.name_en,
+                               BasePoi.rank], conds)
+
+
+def _road_labels(z: int, scope: Scope):
+    conds = [] if z >= 15 else [BaseRoadLabel.highway.in_(MEDIUM_ROADS) | (BaseRoadLabel.way_length_m > 400)]
+    return (BaseRoadLabel.location, [BaseRoadLabel.id, BaseRoadLabel.name, BaseRoadLabel.highway,
+                                     BaseRoadLabel.angle], conds)
+
+
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("roads", "line", 10, 22, 20000, False, _roads, "OSM road network"),
     Layer("divisions", "line", 0, 22, 2000, True, _divisions, "administrative division boundaries"),
@@ -97,6 +124,12 @@ LAYERS: dict[str, Layer] = {layer.name: layer for layer in (
     Layer("key_areas", "fill", 10, 22, 5000, True, _key_areas, "key public areas, with coverage status"),
     Layer("cameras", "point", 10, 22, 20000, True, _cameras, "cameras (scoped)"),
     Layer("camera_views", "fill", 16, 22, 20000, True, _camera_views, "camera view sectors (scoped)"),
+    # The base map's public geography (issue #20), unscoped like roads and buildings.
+    Layer("water", "fill", 10, 22, 5000, False, _water, "water areas (OSM)"),
+    Layer("green", "fill", 11, 22, 10000, False, _green, "parks, woods and grass (OSM)"),
+    Layer("rail", "line", 11, 22, 10000, False, _rail, "railway, tram and metro lines (OSM)"),
+    Layer("road_labels", "point", 14, 22, 5000, False, _road_labels, "road-name label points with angle (OSM)"),
+    Layer("poi", "point", 15, 22, 3000, False, _poi, "named points of interest (OSM)"),
 )}
 
 

@@ -47,7 +47,8 @@ def test_style_lists_existing_layers(client):
     h = login(client, "commander")
     style = client.get("/tiles/style.json", headers=h).json()
     ids = [layer["id"] for layer in style["layers"]]
-    assert ids == ["roads", "divisions", "buildings", "key_areas", "cameras", "camera_views"]
+    assert ids == ["roads", "divisions", "buildings", "key_areas", "cameras", "camera_views",
+                   "water", "green", "rail", "road_labels", "poi"]
     assert "OpenStreetMap" in style["attribution"]
 
 

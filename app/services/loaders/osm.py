@@ -1,4 +1,5 @@
-"""Load an OpenStreetMap extract (.osm.pbf or .osm XML): roads, key areas, cameras, divisions.
+"""Load an OpenStreetMap extract (.osm.pbf or .osm XML): roads, key areas, cameras, divisions; the base map's
+water, green areas, railways, POIs and road labels through ``osm_basemap``.
 
 Idempotent: every row carries its OSM identity (``external_ref`` / ``osm_id`` / ``(osm_way_id, seq)``),
 and rows already present are left as they are, so loading the same file twice changes nothing.
@@ -23,6 +24,7 @@ from app.db.models import Camera, CameraStatusEvent, Division, KeyArea, RoadEdge
 from app.db.models_planning import Building
 from app.domain import camera_view, division_code, osm_tags
 from app.services.loaders.assign import allocate_gb_ids, division_lookup
+from app.services.loaders.osm_basemap import load_basemap
 from app.services.loaders.report import FileRejected, LoadReport
 
 GEOD = Geod(ellps="WGS84")
@@ -273,4 +275,5 @@ async def load_osm(conn: AsyncConnection, path: Path) -> LoadReport:
     await _key_areas(conn, ex, lookup, report)
     await _cameras(conn, ex, lookup, report)
     await _buildings(conn, ex, report)
+    await load_basemap(conn, path, report)
     return report
