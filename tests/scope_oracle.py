@@ -218,6 +218,20 @@ def watchlist_alarm(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     judge(w, scope, [("incident", inc)], r.json(), f"watchlists/alarms/{inc}")
 
 
+def watchlist_alarm_list(w, p: Principal, perm: Perm, rng: random.Random) -> None:
+    """The alarms list: exactly the seeded alarms whose division the scope covers (filed nowhere: admins only)."""
+    scope = p.scope_for(perm, datetime.now(UTC))
+    r = w.client.get(f"{API}/watchlists/alarms", headers=w.headers, params={"limit": 500})
+    if _refused(r, scope, "watchlists/alarms"):
+        assert r.status_code == 403 and scope.empty
+        return
+    items = r.json()["items"]
+    judge(w, scope, [("incident", x["incident_id"]) for x in items], r.json(), "watchlists/alarms")
+    got = {x["incident_id"] for x in items if x["incident_id"] in w.alarms}
+    expected = {i for i, d in w.alarms.items() if (scope.covers(d) if d else scope.everywhere)}
+    assert got == expected, f"watchlists/alarms: {sorted(got)}, {sorted(expected)} expected ({scope.rules})"
+
+
 def viid_image(w, p: Principal, perm: Perm, rng: random.Random) -> None:
     """A pass's stored image: served when its pass is in scope (a pass filed nowhere: to admins only), a 404
     otherwise."""
@@ -239,6 +253,7 @@ EXTRA_CASES: dict[str, list[tuple[str, Callable]]] = {
     f"{API}/watchlists": [("", watchlist_list)],
     f"{API}/watchlists/{{entry_id}}": [("", watchlist_one)],
     f"{API}/watchlists/alarms/{{incident_id}}": [("", watchlist_alarm)],
+    f"{API}/watchlists/alarms": [("", watchlist_alarm_list)],
     f"{API}/viid/images/{{sha256}}": [("", viid_image)],
 }
 

@@ -54,7 +54,7 @@ from app.runtime.roles import runs
 from app.services.tiles import TileCache
 
 WEB = Path(__file__).resolve().parents[1] / "web"
-PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit", "devices")
+PAGES = ("wall", "dispatch", "planning", "m", "admin", "audit", "devices", "watchlists")
 
 
 def settle_gc() -> None:

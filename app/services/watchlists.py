@@ -96,14 +96,18 @@ async def active_entries(conn: AsyncConnection) -> list[wl.Entry]:
     return [wl.Entry(r.id, r.plate, r.vehicle_color, tuple(r.area), r.valid_from, r.valid_until) for r in rows]
 
 
-_ALARM = text("""
+# What an alarm shows (the hit, its pass, its checkpoint), for one incident and for the list.
+_ALARM_SELECT = """
 SELECT h.incident_id, h.entry_id, h.record_id, h.plate_no, h.direction, h.image_sha256, h.tollgate_id,
        t.name AS tollgate_name, h.division_code, mv.pass_time, mv.lane_no, mv.speed_kmh, mv.vehicle_color,
-       mv.plate_color, h.created_at
-FROM watchlist_hit h
+       mv.plate_color, h.created_at{extra}
+FROM watchlist_hit h{join}
 LEFT JOIN viid_motor_vehicle mv ON mv.record_id = h.record_id
 LEFT JOIN viid_tollgate t ON t.tollgate_id = h.tollgate_id
-WHERE h.incident_id = :i ORDER BY h.id LIMIT 1""")
+"""
+_ALARM = text(_ALARM_SELECT.format(extra="", join="") + "WHERE h.incident_id = :i ORDER BY h.id LIMIT 1")
+_ALARMS = (_ALARM_SELECT.format(extra=", i.status AS incident_status", join="\nJOIN incident i ON i.id = h.incident_id")
+           + "WHERE {cond} ORDER BY h.id DESC LIMIT :lim OFFSET :off")
 
 
 async def alarm(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
@@ -112,3 +116,12 @@ async def alarm(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
     if r is None or not scope.covers(r["division_code"]):
         raise NotFound(f"no watchlist alarm for incident {incident_id}")
     return dict(r)
+
+
+async def list_alarms(conn: AsyncConnection, scope: Scope, *, limit: int = 50, offset: int = 0) -> dict:
+    """The latest alarms first, each as its incident is scoped (the division it was filed under)."""
+    cond, params = ("TRUE", {}) if scope.everywhere else scope_sql(scope, "h.division_code", prefix="wa")
+    total = (await conn.execute(text(f"SELECT count(*) FROM watchlist_hit h WHERE h.incident_id IS NOT NULL "
+                                     f"AND {cond}"), params)).scalar_one()
+    rows = (await conn.execute(text(_ALARMS.format(cond=cond)), {**params, "lim": limit, "off": offset})).mappings()
+    return {"total": total, "limit": limit, "offset": offset, "items": [dict(r) for r in rows]}

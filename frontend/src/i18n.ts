@@ -3,6 +3,7 @@ import { DEVICES_DICT } from "./i18n_devices";
 import { DISPATCH_DICT } from "./i18n_dispatch";
 import { PLANNING_DICT } from "./i18n_planning";
 import { RECORDINGS_DICT } from "./i18n_recordings";
+import { WATCHLISTS_DICT } from "./i18n_watchlists";
 
 export type Lang = "zh-CN" | "en";
 
@@ -97,6 +98,7 @@ const DICT = {
   ...PLANNING_DICT,
   ...DEVICES_DICT,
   ...RECORDINGS_DICT,
+  ...WATCHLISTS_DICT,
 } as const;
 
 export type Key = keyof typeof DICT;

@@ -11,6 +11,7 @@ const PAGES: Record<string, () => Promise<{ mount: (root: HTMLElement) => void }
   admin: () => import("./pages/admin"),
   audit: () => import("./pages/audit"),
   devices: () => import("./pages/devices"),
+  watchlists: () => import("./pages/watchlists"),
 };
 
 const root = document.getElementById("app")!;

@@ -13,7 +13,13 @@ from starlette.datastructures import State
 
 from app.api.deps import Authorized, ConnDep, IdPath, require
 from app.api.outbox import OutboxDep
-from app.api.schemas.watchlist import WatchlistAlarm, WatchlistCreate, WatchlistEntries, WatchlistEntry
+from app.api.schemas.watchlist import (
+    WatchlistAlarm,
+    WatchlistAlarmList,
+    WatchlistCreate,
+    WatchlistEntries,
+    WatchlistEntry,
+)
 from app.domain.access import Perm
 from app.domain.errors import InvalidInput
 from app.services import watchlists
@@ -63,6 +69,15 @@ async def list_entries(conn: ConnDep, active_only: bool = True,
                        auth: Authorized = require(Perm.DISPATCH)) -> dict:
     """Entries whose whole area lies in the caller's divisions (active ones unless ``active_only=false``)."""
     return await watchlists.list_entries(conn, auth.scope, active_only=active_only, limit=limit, offset=offset)
+
+
+@router.get("/alarms", operation_id="list_watchlist_alarms", response_model=WatchlistAlarmList)
+async def list_alarms(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                      offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+                      auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
+    """The latest alarms (newest first) with their incident's status, for whoever sees the incidents: as
+    ``GET /watchlists/alarms/{incident_id}``, by the division each alarm was filed under."""
+    return await watchlists.list_alarms(conn, auth.scope, limit=limit, offset=offset)
 
 
 @router.get("/alarms/{incident_id}", operation_id="get_watchlist_alarm", response_model=WatchlistAlarm)

@@ -62,3 +62,16 @@ class WatchlistAlarm(Public):
     vehicle_color: str | None
     plate_color: str | None
     created_at: Instant
+
+
+class WatchlistAlarmItem(WatchlistAlarm):
+    incident_status: str
+
+
+class WatchlistAlarmList(Public):
+    """The latest alarms first, those whose incident the caller sees."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[WatchlistAlarmItem]

@@ -1676,6 +1676,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/watchlists/alarms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alarms
+         * @description The latest alarms (newest first) with their incident's status, for whoever sees the incidents: as
+         *     ``GET /watchlists/alarms/{incident_id}``, by the division each alarm was filed under.
+         */
+        get: operations["list_watchlist_alarms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/watchlists/alarms/{incident_id}": {
         parameters: {
             query?: never;
@@ -4614,6 +4635,59 @@ export interface components {
             plate_color: string | null;
             /** Created At */
             created_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** WatchlistAlarmItem */
+        WatchlistAlarmItem: {
+            /** Incident Id */
+            incident_id: number;
+            /** Entry Id */
+            entry_id: number;
+            /** Record Id */
+            record_id: string;
+            /** Plate No */
+            plate_no: string | null;
+            /** Direction */
+            direction: string | null;
+            /** Image Sha256 */
+            image_sha256: string | null;
+            /** Tollgate Id */
+            tollgate_id: string | null;
+            /** Tollgate Name */
+            tollgate_name: string | null;
+            /** Division Code */
+            division_code: string | null;
+            /** Pass Time */
+            pass_time: string | null;
+            /** Lane No */
+            lane_no: number | null;
+            /** Speed Kmh */
+            speed_kmh: number | null;
+            /** Vehicle Color */
+            vehicle_color: string | null;
+            /** Plate Color */
+            plate_color: string | null;
+            /** Created At */
+            created_at: string;
+            /** Incident Status */
+            incident_status: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * WatchlistAlarmList
+         * @description The latest alarms first, those whose incident the caller sees.
+         */
+        WatchlistAlarmList: {
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Items */
+            items: components["schemas"]["WatchlistAlarmItem"][];
         } & {
             [key: string]: unknown;
         };
@@ -16923,6 +16997,119 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WatchlistEntry"];
+                };
+            };
+            /** @description bad request (e.g. a device report that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description account locked */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description temporarily unavailable (e.g. storage down; retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_watchlist_alarms: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WatchlistAlarmList"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */

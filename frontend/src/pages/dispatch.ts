@@ -143,4 +143,7 @@ export function mount(root: HTMLElement): void {
   void ok(api.GET("/api/v1/incidents/types")).then((tm) => { s.types = tm; form.fillTypes(s.types); list.draw(); }).catch(() => {});
   (window as unknown as { dispatchConsole: unknown }).dispatchConsole = {
     select: (id: number, fly = false) => s.select(id, fly), wall, replay, predictFor, get selected() { return s.selected; } };
+  // A link from another page (the watchlist alarms): /dispatch?incident=<id> opens that incident.
+  const linked = Number(new URLSearchParams(location.search).get("incident"));
+  if (Number.isInteger(linked) && linked > 0) select(linked, true);
 }

@@ -7,14 +7,17 @@ import { t } from "../i18n";
 import type { Incident } from "../map/store";
 import { typeName } from "../ui/dx";
 import { VideoWall } from "../ui/videowall";
+import { WallAlarmCard } from "../ui/watchlist_alarm";
 import { mountMapPage } from "./shell";
 
 export function mount(root: HTMLElement): void {
   const wall = new VideoWall({ closable: true, onClose: () => box.classList.remove("open") });
   const box = h("div", { class: "wall-video", "data-testid": "wall-video" }, wall.el);
+  const alarm = new WallAlarmCard(); // a watchlist alarm: its plate, checkpoint and image beside the panel
   let latest = 0;
   const onNewIncident = async (inc: Incident) => {
     latest = inc.id;
+    if (inc.type === "watchlist") void alarm.show(inc.id);
     try {
       const seen = await ok(api.GET("/api/v1/callup/seeing", { params: { query: { lon: inc.lon, lat: inc.lat } } }));
       const ids = seen.cameras.slice(0, 4).map((c: { id: number }) => c.id);
@@ -28,5 +31,5 @@ export function mount(root: HTMLElement): void {
   };
   mountMapPage(root, { page: "page.wall", className: "wall", kpi: true, followIncidents: true, panels: () => [],
     onNewIncident: (inc) => void onNewIncident(inc) });
-  root.append(box);
+  root.append(box, alarm.el);
 }
