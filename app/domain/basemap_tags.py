@@ -129,3 +129,24 @@ def point_along(xy: Sequence[tuple[float, float]], fraction: float) -> tuple[flo
     a, b, d = pairs[i]
     t = min(goal / d, 1.0)
     return a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]), upright_angle(b[0] - a[0], b[1] - a[1])
+
+
+def ground_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance in metres between two nearby points (equirectangular: exact enough within a city)."""
+    kx = math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot((lon2 - lon1) * kx, lat2 - lat1) * math.pi / 180 * 6_371_000
+
+
+def distinct_places(places: Sequence[tuple[str, int, float, float]], min_gap_m: float = 80.0) -> list[int]:
+    """Indices (ascending) of the places to label, from (name, rank, lon, lat): of places with the same
+    name closer than ``min_gap_m`` (OSM often maps a library as a node and as its building), the best-ranked
+    one, then the first."""
+    kept: dict[str, list[tuple[float, float]]] = {}
+    keep = []
+    for i in sorted(range(len(places)), key=lambda i: (places[i][1], i)):
+        name, _, lon, lat = places[i]
+        near = kept.setdefault(name, [])
+        if all(ground_m(lon, lat, a, b) >= min_gap_m for a, b in near):
+            near.append((lon, lat))
+            keep.append(i)
+    return sorted(keep)

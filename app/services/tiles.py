@@ -105,8 +105,9 @@ def _rail(z: int, scope: Scope):
 
 
 def _poi(z: int, scope: Scope):
-    # Below street level only the landmarks (stations, public buildings, sights): shops would be a carpet.
-    conds = [BasePoi.rank <= basemap_tags.poi_rank("tourism")] if z < 17 else []
+    # Only landmarks (stations, public buildings) until close up, sights next: shops would be a carpet.
+    top = "public" if z < 17 else "tourism" if z < 18 else None
+    conds = [BasePoi.rank <= basemap_tags.poi_rank(top)] if top else []
     return (BasePoi.location, [BasePoi.id, BasePoi.cls, BasePoi.subtype, BasePoi.name, BasePoi.name_en,
                                BasePoi.rank], conds)
 

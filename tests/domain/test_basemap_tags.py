@@ -104,3 +104,21 @@ def test_point_along():
     assert diag[:2] == pytest.approx((-15.0, -15.0)) and math.isclose(diag[2], 45.0)
     with pytest.raises(ValueError):
         bt.point_along([(1.0, 1.0), (1.0, 1.0)], 0.5)
+
+
+def test_ground_m():
+    assert bt.ground_m(24.94, 60.17, 24.94, 60.171) == pytest.approx(111.2, abs=0.2)
+    assert bt.ground_m(24.94, 60.17, 24.942, 60.17) == pytest.approx(111.2 * 2 * math.cos(math.radians(60.17)), abs=0.2)
+
+
+def test_distinct_places_keeps_one_of_a_name_nearby():
+    places = [
+        ("Library", 1, 24.9400, 60.1700),   # the node
+        ("Library", 1, 24.9402, 60.1701),   # its building, 16 m away: dropped
+        ("Library", 1, 24.9600, 60.1700),   # another one 1 km away: kept
+        ("Cafe", 8, 24.9400, 60.1700),      # another name at the same spot: kept
+        ("Station", 2, 24.9410, 60.1710),
+        ("Station", 0, 24.9411, 60.1710),   # better-ranked twin wins
+    ]
+    assert bt.distinct_places(places) == [0, 2, 3, 5]
+    assert bt.distinct_places([]) == []

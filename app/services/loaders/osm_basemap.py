@@ -8,6 +8,7 @@ Idempotent like the rest: rows keep their OSM identity and existing ones are lef
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def _labels(named: dict[str, list[tuple[int, str, list]]]) -> list[dict]:
         merged = shapely.line_merge(shapely.MultiLineString([run for *_, run in ways]))
         parts = sorted(shapely.get_parts(merged), key=lambda g: g.coords[0])
         way_id, seq = min(w for w, _, _ in ways), 0
+        placed: list[tuple[float, float]] = []
         for part in parts:
             lon, lat = part.xy
             length = float(GEOD.line_length(lon, lat))
@@ -77,6 +79,11 @@ def _labels(named: dict[str, list[tuple[int, str, list]]]) -> list[dict]:
             for frac in basemap_tags.label_stations(length):
                 x, y, angle = basemap_tags.point_along(merc, frac)
                 plon, plat = TO_MERC.transform(x, y, direction="INVERSE")
+                # The other carriageway of a divided street is another line of the same name: one label.
+                ground = math.cos(math.radians(plat))
+                if any(math.dist((x, y), p) * ground < basemap_tags.LABEL_SPACING_M / 2 for p in placed):
+                    continue
+                placed.append((x, y))
                 out.append({"osm_way_id": way_id, "seq": seq, "name": name[:200], "highway": best, "angle": angle,
                             "way_length_m": length, "location": _wkt(shapely.Point(plon, plat))})
                 seq += 1
@@ -91,7 +98,7 @@ def _poi(ref: str, tags: dict, lon: float, lat: float) -> dict | None:
     name, name_en = osm_tags.display_name(tags)
     return {"osm_ref": ref, "cls": cls, "subtype": subtype, "name": (name or name_en or "")[:200],
             "name_en": name_en[:200] if name_en else None, "rank": basemap_tags.poi_rank(cls),
-            "location": _wkt(shapely.Point(lon, lat))}
+            "lon": lon, "lat": lat}
 
 
 def read_basemap(path: Path) -> BaseExtract:
@@ -124,6 +131,9 @@ def read_basemap(path: Path) -> BaseExtract:
     except RuntimeError as exc:
         raise FileRejected(f"cannot read OSM file {path}: {exc}") from exc
     ex.labels = _labels(named)
+    keep = basemap_tags.distinct_places([(p["name"], p["rank"], p["lon"], p["lat"]) for p in ex.poi])
+    ex.poi = [{k: v for k, v in p.items() if k not in ("lon", "lat")}
+              | {"location": _wkt(shapely.Point(p["lon"], p["lat"]))} for p in (ex.poi[i] for i in keep)]
     return ex
 
 

@@ -68,7 +68,7 @@ export class MapView {
   }
 
   invalidateAllTiles(): void {
-    for (const layer of ["roads", "divisions", "key_areas", "camera_views"]) this.invalidateTiles(layer);
+    for (const layer of ["roads", "divisions", "key_areas", "camera_views", "water", "green", "rail", "road_labels", "poi"]) this.invalidateTiles(layer);
     this.render();
   }
 

@@ -5,6 +5,7 @@ import { currentLang, setLang, t, type Key } from "../i18n";
 import { logout } from "../auth";
 import { CAMERA_STATUS, COVERAGE, css, DIVISION_LINE, PRIORITY, TARGET, UNIT_STATUS } from "../map/colors";
 import { iconSvg } from "../map/icons";
+import { GREEN, RAIL, WATER } from "../map/base_style";
 import { accessRequestButton } from "./access";
 
 export function topBar(pageKey: Key, conn: ConnState): HTMLElement {
@@ -54,7 +55,10 @@ export function legend(): HTMLElement {
     row(swatch(css(DIVISION_LINE), "line"), "legend.division"),
     row(icon("arrow", css(TARGET)), "legend.target"),
     row(swatch(css(PRIORITY[0])), "legend.incident"),
-    row(swatch(css(UNIT_STATUS.available)), "legend.unit"));
+    row(swatch(css(UNIT_STATUS.available)), "legend.unit"),
+    row(swatch(css(WATER), "box"), "legend.water"),
+    row(swatch(css(GREEN), "box"), "legend.green"),
+    row(swatch(css(RAIL), "line"), "legend.rail"));
 }
 
 export function attribution(): HTMLElement {
