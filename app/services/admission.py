@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -33,6 +34,7 @@ from app.domain.admission import (
     sip_credential,
 )
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.ingest.batching import GroupCommit
 from app.services import devices, divisions
 
 NEGATIVE_CACHE_S = 10.0  # an unknown device is asked about at most this often
@@ -43,15 +45,26 @@ TARGET_KINDS = ("patrol_car", "officer", "body_cam", "vehicle_cam", "drone", "ve
 # stored stripped by earlier versions); that match is not an index look-up, but it runs once per unknown
 # terminal and process (cached), never per report.
 _LOOKUP = text("""
-SELECT (SELECT external_id FROM target WHERE protocol = :p AND (external_id = :e OR (:p = 'jt808'
-          AND external_id ~ '^[0-9]+$' AND ltrim(external_id, '0') = ltrim(:e, '0')))
-        ORDER BY external_id = :e DESC LIMIT 1) AS registered,
-       (SELECT mode FROM admission_policy WHERE protocol = :p) AS mode,
-       (SELECT status FROM pending_device WHERE protocol = :p AND external_id = :e) AS listed""")
+SELECT (SELECT external_id FROM target t WHERE t.protocol = k.p AND (t.external_id = k.e OR (k.p = 'jt808'
+          AND t.external_id ~ '^[0-9]+$' AND ltrim(t.external_id, '0') = ltrim(k.e, '0')))
+        ORDER BY t.external_id = k.e DESC LIMIT 1) AS registered,
+       (SELECT mode FROM admission_policy WHERE protocol = k.p) AS mode,
+       (SELECT status FROM pending_device d WHERE d.protocol = k.p AND d.external_id = k.e) AS listed
+FROM unnest(CAST(:p AS text[]), CAST(:e AS text[])) WITH ORDINALITY AS k(p, e, i) ORDER BY k.i""")
 _LIST = text("""
-INSERT INTO pending_device (protocol, external_id, detail) VALUES (:p, :e, CAST(:d AS jsonb))
+INSERT INTO pending_device (protocol, external_id, detail)
+SELECT p, e, CAST(d AS jsonb) FROM unnest(CAST(:p AS text[]), CAST(:e AS text[]), CAST(:d AS text[])) AS k(p, e, d)
 ON CONFLICT (protocol, external_id) DO UPDATE SET attempts = pending_device.attempts + 1, last_seen_at = now(),
   detail = CASE WHEN EXCLUDED.detail = '{}'::jsonb THEN pending_device.detail ELSE EXCLUDED.detail END""")
+
+
+@dataclass(slots=True)
+class _Ask:
+    """One caller's question to a batched look-up; the look-up writes its answer in."""
+
+    key: tuple[str, str]
+    info: dict
+    decision: Decision | None = None
 
 
 class Admission:
@@ -62,6 +75,9 @@ class Admission:
         self.engine, self.token = engine, token
         self._admitted: dict[tuple[str, str], Decision] = {}
         self._refused: dict[tuple[str, str], tuple[float, Decision]] = {}
+        # The devices asked about at once (a fleet reconnecting after a restart) share one look-up: one
+        # query and transaction per batch, not a pool checkout and a round trip per device.
+        self._lookups: GroupCommit[_Ask] = GroupCommit(self._look_up, name="admission")
 
     def cached(self, key: tuple[str, str]) -> Decision | None:
         hit = self._admitted.get(key)
@@ -76,14 +92,33 @@ class Admission:
         hit = self.cached(key)
         if hit is not None:
             return hit
-        protocol, device_id = key
+        ask = _Ask(key, info or {})
+        await self._lookups.add([ask]).wait()
+        assert ask.decision is not None  # set by the look-up, which raised otherwise
+        return ask.decision
+
+    async def _look_up(self, asks: list[_Ask], _slot: int) -> None:
+        first: dict[tuple[str, str], _Ask] = {}
+        for ask in asks:
+            first.setdefault(ask.key, ask)  # one row per device: the first caller's details go on the list
+        keys = list(first)
+        params = {"p": [k[0] for k in keys], "e": [k[1] for k in keys]}
         async with self.engine.begin() as conn:
-            row = (await conn.execute(_LOOKUP, {"p": protocol, "e": device_id})).one()
-            decision = decide(protocol, device_id, registered=row.registered, mode=row.mode or DEFAULT_MODE,
-                              listed=row.listed)
-            if decision.reason == "pending" or row.listed is not None:
-                detail = {k: v for k, v in (info or {}).items() if isinstance(v, str | int) and k != "peer"}
-                await conn.execute(_LIST, {"p": protocol, "e": device_id, "d": orjson.dumps(detail).decode()})
+            rows = (await conn.execute(_LOOKUP, params)).all()
+            decided = {k: decide(k[0], k[1], registered=r.registered, mode=r.mode or DEFAULT_MODE, listed=r.listed)
+                       for k, r in zip(keys, rows, strict=True)}
+            listed = [k for k, r in zip(keys, rows, strict=True)
+                      if decided[k].reason == "pending" or r.listed is not None]
+            if listed:
+                details = [orjson.dumps({n: v for n, v in first[k].info.items()
+                                         if isinstance(v, str | int) and n != "peer"}).decode() for k in listed]
+                await conn.execute(_LIST, {"p": [k[0] for k in listed], "e": [k[1] for k in listed], "d": details})
+        for key, decision in decided.items():
+            self._remember(key, decision)
+        for ask in asks:
+            ask.decision = decided[ask.key]
+
+    def _remember(self, key: tuple[str, str], decision: Decision) -> None:
         if decision.admitted:
             if len(self._admitted) >= MAX_CACHED:
                 self._admitted.clear()
@@ -93,7 +128,6 @@ class Admission:
             if len(self._refused) >= MAX_CACHED:
                 self._refused.clear()
             self._refused[key] = (time.monotonic(), decision)
-        return decision
 
     def jt808(self, phone: str, info: dict) -> Decision | Awaitable[Decision]:
         """For ``Jt808Server(admit=…)``: at once when cached, else the look-up to await."""
@@ -187,7 +221,7 @@ class GbCredentials:
                     "t": info.get("transport"), "a": info.get("address")})
             else:
                 detail = {k: v for k, v in info.items() if isinstance(v, str | int)}
-                await conn.execute(_LIST, {"p": "gb28181", "e": gb_id, "d": orjson.dumps(detail).decode()})
+                await conn.execute(_LIST, {"p": ["gb28181"], "e": [gb_id], "d": [orjson.dumps(detail).decode()]})
         self.forget(gb_id)
 
     def forget(self, gb_id: str | None = None) -> None:

@@ -6,6 +6,7 @@ city; terminals speak real JT/T 808 frames, phones real OsmAnd requests.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import psycopg
 import pytest_asyncio
+from sqlalchemy import event
 
 from app.config import Settings
 from app.ingest.jt808 import messages as m
@@ -207,6 +209,42 @@ async def test_unknown_jt808_terminal_is_refused_then_pending_then_accepted(app_
     assert (await api.post(f"/api/v1/admission/pending/{p['id']}/accept", headers=h, json={})).status_code == 404
     r = await api.put("/api/v1/admission/policy/jt808", headers=h, json={"mode": "registered"})
     assert r.status_code == 200
+
+
+async def test_a_fleet_reconnecting_at_once_shares_its_admission_look_ups(app_api, demo_db):
+    """40 terminals register at the same moment (a platform restart): their admission is decided by a few
+    batched look-ups, not one query and pool checkout each, and every answer is still its own: the
+    registered units are admitted, the unknown ones refused and put on the pending list with their details."""
+    api = app_api
+    h = await login(api, "admin")
+    port = api.app.state.ingest.jt808.port
+    known = [f"01770000{k:04d}" for k in range(5)]
+    for k, phone in enumerate(known):
+        await _unit(api, f"沪-车队-{k}", "jt808", phone)
+    unknown = [f"01780000{k:04d}" for k in range(35)]
+    assert (await api.put("/api/v1/admission/policy/jt808", headers=h, json={"mode": "pending"})).status_code == 200
+    look_ups = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "FROM unnest" in statement and "admission_policy" in statement:
+            look_ups.append(len(parameters[0]) if parameters and isinstance(parameters[0], list) else 1)
+
+    engine = api.app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        terminals = [await connect(port, phone) for phone in known + unknown]
+        results = await asyncio.gather(*(_register(t) for t in terminals))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        for t in terminals:
+            t.writer.close()
+        await api.put("/api/v1/admission/policy/jt808", headers=h, json={"mode": "registered"})
+    assert [r[0] for r in results] == [m.REGISTERED] * len(known) + [m.NO_TERMINAL] * len(unknown)
+    assert 1 <= len(look_ups) < len(known + unknown) / 4, look_ups
+    r = await api.get("/api/v1/admission/pending", headers=h, params={"protocol": "jt808"})
+    listed = {x["external_id"]: x for x in r.json()}
+    assert set(unknown) <= set(listed) and not set(known) & set(listed)
+    assert all(listed[p]["detail"]["model"] == "MODEL-X" for p in unknown)
 
 
 async def test_osmand_devices_follow_the_same_rule(app_api, demo_db):
