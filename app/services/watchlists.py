@@ -15,6 +15,7 @@ from app.db.scoping import scope_sql
 from app.domain import watchlist as wl
 from app.domain.access import Scope
 from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.services import next_checkpoints
 
 _COLS = ("id, plate, vehicle_color, reason, owner_id, owner_name, area, priority, valid_from, valid_until, "
          "created_at, cancelled_at, cancelled_by")
@@ -105,17 +106,24 @@ FROM watchlist_hit h{join}
 LEFT JOIN viid_motor_vehicle mv ON mv.record_id = h.record_id
 LEFT JOIN viid_tollgate t ON t.tollgate_id = h.tollgate_id
 """
-_ALARM = text(_ALARM_SELECT.format(extra="", join="") + "WHERE h.incident_id = :i ORDER BY h.id LIMIT 1")
+_ALARM = text(_ALARM_SELECT.format(extra=", ST_X(i.location) AS lon, ST_Y(i.location) AS lat",
+                                   join="\nJOIN incident i ON i.id = h.incident_id")
+              + "WHERE h.incident_id = :i ORDER BY h.id LIMIT 1")
 _ALARMS = (_ALARM_SELECT.format(extra=", i.status AS incident_status", join="\nJOIN incident i ON i.id = h.incident_id")
            + "WHERE {cond} ORDER BY h.id DESC LIMIT :lim OFFSET :off")
 
 
 async def alarm(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
-    """What a ``watchlist`` incident caught (the pass, its image, the entry), as its incident is scoped."""
+    """What a ``watchlist`` incident caught (the pass, its image, the entry), as its incident is scoped, and
+    the next checkpoints to intercept at (those in the caller's scope)."""
     r = (await conn.execute(_ALARM, {"i": incident_id})).mappings().first()
     if r is None or not scope.covers(r["division_code"]):
         raise NotFound(f"no watchlist alarm for incident {incident_id}")
-    return dict(r)
+    d = dict(r)
+    # Where to intercept: the checkpoints it is likely to pass next, from the hit (the incident's place).
+    d["next_checkpoints"] = await next_checkpoints.next_checkpoints(conn, scope, d["tollgate_id"], d.pop("lon"),
+                                                                    d.pop("lat"))
+    return d
 
 
 async def list_alarms(conn: AsyncConnection, scope: Scope, *, limit: int = 50, offset: int = 0) -> dict:

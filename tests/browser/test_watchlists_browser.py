@@ -2,7 +2,8 @@
 the page (a bad plate refused with the server's reason, a missing reason with the page's), a simulated
 checkpoint (tests/viid_peer.py) pushes a GA/T 1400 pass of that plate to the real /VIID receiver over HTTP,
 and the alarm shows on the watchlist page (with its image and a link that opens the incident on the
-console) and on the dispatcher's wall (the incident panel and the alarm card with the plate). A dispatcher
+console) and on the dispatcher's wall (the incident panel and the alarm card with the plate and the next checkpoint
+to intercept at). A dispatcher
 of the neighbouring district sees neither the entry nor the alarm. Every wait is bounded (45–60 s)."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.viid_peer import ViidPeer, statuses, tollgate, vehicle
 DEVICE = "99010100001190000031"
 DEVICE_PASSWORD = "viid-browser-pass-1"
 GATE = "99010100001210000031"
+NEXT_GATE = "99010100001210000032"  # 600 m on by road: where to intercept
 PLATE = "京W93157"
 WAIT_MS = 60_000
 
@@ -66,8 +68,9 @@ def checkpoint(base) -> None:
     async def register(peer: ViidPeer) -> httpx.Response:
         _, ok = await peer.register()
         assert ok is not None and ok.status_code == 200, ok and ok.text
-        return await peer.tollgates([tollgate(GATE, "北门卡口", 24.94, 60.17, "990101")])
-    assert [s["StatusCode"] for s in statuses(viid(base, register))] == [0]
+        return await peer.tollgates([tollgate(GATE, "北门卡口", 24.94, 60.17, "990101"),
+                                     tollgate(NEXT_GATE, "东门卡口", 24.9505, 60.171, "990101")])
+    assert [s["StatusCode"] for s in statuses(viid(base, register))] == [0, 0]
 
 
 def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoint):  # noqa: F811
@@ -123,8 +126,13 @@ def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoin
     card = f"[data-testid=wall-alarm][data-incident='{incident}']"
     wall.page.wait_for_selector(card, timeout=WAIT_MS)
     assert PLATE in wall.page.inner_text(card) and "北门卡口" in wall.page.inner_text(card)
+    assert "东门卡口" in wall.page.inner_text(f"{card} [data-testid=alarm-next]")  # the next checkpoint, with its ETA
     wall.page.wait_for_function("(sel) => document.querySelector(sel + ' img')?.naturalWidth === 320", arg=card,
                                 timeout=WAIT_MS)
+    # Drawn, not only in the DOM: a software-WebGL page composites late (an earlier frame was captured).
+    wall.page.wait_for_function("""(sel) => document.querySelector(sel).getAnimations({ subtree: true })
+        .every(a => a.playState === 'finished')""", arg=card, timeout=WAIT_MS)  # slid in
+    wall.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     wall.page.screenshot(path=str(SHOTS / "wall-watchlist-alarm.png"))
     assert wall.errors == [] and wall.foreign(base) == []
     wall.page.close()

@@ -14,7 +14,7 @@ from starlette.datastructures import State
 from app.api.deps import Authorized, ConnDep, IdPath, require
 from app.api.outbox import OutboxDep
 from app.api.schemas.watchlist import (
-    WatchlistAlarm,
+    WatchlistAlarmDetail,
     WatchlistAlarmList,
     WatchlistCreate,
     WatchlistEntries,
@@ -80,10 +80,11 @@ async def list_alarms(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=500)] 
     return await watchlists.list_alarms(conn, auth.scope, limit=limit, offset=offset)
 
 
-@router.get("/alarms/{incident_id}", operation_id="get_watchlist_alarm", response_model=WatchlistAlarm)
+@router.get("/alarms/{incident_id}", operation_id="get_watchlist_alarm", response_model=WatchlistAlarmDetail)
 async def get_alarm(incident_id: IdPath, conn: ConnDep, auth: Authorized = require(Perm.VIEW_MAP)) -> dict:
-    """The details of a ``watchlist`` incident (the pass, its image, the entry), for whoever sees the incident:
-    permission ``view_map`` and the incident's division, as ``GET /incidents/{id}``."""
+    """The details of a ``watchlist`` incident (the pass, its image, the entry) and the next checkpoints to
+    intercept at, for whoever sees the incident: permission ``view_map`` and the incident's division, as
+    ``GET /incidents/{id}``."""
     return await watchlists.alarm(conn, auth.scope, incident_id)
 
 

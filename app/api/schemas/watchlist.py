@@ -64,6 +64,22 @@ class WatchlistAlarm(Public):
     created_at: Instant
 
 
+class NextCheckpoint(Public):
+    """A checkpoint to intercept at: driving time from the hit, and how often vehicles seen at the hit's
+    checkpoint were seen here next."""
+
+    tollgate_id: str
+    name: str | None
+    lon: float
+    lat: float
+    eta_s: float
+    seen_next: int
+
+
+class WatchlistAlarmDetail(WatchlistAlarm):
+    next_checkpoints: list[NextCheckpoint]
+
+
 class WatchlistAlarmItem(WatchlistAlarm):
     incident_status: str
 

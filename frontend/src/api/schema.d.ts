@@ -1706,8 +1706,9 @@ export interface paths {
         };
         /**
          * Get Alarm
-         * @description The details of a ``watchlist`` incident (the pass, its image, the entry), for whoever sees the incident:
-         *     permission ``view_map`` and the incident's division, as ``GET /incidents/{id}``.
+         * @description The details of a ``watchlist`` incident (the pass, its image, the entry) and the next checkpoints to
+         *     intercept at, for whoever sees the incident: permission ``view_map`` and the incident's division, as
+         *     ``GET /incidents/{id}``.
          */
         get: operations["get_watchlist_alarm"];
         put?: never;
@@ -3220,6 +3221,27 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * NextCheckpoint
+         * @description A checkpoint to intercept at: driving time from the hit, and how often vehicles seen at the hit's
+         *     checkpoint were seen here next.
+         */
+        NextCheckpoint: {
+            /** Tollgate Id */
+            tollgate_id: string;
+            /** Name */
+            name: string | null;
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /** Eta S */
+            eta_s: number;
+            /** Seen Next */
+            seen_next: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * PassImage
          * @description An image of a pass: in the platform's store (``sha256``) or at the device (``url``).
          */
@@ -4600,11 +4622,8 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
-        /**
-         * WatchlistAlarm
-         * @description The pass a ``watchlist`` incident was opened for: plate, direction, image (``/viid/images/{sha256}``).
-         */
-        WatchlistAlarm: {
+        /** WatchlistAlarmDetail */
+        WatchlistAlarmDetail: {
             /** Incident Id */
             incident_id: number;
             /** Entry Id */
@@ -4635,6 +4654,8 @@ export interface components {
             plate_color: string | null;
             /** Created At */
             created_at: string;
+            /** Next Checkpoints */
+            next_checkpoints: components["schemas"]["NextCheckpoint"][];
         } & {
             [key: string]: unknown;
         };
@@ -17221,7 +17242,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WatchlistAlarm"];
+                    "application/json": components["schemas"]["WatchlistAlarmDetail"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */

@@ -1,13 +1,14 @@
-// A watchlist (布控) alarm as the wall shows it: the plate, the checkpoint, the direction, the pass's image;
+// A watchlist (布控) alarm as the wall shows it: the plate, the checkpoint, the direction, the pass's image, the
+// next checkpoints to intercept at (by driving time, those traffic from here goes to first);
 // and the checkpoint image as an <img> (the image API wants the bearer header, which an <img> cannot send:
 // fetched with it and shown through a blob URL, a few kept per page).
 import { api, authFetch, ok, type Schemas } from "../api/client";
 import { h } from "../dom";
 import { t } from "../i18n";
-import { fmtTime, tf } from "./dx";
+import { fmtEta, fmtTime, tf } from "./dx";
 import "./watchlist_alarm.css";
 
-export type Alarm = Schemas["WatchlistAlarm"];
+export type Alarm = Schemas["WatchlistAlarmDetail"];
 
 const KEPT = 40;
 const urls = new Map<string, Promise<string | null>>();
@@ -64,6 +65,16 @@ export class WallAlarmCard {
       row("wl.col.checkpoint", a.tollgate_name ?? a.tollgate_id),
       row("wl.col.direction", a.direction),
       row("wl.col.time", fmtTime(a.pass_time, true)),
+      nextCheckpoints(a),
       h("a", { class: "wla-link", href: `/dispatch?incident=${a.incident_id}` }, tf("wl.open_incident", { id: a.incident_id }))));
   }
+}
+
+/** The checkpoints to intercept at, with the driving time from the hit. */
+function nextCheckpoints(a: Alarm): HTMLElement | null {
+  if (!a.next_checkpoints.length) return null;
+  return h("div", { class: "wla-next", "data-testid": "alarm-next" },
+    h("span", { class: "wla-k" }, t("wl.next_checkpoints")),
+    h("ol", {}, ...a.next_checkpoints.map((c) => h("li", { "data-tollgate": c.tollgate_id },
+      `${c.name ?? c.tollgate_id} · ${fmtEta(c.eta_s)}`))));
 }
