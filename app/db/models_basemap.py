@@ -69,6 +69,7 @@ class BaseRoadLabel(Base):
     osm_way_id: Mapped[int] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
     highway: Mapped[str] = mapped_column(String(20))
     angle: Mapped[float] = mapped_column(Float)  # degrees counter-clockwise on screen, upright
     way_length_m: Mapped[float] = mapped_column(Float)

@@ -114,8 +114,8 @@ def _poi(z: int, scope: Scope):
 
 def _road_labels(z: int, scope: Scope):
     conds = [] if z >= 15 else [BaseRoadLabel.highway.in_(MEDIUM_ROADS) | (BaseRoadLabel.way_length_m > 400)]
-    return (BaseRoadLabel.location, [BaseRoadLabel.id, BaseRoadLabel.name, BaseRoadLabel.highway,
-                                     BaseRoadLabel.angle], conds)
+    return (BaseRoadLabel.location, [BaseRoadLabel.id, BaseRoadLabel.name, BaseRoadLabel.name_en,
+                                     BaseRoadLabel.highway, BaseRoadLabel.angle], conds)
 
 
 LAYERS: dict[str, Layer] = {layer.name: layer for layer in (

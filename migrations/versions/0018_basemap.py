@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("osm_way_id", sa.BigInteger(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("name_en", sa.String(length=200), nullable=True),
         sa.Column("highway", sa.String(length=20), nullable=False),
         sa.Column("angle", sa.Float(), nullable=False),
         sa.Column("way_length_m", sa.Float(), nullable=False),

@@ -25,7 +25,9 @@ LABELS = """(prefix) => {
   const names = new Set();
   for (const l of layers.filter(l => l.constructor.layerName === 'TextLayer'))
     for (const d of l.props.data) { const f = d.__source ? d.__source.object : d; if (f?.properties?.name) names.add(f.properties.name); }
-  return { glyphs, names: [...names], ids: layers.map(l => l.id) };
+  const chars = new Set();  // the characters drawn ('auto' character set: collected from the texts shown)
+  for (const l of layers.filter(l => l.constructor.layerName === 'TextLayer')) for (const c of l.state.characterSet ?? []) chars.add(c);
+  return { glyphs, names: [...names], ids: layers.map(l => l.id), chars: [...chars].join('') };
 }"""
 
 
@@ -58,6 +60,13 @@ def test_street_level_map_has_names_water_green_and_rail(server, browser):
         .map(l => l.id.split('-')[1])""")
     assert {"water", "green", "rail"} <= set(drawn), drawn
     assert light_text_share(png) > 0.001, "no label text visible in the screenshot"
+    # The station's Chinese name in zh-CN (CJK glyphs from local fonts), its English one in English.
+    assert "車" in places["chars"], places  # 赫爾辛基中央車站
+    page.click("[data-testid=lang]")
+    page.wait_for_function(f"""() => {{ const p = ({LABELS})('base-poi');
+        return p.glyphs > 0 && !p.chars.includes('車') && p.chars.includes('y'); }}""", timeout=60_000)
+    wait_tiles_loaded(page)
+    page.screenshot(path=str(SHOTS / "basemap-street-level-1920x1080-en.png"))
     assert w.foreign(base) == []  # fonts are local: no glyph or font request leaves the origin
     assert w.errors == []
     page.close()

@@ -60,7 +60,7 @@ def _polygons(geom_wkb: bytes):
     return shapely.MultiPolygon(parts) if parts else None
 
 
-def _labels(named: dict[str, list[tuple[int, str, list]]]) -> list[dict]:
+def _labels(named: dict[str, list[tuple[int, str, list]]], latin: dict[str, str]) -> list[dict]:
     """Label points along each street: its ways merged by name first (OSM cuts a street into many short
     ways, half of them under 20 m here), then one label per ``LABEL_SPACING_M`` of each merged line.
     Identity: the street's smallest way id and a running number, the same for the same file."""
@@ -84,7 +84,8 @@ def _labels(named: dict[str, list[tuple[int, str, list]]]) -> list[dict]:
                 if any(math.dist((x, y), p) * ground < basemap_tags.LABEL_SPACING_M / 2 for p in placed):
                     continue
                 placed.append((x, y))
-                out.append({"osm_way_id": way_id, "seq": seq, "name": name[:200], "highway": best, "angle": angle,
+                out.append({"osm_way_id": way_id, "seq": seq, "name": name[:200], "name_en": latin.get(name),
+                            "highway": best, "angle": angle,
                             "way_length_m": length, "location": _wkt(shapely.Point(plon, plat))})
                 seq += 1
     return out
@@ -105,6 +106,7 @@ def read_basemap(path: Path) -> BaseExtract:
     ex = BaseExtract()
     factory = osmium.geom.WKBFactory()
     named: dict[str, list[tuple[int, str, list]]] = {}  # street name → (way id, class, coordinates)
+    latin: dict[str, str] = {}  # street name → its Latin name, from the first way that has one
     try:
         for obj in osmium.FileProcessor(str(path)).with_locations().with_areas():
             tags = dict(obj.tags)
@@ -116,7 +118,9 @@ def read_basemap(path: Path) -> BaseExtract:
                     ex.poi.append(row)
             elif obj.is_way():
                 rail = basemap_tags.rail_kind(tags)
-                road, name = osm_tags.road_class(tags), osm_tags.display_name(tags)[0]
+                road, (name, name_en) = osm_tags.road_class(tags), osm_tags.display_name(tags)
+                if road and name and name_en:
+                    latin.setdefault(name, name_en[:200])
                 named_road = road and name
                 if not (rail or named_road):
                     continue
@@ -130,7 +134,7 @@ def read_basemap(path: Path) -> BaseExtract:
                 _area(ex, factory, obj, tags)
     except RuntimeError as exc:
         raise FileRejected(f"cannot read OSM file {path}: {exc}") from exc
-    ex.labels = _labels(named)
+    ex.labels = _labels(named, latin)
     keep = basemap_tags.distinct_places([(p["name"], p["rank"], p["lon"], p["lat"]) for p in ex.poi])
     ex.poi = [{k: v for k, v in p.items() if k not in ("lon", "lat")}
               | {"location": _wkt(shapely.Point(p["lon"], p["lat"]))} for p in (ex.poi[i] for i in keep)]

@@ -4,6 +4,7 @@ import type { Layer } from "@deck.gl/core";
 import { CollisionFilterExtension, PathStyleExtension } from "@deck.gl/extensions";
 import { MVTLoader } from "@loaders.gl/mvt";
 import { accessToken } from "../auth";
+import { currentLang, localName } from "../i18n";
 import { CAMERA_STATUS, COVERAGE, DIVISION_LINE } from "./colors";
 import { uiScale } from "./scale";
 import { GREEN, LABEL_FONT, LABEL_HALO, POI_COLORS, POI_DEFAULT, POI_LABEL, RAIL, ROAD_LABEL, TRAM, WATER } from "./base_style";
@@ -93,6 +94,11 @@ export function basemapLayers(version: Record<string, number>, zoom: number): La
   return layers;
 }
 
+/** The name in the page's language: the Latin one in English when OSM has it. */
+function label(f: Props): string {
+  return localName(f.properties.name as string | undefined, f.properties.name_en as string | undefined);
+}
+
 /** Street names along the roads and names of places, drawn by deck.gl from local fonts; where labels
  *  collide, the bigger road / the more important place keeps its label. */
 function labelLayers(url: (layer: string) => string, common: Record<string, unknown>, s: number): Layer[] {
@@ -100,12 +106,15 @@ function labelLayers(url: (layer: string) => string, common: Record<string, unkn
     ...common, binary: false, // text needs the feature objects
     textCharacterSet: "auto", textFontFamily: LABEL_FONT, textFontWeight: 600, textSizeUnits: "pixels",
     textFontSettings: { sdf: true, fontSize: 48, buffer: 8, radius: 12 }, textOutlineWidth: 6, textOutlineColor: LABEL_HALO,
-    extensions: [COLLISION], collisionGroup: "base-labels", collisionTestProps: { sizeScale: 1.6 },
+    // deck.gl tests a label's anchor against the others' drawn footprints: a box twice the text's size
+    // (its background) keeps anchors out of each other's text.
+    extensions: [COLLISION], collisionGroup: "base-labels",
+    collisionTestProps: { sizeScale: 2, background: true, backgroundPadding: [4, 2] },
   };
   return [
     mvt({
       ...text, id: "base-road-labels", data: url("road_labels"), minZoom: 14, pointType: "text",
-      getText: (f: Props) => String(f.properties.name ?? ""),
+      getText: (f: Props) => label(f), updateTriggers: { getText: currentLang() },
       getTextAngle: (f: Props) => Number(f.properties.angle ?? 0),
       getTextSize: (f: Props) => ((LABEL_PRIORITY[String(f.properties.highway)] ?? 0) >= 6 ? 15 : 13) * s,
       getTextColor: ROAD_LABEL,
@@ -115,7 +124,7 @@ function labelLayers(url: (layer: string) => string, common: Record<string, unkn
       ...text, id: "base-poi", data: url("poi"), minZoom: 16, pointType: "circle+text",
       getPointRadius: 3 * s, pointRadiusUnits: "pixels", stroked: false,
       getFillColor: (f: Props) => (POI_COLORS[String(f.properties.cls)] ?? POI_DEFAULT) as never,
-      getText: (f: Props) => String(f.properties.name ?? ""),
+      getText: (f: Props) => label(f), updateTriggers: { getText: currentLang() },
       getTextSize: 12.5 * s, getTextColor: POI_LABEL, getTextAnchor: "start", getTextPixelOffset: [6 * s, 0],
       // Places rank 0 (stations) and up: below every road name, which keeps the streets readable.
       getCollisionPriority: (f: Props) => -1 - Number(f.properties.rank ?? 9),
