@@ -3,14 +3,19 @@
 Candidates: the nearest positioned checkpoints around the hit that the caller's scope covers; their driving
 time from the hit, one pgRouting query from the hit to all of them on the dispatch routing's graph (its
 snapping, its costs, its off-road legs); and the platform's own history at the hit's checkpoint: for its
-latest passes, where the same plate was seen next within the hour."""
+latest passes, where the same plate was seen next within the hour. At each of the chosen ones, the free units
+of the caller's divisions with a fresh fix that reach it by road before the vehicle (the dispatch ETAs)."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db.scoping import scope_sql
+from app.db.models import Target, Unit
+from app.db.scoping import division_filter, scope_sql
+from app.domain import dispatch as flow
 from app.domain import next_checkpoints as nc
 from app.domain.access import Scope
 from app.services import dispatch
@@ -18,6 +23,7 @@ from app.services import dispatch
 RADIUS_M = 15_000.0
 NEAREST = 12
 HISTORY = 2000  # latest passes at the hit's checkpoint looked at for transitions
+UNITS = 8  # free units nearest the hit that get a road ETA to each checkpoint
 
 _CANDIDATES = """
 SELECT t.tollgate_id, t.name, ST_X(t.location) AS lon, ST_Y(t.location) AS lat
@@ -63,9 +69,34 @@ async def etas_from(conn: AsyncConnection, start: tuple[float, float], dests: li
     return out
 
 
+async def _free_units(conn: AsyncConnection, scope: Scope, lon: float, lat: float) -> list:
+    pt = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+    fresh = datetime.now(UTC) - timedelta(seconds=flow.STALE_FIX_S)
+    return list((await conn.execute(
+        select(Unit.id, Unit.callsign, Unit.kind, Target.last_course_deg, Target.last_speed_kmh,
+               func.ST_X(Target.last_location).label("lon"), func.ST_Y(Target.last_location).label("lat"))
+        .join(Target, Target.id == Unit.target_id)
+        .where(Unit.status == "available", Target.last_location.is_not(None), Target.last_fix_at >= fresh,
+               division_filter(Unit.division_code, scope))
+        .order_by(Target.last_location.op("<->")(pt), Unit.id).limit(UNITS))).all())
+
+
+async def _interceptors(conn: AsyncConnection, units: list, gate: dict, elapsed_s: float) -> list[dict]:
+    if not units:
+        return []
+    etas = await dispatch.road_etas(conn, [(u.lon, u.lat) for u in units], (gate["lon"], gate["lat"]),
+                                    [flow.moving_course(u.last_course_deg, u.last_speed_kmh) for u in units],
+                                    [flow.travel_mode(u.kind) for u in units])
+    fast = nc.interceptors(gate["eta_s"], elapsed_s,
+                           [nc.Unit(u.id, u.callsign, eta) for u, eta in zip(units, etas, strict=True)])
+    return [{"unit_id": u.unit_id, "callsign": u.callsign, "eta_s": u.eta_s} for u in fast]
+
+
 async def next_checkpoints(conn: AsyncConnection, scope: Scope, tollgate_id: str | None, lon: float | None,
-                           lat: float | None, count: int = nc.DEFAULT_COUNT) -> list[dict]:
-    """The likely next checkpoints after a hit at (lon, lat), best first: id, name, position, ETA, history."""
+                           lat: float | None, passed_at: datetime | None = None,
+                           count: int = nc.DEFAULT_COUNT) -> list[dict]:
+    """The likely next checkpoints after a hit at (lon, lat) at ``passed_at``, best first: id, name, position,
+    ETA, history, and the units that can be there first."""
     if lon is None or lat is None:
         return []
     cond, params = ("TRUE", {}) if scope.everywhere else scope_sql(scope, "t.division_code", prefix="nc")
@@ -78,5 +109,10 @@ async def next_checkpoints(conn: AsyncConnection, scope: Scope, tollgate_id: str
     etas = await etas_from(conn, (lon, lat), [(r["lon"], r["lat"]) for r in rows])
     cands = [nc.Candidate(r["tollgate_id"], r["name"], r["lon"], r["lat"], eta, seen.get(r["tollgate_id"], 0))
              for r, eta in zip(rows, etas, strict=True)]
-    return [{"tollgate_id": c.tollgate_id, "name": c.name, "lon": c.lon, "lat": c.lat, "eta_s": c.eta_s,
-             "seen_next": c.seen_next} for c in nc.rank(tollgate_id, cands, count)]
+    gates = [{"tollgate_id": c.tollgate_id, "name": c.name, "lon": c.lon, "lat": c.lat, "eta_s": c.eta_s,
+              "seen_next": c.seen_next} for c in nc.rank(tollgate_id, cands, count)]
+    units = await _free_units(conn, scope, lon, lat) if gates else []
+    elapsed = (datetime.now(UTC) - passed_at).total_seconds() if passed_at else 0.0
+    for g in gates:
+        g["units"] = await _interceptors(conn, units, g, elapsed)
+    return gates

@@ -122,7 +122,7 @@ async def alarm(conn: AsyncConnection, scope: Scope, incident_id: int) -> dict:
     d = dict(r)
     # Where to intercept: the checkpoints it is likely to pass next, from the hit (the incident's place).
     d["next_checkpoints"] = await next_checkpoints.next_checkpoints(conn, scope, d["tollgate_id"], d.pop("lon"),
-                                                                    d.pop("lat"))
+                                                                    d.pop("lat"), d["pass_time"])
     return d
 
 

@@ -38,4 +38,6 @@ export const WATCHLISTS_DICT = {
   "wl.open_incident": ["警情 #{id}", "Incident #{id}"],
   "wl.alarm_title": ["布控预警", "Watchlist alarm"],
   "wl.next_checkpoints": ["前方卡口", "Next checkpoints"],
+  "wl.intercept": ["可先期到达：", "There first: "],
+  "wl.no_interceptor": ["无警力可先期到达", "No unit gets there first"],
 } as const;

@@ -1,7 +1,8 @@
 """Interception at the next checkpoints: a watchlist alarm's details list the checkpoints the vehicle is likely
 to pass next, from real uploads (tests/viid_peer.py) on the demo city's roads: those traffic from the hit's
 checkpoint was seen going to first (by how often), then the nearest by driving time (pgRouting), never the
-hit's own checkpoint nor one beyond the bound, and only checkpoints in the caller's divisions."""
+hit's own checkpoint nor one beyond the bound, and only checkpoints in the caller's divisions; at each, the
+free units of the caller's divisions that get there by road before the vehicle."""
 
 from __future__ import annotations
 
@@ -56,11 +57,31 @@ async def world(api) -> dict:  # noqa: F811
     r = await api.post("/api/v1/users", headers=adm, json={"username": "next_nw", "password": PW,
                                                             "role": "dispatcher", "division_code": "990101"})
     assert r.status_code == 201, r.text
+    # Free patrol cars: one waiting at B, one 4 km away, one of the other district at B too.
+    for callsign, division, phone, (x, y) in (("巡B", "990101", "next-car-1", (24.9451, 60.1711)),
+                                              ("巡远", "990101", "next-car-2", (25.01, 60.19)),
+                                              ("东巡B", "990102", "next-car-3", (24.9451, 60.1711))):
+        r = await api.post("/api/v1/units", headers=adm, json={
+            "callsign": callsign, "kind": "patrol_car", "division_code": division,
+            "tracker": {"protocol": "osmand", "external_id": phone}})
+        assert r.status_code == 201, r.text
+        r = await api.get("/ingest/osmand", params={"id": phone, "lat": y, "lon": x,
+                                                    "timestamp": int(datetime.now(UTC).timestamp())})
+        assert r.status_code == 200, r.text
     return {"nw_peer": nw, "ne_peer": ne, "n": n, "nw": await login(api, "next_nw", PW),
             "city": await login(api, "dispatcher")}
 
 
+async def units_placed(engine) -> bool:
+    """The units' last positions are refreshed from their fixes about once a second."""
+    async with engine.connect() as conn:
+        return (await conn.execute(text(
+            "SELECT count(*) FROM unit u JOIN target t ON t.id = u.target_id "
+            "WHERE u.callsign IN ('巡B', '巡远', '东巡B') AND t.last_location IS NOT NULL"))).scalar() == 3
+
+
 async def test_alarm_lists_the_next_checkpoints_in_scope(api, db, world):  # noqa: F811
+    await async_wait_for(lambda: units_placed(db), interval=0.2, timeout=30, what="the units' positions")
     now = datetime.now(UTC)
     r = await api.post("/api/v1/watchlists", headers=world["nw"], json={
         "plate": "京H99999", "reason": "在逃车辆", "area": ["990101"],
@@ -84,6 +105,11 @@ async def test_alarm_lists_the_next_checkpoints_in_scope(api, db, world):  # noq
     assert [x["tollgate_id"] for x in nxt] == [C, B], nxt
     assert [x["seen_next"] for x in nxt] == [3, 1] and [x["name"] for x in nxt] == ["C 卡口", "B 卡口"]
     assert all(0 < x["eta_s"] < 20 * 60 for x in nxt), nxt
+    # Who gets there first: the car waiting at B (not the far one, not the other district's).
+    assert [[u["callsign"] for u in x["units"]] for x in nxt] == [[], ["巡B"]], nxt
+    assert nxt[1]["units"][0]["eta_s"] < nxt[1]["eta_s"]
     # The city's dispatcher sees D too, after the two with history (by driving time, it is the nearest).
     r = await api.get(f"/api/v1/watchlists/alarms/{inc}", headers=world["city"])
-    assert [x["tollgate_id"] for x in r.json()["next_checkpoints"]] == [C, B, D]
+    city = r.json()["next_checkpoints"]
+    assert [x["tollgate_id"] for x in city] == [C, B, D]
+    assert sorted(u["callsign"] for u in city[1]["units"]) == ["东巡B", "巡B"]

@@ -2,8 +2,8 @@
 the page (a bad plate refused with the server's reason, a missing reason with the page's), a simulated
 checkpoint (tests/viid_peer.py) pushes a GA/T 1400 pass of that plate to the real /VIID receiver over HTTP,
 and the alarm shows on the watchlist page (with its image and a link that opens the incident on the
-console) and on the dispatcher's wall (the incident panel and the alarm card with the plate and the next checkpoint
-to intercept at). A dispatcher
+console) and on the dispatcher's wall (the incident panel and the alarm card with the plate, the next checkpoint to
+intercept at and the patrol car that gets there first). A dispatcher
 of the neighbouring district sees neither the entry nor the alarm. Every wait is bounded (45–60 s)."""
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from tests.browser.test_planning_browser import SHOTS, api, browser, sign_in  # 
 from tests.frontend_build import ensure_built
 from tests.server import running_server
 from tests.viid_peer import ViidPeer, statuses, tollgate, vehicle
+from tests.waiting import wait_for
 
 DEVICE = "99010100001190000031"
 DEVICE_PASSWORD = "viid-browser-pass-1"
 GATE = "99010100001210000031"
 NEXT_GATE = "99010100001210000032"  # 600 m on by road: where to intercept
+CAR = "wl-browser-car-31"  # a patrol car's phone, waiting at the next checkpoint
 PLATE = "京W93157"
 WAIT_MS = 60_000
 
@@ -62,6 +64,8 @@ def checkpoint(base) -> None:
     for name, div in (("wl_nw", "990101"), ("wl_ne", "990102")):
         api(base, "admin", "POST", "/api/v1/users", json={"username": name, "password": "sharpeyes-demo",
                                                           "role": "dispatcher", "division_code": div})
+    api(base, "admin", "POST", "/api/v1/units", json={"callsign": "巡31", "kind": "patrol_car", "division_code": "990101",
+                                                      "tracker": {"protocol": "osmand", "external_id": CAR}})
     api(base, "admin", "POST", "/api/v1/devices", json={"gb_id": DEVICE, "name": "卡口 31", "division_code": "990101",
                                                         "password": DEVICE_PASSWORD, "kind": "ipc"})
 
@@ -105,6 +109,13 @@ def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoin
     assert "被盗车辆" in text and "990101" in text and "wl_nw" in text
     assert page.input_value(f"{form} input[name=plate]") == ""
 
+    # A free patrol car waits at the next checkpoint (its fix fresh when the alarm comes).
+    r = httpx.get(base + "/ingest/osmand", params={"id": CAR, "lat": 60.17105, "lon": 24.95055,
+                                                   "timestamp": int(datetime.now(UTC).timestamp())}, timeout=30)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: any(u["callsign"] == "巡31" and not u["stale"]
+                         for u in api(base, "wl_nw", "GET", "/api/v1/units").json()), timeout=45, interval=0.5,
+             what="the patrol car's position")
     # The checkpoint sees the car.
     at = datetime.now(UTC) - timedelta(seconds=5)
 
@@ -127,6 +138,7 @@ def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoin
     wall.page.wait_for_selector(card, timeout=WAIT_MS)
     assert PLATE in wall.page.inner_text(card) and "北门卡口" in wall.page.inner_text(card)
     assert "东门卡口" in wall.page.inner_text(f"{card} [data-testid=alarm-next]")  # the next checkpoint, with its ETA
+    assert "巡31" in wall.page.inner_text(f"{card} [data-testid=alarm-interceptors]")  # and who gets there first
     wall.page.wait_for_function("(sel) => document.querySelector(sel + ' img')?.naturalWidth === 320", arg=card,
                                 timeout=WAIT_MS)
     # Drawn, not only in the DOM: a software-WebGL page composites late (an earlier frame was captured).

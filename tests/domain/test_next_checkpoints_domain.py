@@ -3,7 +3,7 @@ bound, observed transitions first, then by driving time; the hit's own checkpoin
 
 from __future__ import annotations
 
-from app.domain.next_checkpoints import MAX_ETA_S, Candidate, rank
+from app.domain.next_checkpoints import MAX_ETA_S, Candidate, Unit, interceptors, rank
 
 
 def c(tid: str, eta: float | None, seen: int = 0) -> Candidate:
@@ -27,3 +27,11 @@ def test_observed_transitions_come_first_then_time():
 def test_count_and_ties():
     assert ids(rank(None, [c("Y", 60), c("X", 60), c("Z", 10)], count=2)) == ["Z", "X"]
     assert rank("A", []) == []
+
+
+def test_interceptors_arrive_before_the_vehicle():
+    units = [Unit(1, "p1", 50), Unit(2, "p2", 20), Unit(3, "p3", None), Unit(4, "p4", 95), Unit(5, "p5", 40)]
+    assert [u.unit_id for u in interceptors(100, 0, units)] == [2, 5, 1]
+    assert [u.unit_id for u in interceptors(100, 55, units)] == [2, 5]  # the vehicle left 55 s ago
+    assert interceptors(100, 500, units) == []  # an old alarm: nobody gets there first
+    assert [u.unit_id for u in interceptors(100, -5, units, count=5)] == [2, 5, 1, 4]  # clock skew: no head start

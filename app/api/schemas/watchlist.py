@@ -64,6 +64,14 @@ class WatchlistAlarm(Public):
     created_at: Instant
 
 
+class Interceptor(Public):
+    """A free unit that reaches the checkpoint by road before the vehicle."""
+
+    unit_id: int
+    callsign: str
+    eta_s: float
+
+
 class NextCheckpoint(Public):
     """A checkpoint to intercept at: driving time from the hit, and how often vehicles seen at the hit's
     checkpoint were seen here next."""
@@ -74,6 +82,7 @@ class NextCheckpoint(Public):
     lat: float
     eta_s: float
     seen_next: int
+    units: list[Interceptor]
 
 
 class WatchlistAlarmDetail(WatchlistAlarm):

@@ -2929,6 +2929,20 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * Interceptor
+         * @description A free unit that reaches the checkpoint by road before the vehicle.
+         */
+        Interceptor: {
+            /** Unit Id */
+            unit_id: number;
+            /** Callsign */
+            callsign: string;
+            /** Eta S */
+            eta_s: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** JobCreate */
         JobCreate: {
             /**
@@ -3238,6 +3252,8 @@ export interface components {
             eta_s: number;
             /** Seen Next */
             seen_next: number;
+            /** Units */
+            units: components["schemas"]["Interceptor"][];
         } & {
             [key: string]: unknown;
         };

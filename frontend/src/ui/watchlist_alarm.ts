@@ -1,5 +1,6 @@
 // A watchlist (布控) alarm as the wall shows it: the plate, the checkpoint, the direction, the pass's image, the
-// next checkpoints to intercept at (by driving time, those traffic from here goes to first);
+// next checkpoints to intercept at (by driving time, those traffic from here goes to first) and the free units
+// that reach each before the vehicle;
 // and the checkpoint image as an <img> (the image API wants the bearer header, which an <img> cannot send:
 // fetched with it and shown through a blob URL, a few kept per page).
 import { api, authFetch, ok, type Schemas } from "../api/client";
@@ -70,11 +71,14 @@ export class WallAlarmCard {
   }
 }
 
-/** The checkpoints to intercept at, with the driving time from the hit. */
+/** The checkpoints to intercept at, with the driving time from the hit and the units that get there first. */
 function nextCheckpoints(a: Alarm): HTMLElement | null {
   if (!a.next_checkpoints.length) return null;
   return h("div", { class: "wla-next", "data-testid": "alarm-next" },
     h("span", { class: "wla-k" }, t("wl.next_checkpoints")),
     h("ol", {}, ...a.next_checkpoints.map((c) => h("li", { "data-tollgate": c.tollgate_id },
-      `${c.name ?? c.tollgate_id} · ${fmtEta(c.eta_s)}`))));
+      `${c.name ?? c.tollgate_id} · ${fmtEta(c.eta_s)}`,
+      h("div", { class: "wla-units", "data-testid": "alarm-interceptors" }, c.units.length
+        ? `${t("wl.intercept")}${c.units.map((u) => `${u.callsign} (${fmtEta(u.eta_s)})`).join(", ")}`
+        : t("wl.no_interceptor"))))));
 }
