@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # What this process runs (app/runtime/roles.py): ``all`` (one process, the default), ``api`` (HTTP,
     # websockets, HTTP ingest) or ``ingest`` (JT/T 808, SIP, the writer). Split roles meet on REDIS_URL.
     role: Literal["all", "api", "ingest"] = "all"
+    # The address other processes of this deployment reach this one's HTTP port at (an ingest process:
+    # API processes fetch GB/T 28181 video from it, app/runtime/media_relay.py). Empty: http://host:port.
+    internal_url: str = Field(default="", pattern=r"^(https?://[A-Za-z0-9.\-\[\]:]+)?$")
     demo_mode: bool = False
     secret_key: str = DEFAULT_SECRET
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -86,6 +89,11 @@ class Settings(BaseSettings):
     viid_keepalive_misses: int = Field(default=3, ge=1, le=100)
     viid_tz: str = Field(default="Asia/Shanghai", pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")
     viid_image_dir: Path | None = None
+
+    @property
+    def internal_base(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return (self.internal_url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def media_origin_list(self) -> list[str]:

@@ -31,6 +31,7 @@ from app.api.routes import (
     ingest,
     key_areas,
     kpi,
+    media_internal,
     mobile_track,
     planning,
     platforms,
@@ -95,7 +96,9 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                           "ingest": RateLimiter(settings.ingest_per_minute)}
     errors.install(app)
     openapi.install(app)
-    if not runs(settings.role, "http"):  # an ingest process: health for load balancers, nothing else
+    if runs(settings.role, "sip"):  # API processes without a SIP server read its video here (media_relay)
+        include_flat(app, media_internal.router)
+    if not runs(settings.role, "http"):  # an ingest process: health for load balancers, its video, nothing else
         include_flat(app, health.router)
         return app
     # Busiest first (device reports, tiles, live feed): Starlette tries routes in order.

@@ -19,11 +19,13 @@ from app.config import Settings
 from app.db.engine import make_engine, make_read_engine
 from app.db.partitions import ensure_partitions
 from app.domain.access import Principal, Scope
+from app.realtime import rpc
 from app.realtime.bus import Bus, make_bus
 from app.realtime.hub import Hub
 from app.realtime.rpc import DeviceCalls
 from app.runtime import cascade, gb28181, ingest, recordings
 from app.runtime.ingest import IngestRuntime
+from app.runtime.media_relay import media_ops
 from app.runtime.roles import runs
 from app.runtime.video import GbVideo
 from app.services import kpi, security
@@ -119,9 +121,13 @@ class Runtime:
                         rt.video = GbVideo(rt.gb28181) if rt.gb28181 is not None else None
                         if rt.cascade is not None:  # upper platforms play our channels from the same streams
                             rt.cascade.video = rt.video
+                        # API processes without a SIP server read this one's video (app/runtime/media_relay.py).
+                        stop_media = rpc.serve(bus, media_ops(rt.gb28181, settings.internal_base)) \
+                            if rt.gb28181 is not None else (lambda: None)
                         try:
                             yield rt
                         finally:
+                            stop_media()
                             if rt.video is not None:  # BYE every stream before the SIP server stops
                                 await rt.video.close()
                 finally:

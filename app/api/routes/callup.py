@@ -21,6 +21,8 @@ from app.db.models import AppUser, Camera
 from app.domain import hls
 from app.domain.access import Perm
 from app.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from app.runtime.media_relay import RemoteGbVideo
+from app.runtime.roles import runs
 from app.runtime.video import GbVideo, first_bytes
 from app.services import callup, security
 from app.video import mjpeg, relay, sessions, signing
@@ -116,11 +118,15 @@ async def _playable(conn, settings, camera_id: int, uid: int, ver: int, exp: int
     return await viewer_allowed(conn, camera_id, uid, ver)
 
 
-def gb_video(request: Request) -> GbVideo:
-    video = getattr(getattr(request.app.state, "runtime", None), "video", None)
-    if video is None:
-        raise Unavailable("GB/T 28181 video is served by the process that runs the SIP server; it is not running here")
-    return video
+def gb_video(request: Request) -> GbVideo | RemoteGbVideo:
+    """This process's GB/T 28181 video, or, in a process without a SIP server (``--role api``), the video
+    read from the process whose SIP server holds the device."""
+    rt = getattr(request.app.state, "runtime", None)
+    if getattr(rt, "video", None) is not None:
+        return rt.video
+    if rt is None or rt.calls is None or runs(rt.role, "sip"):  # a SIP role whose server did not start
+        raise Unavailable("GB/T 28181 video is served by the process that runs the SIP server; it is not running")
+    return RemoteGbVideo(rt.calls, request.app.state.settings.secret_key)
 
 
 def _relay_url(settings, camera_id: int, v: sessions.Viewing, url: str) -> str:
