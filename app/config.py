@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     viid_keepalive_misses: int = Field(default=3, ge=1, le=100)
     viid_tz: str = Field(default="Asia/Shanghai", pattern=r"^[A-Za-z0-9_+\-/]{1,64}$")
     viid_image_dir: Path | None = None
+    # Records (and their images) older than viid_retention_days (PassTime/ShotTime) are deleted by the ingest's
+    # hourly sweep, viid_retention_batch rows per transaction (app/services/viid_retention.py).
+    viid_retention_days: int = Field(default=90, ge=1)
+    viid_retention_batch: int = Field(default=1000, ge=1, le=100_000)
+
+    @property
+    def viid_image_root(self) -> Path:
+        return self.viid_image_dir or self.data_dir / "viid"
 
     @property
     def internal_base(self) -> str:

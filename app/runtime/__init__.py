@@ -80,7 +80,8 @@ class Runtime:
                 "jt808_port": jt808.port if jt808 is not None else None,
                 "jt808_connections": len(jt808.conns) if jt808 is not None else None,
                 "sip_udp_port": getattr(sip, "udp_port", None) if sip is not None and sip.settings.udp else None,
-                "sip_tcp_port": getattr(sip, "tcp_port", None) if sip is not None and sip.settings.tcp else None}
+                "sip_tcp_port": getattr(sip, "tcp_port", None) if sip is not None and sip.settings.tcp else None,
+                "viid_retention": self.ingest.viid_swept if self.ingest is not None else None}
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -29,6 +29,9 @@ from app.services.admission import Admission
 from app.services.dispatch_tracking import dispatch_step
 from app.services.live_feed import LiveFeed
 from app.services.retention import enforce_retention
+from app.services.viid_images import ImageStore
+from app.services.viid_retention import ViidSweep
+from app.services.viid_retention import sweep as viid_sweep
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # idempotent; hourly so a process started at 23:59 still creates tomorrow
@@ -68,6 +71,7 @@ class IngestRuntime:
         self.jt808_port = settings.jt808_port if jt808_port is None else jt808_port
         self.jt808: Jt808Server | None = None
         self._tasks: list[asyncio.Task] = []
+        self.viid_swept: ViidSweep | None = None  # the last view-library retention sweep (health)
 
     async def publish(self, topic: str, message: dict) -> None:
         bus = self._bus()
@@ -118,6 +122,7 @@ class IngestRuntime:
             self._every(self.settings.area_refresh_s, self.refresh_areas, "areas"),
             self._every(self.settings.stale_check_s, self.check_stale, "stale"),
             self._every(RETENTION_EVERY_S, self.retention, "retention"),
+            self._every(RETENTION_EVERY_S, self.viid_retention, "viid-retention"),
         ]
         return self
 
@@ -153,6 +158,17 @@ class IngestRuntime:
             run = await enforce_retention(conn, self.settings.position_retention_days)
         if run.dropped:
             log.info("retention dropped partitions %s", ", ".join(run.dropped))
+
+    async def viid_retention(self) -> ViidSweep:
+        s = self.settings
+        run = await viid_sweep(self.engine, ImageStore(s.viid_image_root), s.viid_retention_days,
+                               s.viid_retention_batch)
+        self.viid_swept = run
+        if run.vehicles or run.objects or run.held:
+            log.info("view-library retention (before %s): %d passes, %d other records, %d image files deleted "
+                     "in %d batches; %d expired passes kept for open alarms", run.cutoff.isoformat(),
+                     run.vehicles, run.objects, run.images, run.batches, run.held)
+        return run
 
 
 @contextlib.asynccontextmanager

@@ -59,3 +59,20 @@ class ImageStore:
     def put_all(self, items: list[tuple[str, date, bytes, str]]) -> list[tuple[str, str]]:
         return [self.put(*item) for item in items]
 
+    def remove(self, keys: list[str]) -> int:
+        """Delete the files of ``keys`` (gone already is fine) and their directories left empty; how many
+        files were deleted. Blocking: call in a thread, only once no committed row names the keys."""
+        removed = 0
+        for key in keys:
+            path = self.path(key)
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            for parent in (path.parent, path.parent.parent):  # <sha[:2]>, then <yyyymmdd>
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty (or gone): kept
+                    break
+        return removed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from app.api.schemas.base import Public
+from app.services.viid_retention import ViidSweep
 
 
 class ProcessHealth(Public):
@@ -18,6 +19,7 @@ class ProcessHealth(Public):
     jt808_connections: int | None  # terminals connected to this process now
     sip_udp_port: int | None
     sip_tcp_port: int | None
+    viid_retention: ViidSweep | None = None  # this process's last sweep (hourly); null: none yet
 
 
 class Health(Public):

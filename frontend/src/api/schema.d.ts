@@ -3933,6 +3933,7 @@ export interface components {
             sip_udp_port: number | null;
             /** Sip Tcp Port */
             sip_tcp_port: number | null;
+            viid_retention?: components["schemas"]["ViidSweep"] | null;
         } & {
             [key: string]: unknown;
         };
@@ -4635,6 +4636,34 @@ export interface components {
             locked_until: string | null;
             /** Grants */
             grants: components["schemas"]["GrantPublic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ViidSweep
+         * @description A view-library retention sweep: the records older than ``cutoff`` and their image files deleted.
+         */
+        ViidSweep: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Cutoff
+             * Format: date-time
+             */
+            cutoff: string;
+            /** Vehicles */
+            vehicles: number;
+            /** Objects */
+            objects: number;
+            /** Images */
+            images: number;
+            /** Batches */
+            batches: number;
+            /** Held */
+            held: number;
         } & {
             [key: string]: unknown;
         };
