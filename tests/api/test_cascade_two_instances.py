@@ -8,19 +8,18 @@ on the lower's device row, not as cameras.
 
 from __future__ import annotations
 
-import io
 from concurrent.futures import ThreadPoolExecutor
 
-import av
 import httpx
 import numpy as np
 import psycopg
 import pytest
 
+from tests.cascade_live import api_get, call_up_frames, platform
 from tests.conftest import _admin, _url, fresh_db
 from tests.gb28181_peer import Channel
 from tests.gb_live import PeerLoop, registered
-from tests.live_servers import ApiProcess, free_port, token
+from tests.live_servers import ApiProcess, token
 from tests.waiting import wait_for
 
 UPPER_ID, UPPER_DOMAIN = "34020000002000000001", "3402000000"  # the SIP server's defaults
@@ -28,15 +27,6 @@ LOWER_ID, LOWER_DOMAIN = "99010200002000000001", "9901020000"  # type 200: a pla
 LINK_PASSWORD = "county-to-city-1"
 CAMERA = "99010200001320000901"  # a simulated camera registered with the lower (not a demo camera's id)
 SHARED = "990102"  # the county the lower shares with the upper
-
-
-def _platform(db_url: str, **env: str) -> ApiProcess:
-    proc = ApiProcess(db_url)
-    proc.sip_port = free_port()
-    proc.env.update(SHARPEYES_GB_PORT=str(proc.sip_port), SHARPEYES_GB_MEDIA_HOST="127.0.0.1",
-                    SHARPEYES_RECORDING_SWEEP_S="0", **env)
-    proc.db = db_url
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +49,8 @@ def instances(demo_db_url: str, lower_db: str):
     # Both start from the same demo city: the county's own cameras reach the city only through the link.
     with psycopg.connect(demo_db_url) as conn:
         conn.execute("DELETE FROM camera WHERE division_code LIKE %s", (SHARED + "%",))
-    upper = _platform(demo_db_url)
-    lower = _platform(lower_db, SHARPEYES_GB_SERVER_ID=LOWER_ID, SHARPEYES_GB_DOMAIN=LOWER_DOMAIN)
+    upper = platform(demo_db_url)
+    lower = platform(lower_db, SHARPEYES_GB_SERVER_ID=LOWER_ID, SHARPEYES_GB_DOMAIN=LOWER_DOMAIN)
     with ThreadPoolExecutor(2) as pool:  # both start (and stop) at once: each takes seconds
         try:
             for f in [pool.submit(p.start, 60) for p in (upper, lower)]:
@@ -105,17 +95,11 @@ def linked(instances, lower_camera):
                          "register_expires_s": 60, "share_divisions": [SHARED], "share_max_secrecy": 1})
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
-    wait_for(lambda: _get(lower.base, f"/api/v1/platforms/{pid}", low_tok)["link_state"] == "registered",
+    wait_for(lambda: api_get(lower.base, f"/api/v1/platforms/{pid}", low_tok)["link_state"] == "registered",
              timeout=30, what="the lower's link registered")
-    wait_for(lambda: _get(upper.base, f"/api/v1/devices/{dev_id}", up_tok)["online"], timeout=30,
+    wait_for(lambda: api_get(upper.base, f"/api/v1/devices/{dev_id}", up_tok)["online"], timeout=30,
              what="the lower platform online at the upper")
     return dev_id
-
-
-def _get(base: str, path: str, tok: str, **params) -> dict:
-    r = httpx.get(base + path, headers={"Authorization": f"Bearer {tok}"}, params=params, timeout=10)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def _expected(lower_db: str, max_secrecy: int) -> dict[str, int]:
@@ -147,11 +131,11 @@ def test_lower_platform_registers_and_its_shared_cameras_reach_the_upper(instanc
         assert located and division and division.startswith(SHARED), gb_id
 
     # The devices page: the lower platform with its channel count; its channels in its detail.
-    listed = wait_for(lambda: next((d for d in _get(upper.base, "/api/v1/devices", up_tok)["devices"]
+    listed = wait_for(lambda: next((d for d in api_get(upper.base, "/api/v1/devices", up_tok)["devices"]
                                     if d["gb_id"] == LOWER_ID and d["channel_count"] is not None), None),
                       what="the lower's channel count")
     assert listed["kind"] == "platform" and listed["channel_count"] == len(expected)
-    detail = _get(upper.base, f"/api/v1/devices/{dev_id}", up_tok)
+    detail = api_get(upper.base, f"/api/v1/devices/{dev_id}", up_tok)
     assert {c["gb_id"] for c in detail["channels"]} == set(expected)
 
     # Its directory (business group, virtual organisations) is kept on its row, never a camera.
@@ -163,14 +147,9 @@ def test_lower_platform_registers_and_its_shared_cameras_reach_the_upper(instanc
     assert any(n["type"] == "organisation" and n["id"][10:13] == "216" for n in tree)
 
     # On the upper's map, for its administrator.
-    feats = _get(upper.base, "/api/v1/cameras", up_tok, division=SHARED, limit=1000)["features"]
+    feats = api_get(upper.base, "/api/v1/cameras", up_tok, division=SHARED, limit=1000)["features"]
     on_map = {f["properties"].get("gb_id") for f in feats}
     assert set(expected) <= on_map
-
-
-def _frames(ts: bytes) -> list[np.ndarray]:
-    with av.open(io.BytesIO(ts), format="mpegts") as c:
-        return [f.to_ndarray(format="gray") for f in c.decode(video=0)]
 
 
 def test_the_upper_plays_a_lower_camera_through_the_lower(instances, linked, lower_camera, demo_db_url):
@@ -182,20 +161,7 @@ def test_the_upper_plays_a_lower_camera_through_the_lower(instances, linked, low
     with psycopg.connect(demo_db_url) as conn:
         cam = conn.execute("SELECT id FROM camera WHERE gb_id = %s", (CAMERA,)).fetchone()[0]
     assert cams[CAMERA][0] == 0
-    hdr = {"Authorization": f"Bearer {token(upper.base, 'dispatcher')}"}
-    with httpx.Client(base_url=upper.base, timeout=30) as client:
-        r = client.post("/api/v1/callup", headers=hdr, json={"camera_ids": [cam], "reason": "核查县级警情"})
-        assert r.status_code == 200, r.text
-        url = r.json()["streams"][0]["url"]
-        got = bytearray()
-        with client.stream("GET", url) as resp:
-            assert resp.status_code == 200, resp.read().decode()
-            assert resp.headers["content-type"] == "video/mp2t"
-            for chunk in resp.iter_bytes():
-                got += chunk
-                if len(got) >= 100_000:
-                    break
-    frames = _frames(bytes(got))
+    frames = call_up_frames(upper.base, token(upper.base, "dispatcher"), cam, "核查县级警情")
     assert len(frames) >= 5 and np.abs(frames[-1].astype(int) - frames[0].astype(int)).mean() > 1
     invites = [m for m in lower_camera.received if m.method == "INVITE"]
     assert len(invites) == 1  # the lower asked its camera once
@@ -230,19 +196,19 @@ def test_a_camera_unshared_while_the_link_was_down_is_gone_once_it_is_back(insta
     upper, lower = instances
     low = {"Authorization": f"Bearer {token(lower.base, 'admin')}"}
     up_tok = token(upper.base, "admin")
-    pid = _get(lower.base, "/api/v1/platforms", low["Authorization"][7:])["platforms"][0]["id"]
+    pid = api_get(lower.base, "/api/v1/platforms", low["Authorization"][7:])["platforms"][0]["id"]
     gone = sorted(g for g, (s, _, _) in _upper_cameras(demo_db_url).items() if s == 0 and g != CAMERA)[0]
 
     r = httpx.patch(f"{lower.base}/api/v1/platforms/{pid}", headers=low, timeout=10, json={"enabled": False})
     assert r.status_code == 200, r.text
-    wait_for(lambda: not _get(upper.base, f"/api/v1/devices/{linked}", up_tok)["online"], timeout=30,
+    wait_for(lambda: not api_get(upper.base, f"/api/v1/devices/{linked}", up_tok)["online"], timeout=30,
              what="the lower offline at the upper once it unregistered")
     with psycopg.connect(lower.db) as conn:
         conn.execute("UPDATE camera SET secrecy = 2 WHERE gb_id = %s", (gone,))  # not through the API: no event
 
     r = httpx.patch(f"{lower.base}/api/v1/platforms/{pid}", headers=low, timeout=10, json={"enabled": True})
     assert r.status_code == 200, r.text
-    wait_for(lambda: _get(upper.base, f"/api/v1/devices/{linked}", up_tok)["online"], timeout=30,
+    wait_for(lambda: api_get(upper.base, f"/api/v1/devices/{linked}", up_tok)["online"], timeout=30,
              what="the lower registered again")
     wait_for(lambda: gone not in _upper_cameras(demo_db_url), timeout=30,
              what="the camera no longer shared gone from the upper")
