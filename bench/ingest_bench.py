@@ -222,6 +222,7 @@ class Terminal(asyncio.Protocol):
         self.replies: asyncio.Queue = asyncio.Queue()
         self.sent_at: dict[int, float] = {}
         self.acks, self.failed = acks, 0
+        self.acked: list[int] = []
         self.last_ack = 0.0
         self.frames: list[bytes] = []
         self.keys: list[tuple[str, str]] = []
@@ -234,10 +235,12 @@ class Terminal(asyncio.Protocol):
         for seg in self.splitter.feed(data):
             d = unescape(seg) if b"\x7d" in seg else seg
             if d[0] == 0x80 and d[1] == 0x01 and (d[14] << 8 | d[15]) == m.LOCATION:
-                t0 = self.sent_at.pop(d[12] << 8 | d[13], None)
+                serial = d[12] << 8 | d[13]
+                t0 = self.sent_at.pop(serial, None)
                 if t0 is not None:
                     if d[16] == m.OK:
                         self.acks.append(now - t0)
+                        self.acked.append(serial)  # which fixes were acknowledged (bench/city_bench.py)
                         self.last_ack = now
                     else:
                         self.failed += 1
@@ -273,13 +276,15 @@ class Terminal(asyncio.Protocol):
         self.transport.write(self.frames[n])
 
 
-async def bench_jt808(port: int, terminals: int, hz: float, seconds: float,
-                      probe: WsProbe | None) -> tuple[float, int, list[float], int]:
+async def bench_jt808(port: int, terminals: int, hz: float, seconds: float, probe: WsProbe | None,
+                      make=None) -> tuple[float, int, list[float], int]:
+    """``make(j, acks)``: terminal ``j`` (default a ``Terminal`` with the id ``01380`` + j)."""
     loop = asyncio.get_running_loop()
     acks: list[float] = []
     conns: list[Terminal] = []
+    make = make or (lambda j, acks: Terminal(f"01380{j:07d}", acks))
     for i in range(0, terminals, 100):  # connect in waves: a SYN flood of 1,000 is not what we measure
-        wave = [Terminal(f"01380{j:07d}", acks) for j in range(i, min(terminals, i + 100))]  # ids as sent
+        wave = [make(j, acks) for j in range(i, min(terminals, i + 100))]  # ids as sent
         await asyncio.gather(*(loop.create_connection(lambda t=t: t, "127.0.0.1", port) for t in wave))
         await asyncio.gather(*(t.login() for t in wave))
         conns += wave

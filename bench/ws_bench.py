@@ -89,7 +89,9 @@ class Stats:
 
 
 async def client(url: str, tok: str, stats: Stats, ready: asyncio.Event, stop: asyncio.Event,
-                 sample: float, bbox=None) -> None:
+                 sample: float, bbox=None, latency=None) -> None:
+    """``latency(item, now)``: seconds from the item's origin to now, None to skip it (default: from its
+    ``t``, the moment it was published)."""
     try:
         async with websockets.connect(url, max_size=None, open_timeout=60,
                                       subprotocols=["sharpeyes", f"bearer.{tok}"]) as ws:
@@ -111,7 +113,10 @@ async def client(url: str, tok: str, stats: Stats, ready: asyncio.Event, stop: a
                 if random.random() < sample:
                     items = orjson.loads(raw)["items"]
                     stats.positions += len(items)
-                    stats.latencies += [now - it["t"] for it in items]
+                    if latency is None:
+                        stats.latencies += [now - it["t"] for it in items]
+                    else:
+                        stats.latencies += [x for it in items if (x := latency(it, now)) is not None]
                 else:
                     stats.positions += raw.count(b'"target_id"')
     except (websockets.ConnectionClosed, OSError):
