@@ -175,25 +175,28 @@ class Gb28181Store(MobileStore):
                         out["skipped"] += [p["gb_id"] for p in part if p["gb_id"] not in done]
         return out
 
-    async def delete_cameras(self, gb_ids: Sequence[str]) -> int:
-        """Channels a device removed (catalog DEL); only cameras this protocol created."""
+    async def delete_cameras(self, gb_ids: Sequence[str]) -> list[dict]:
+        """Channels a device removed (catalog DEL); only cameras this protocol created. Returns what the
+        live feed needs to announce each one gone (its row is): gb_id, id, division, secrecy."""
         async with self.session_maker() as s, s.begin():
             res = await s.execute(
-                text("DELETE FROM camera WHERE gb_id = ANY(CAST(:ids AS text[])) AND source = 'gb28181'"),
+                text("DELETE FROM camera WHERE gb_id = ANY(CAST(:ids AS text[])) AND source = 'gb28181'"
+                     " RETURNING gb_id, id, division_code AS division, secrecy"),
                 {"ids": list(gb_ids)},
             )
-            return res.rowcount or 0
+            return [dict(r._mapping) for r in res]
 
-    async def prune_cameras(self, device_id: str, keep: Sequence[str]) -> list[str]:
+    async def prune_cameras(self, device_id: str, keep: Sequence[str]) -> list[dict]:
         """A lower platform's channels that its complete catalog no longer lists (unshared while the link was
-        down): deleted; their gb_ids. Locked in gb_id order, as every writer of these rows."""
+        down): deleted; as ``delete_cameras`` returns them. Locked in gb_id order, as every writer of these rows."""
         async with self.session_maker() as s, s.begin():
             res = await s.execute(text(
                 "WITH gone AS (SELECT id FROM camera WHERE parent_device = :d AND source = 'gb28181'"
                 " AND gb_id <> ALL(CAST(:keep AS text[])) ORDER BY gb_id FOR UPDATE)"
-                " DELETE FROM camera c USING gone WHERE c.id = gone.id RETURNING c.gb_id"),
+                " DELETE FROM camera c USING gone WHERE c.id = gone.id"
+                " RETURNING c.gb_id, c.id, c.division_code AS division, c.secrecy"),
                 {"d": device_id, "keep": list(keep)})
-            return [r[0] for r in res]
+            return [dict(r._mapping) for r in res]
 
     async def set_status(
         self, status: str, gb_ids: Sequence[str] = (), device_ids: Sequence[str] = ()

@@ -22,6 +22,10 @@ class LiveFeed:
 
     async def translate(self, topic: str, msg: dict) -> tuple[str, dict] | None:
         """The hub message for one message, or None when the hub has nothing to show for it."""
+        if topic == Topic.CAMERA_DELETED and msg.get("id") is not None:  # the row is gone: its fields came along
+            return Topic.CAMERAS, {"op": "delete", "id": msg["id"], "division": msg.get("division"),
+                                   "secrecy": msg.get("secrecy") or 0, "table": "cameras",
+                                   "camera": {"id": msg["id"], "gb_id": msg["gb_id"]}}
         if topic in (Topic.CAMERA_STATUS, Topic.CAMERA_DELETED, Topic.CAMERA_MOVED):
             async with self.engine.connect() as conn:
                 cam_id = (await conn.execute(text("SELECT id FROM camera WHERE gb_id = :g"),

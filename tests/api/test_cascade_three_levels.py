@@ -188,12 +188,8 @@ def test_the_city_plays_the_community_camera_live_through_two_levels(linked, cam
              what="BYE to the camera (through county and community) after the city's viewer left")
 
 
-# The county deletes the camera on the community's DEL (app/ingest/gb28181/catalog.py), then publishes
-# ``camera.deleted`` by GB id; LiveFeed.translate (app/services/live_feed.py) looks the row up by that id to
-# make the ``cameras`` message, finds it deleted already and drops the message, so the county's cascade
-# (CascadeNotify.on_bus) never tells the city. Same for prune_cameras after a whole catalog.
-@pytest.mark.xfail(strict=True, reason="a camera deleted by a lower's catalog DEL is not relayed one level up:"
-                   " camera.deleted is dropped by LiveFeed.translate once the row is gone (issue 18)")
+# Two hops: the county deletes the camera on the community's DEL and announces it with the row's routing
+# fields (the row is gone), so its own cascade sends the city a DEL too (app/services/live_feed.py).
 def test_a_camera_taken_out_of_the_community_rule_disappears_at_both_uppers(linked, camera):
     """Made more secret than the community's rule allows (an edit at the community), a camera leaves the
     county's catalog by the community's notification, and the city's by the county's: two hops."""

@@ -66,9 +66,9 @@ class Catalog:
             if whole and mapping.is_platform(dev.device_id):
                 # A lower platform's whole catalog is its shared set: what it no longer lists was unshared
                 # (maybe while the link was down, when no DEL could come). An NVR's channels stay.
-                for gb_id in await self.store.prune_cameras(dev.device_id, [r["gb_id"] for r in rows]):
-                    dev.channels.pop(gb_id, None)
-                    await self._publish("camera.deleted", {"gb_id": gb_id})
+                for gone in await self.store.prune_cameras(dev.device_id, [r["gb_id"] for r in rows]):
+                    dev.channels.pop(gone["gb_id"], None)
+                    await self._publish("camera.deleted", gone)
         await self._publish(
             "gb28181.catalog",
             {
@@ -132,8 +132,8 @@ class Catalog:
                     {"gb_id": gb_id, "status": dev.channels[gb_id], "at": datetime.now(UTC).isoformat()},
                 )
         if deletes:
-            await self.store.delete_cameras(deletes)
-            for gb_id in deletes:
-                await self._publish("camera.deleted", {"gb_id": gb_id})
+            # Announced with the routing fields of the rows as they were: the live feed cannot read them now.
+            for gone in await self.store.delete_cameras(deletes):
+                await self._publish("camera.deleted", gone)
         for status, ids in status_of.items():
             await self._publish_camera_status(await self.store.set_status(status, ids), status)

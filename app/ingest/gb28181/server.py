@@ -8,7 +8,7 @@ interval × count marks it and its channels offline. Every request is answered b
 Topics handed to ``publish(topic, message)``:
 - ``gb28181.device``   {device_id, status online|offline, reason, at}
 - ``camera.status``    {gb_id, status online|offline|fault, at}: only real changes (an event row exists)
-- ``camera.deleted``   {gb_id}: catalog DEL
+- ``camera.deleted``   {gb_id, id, division, secrecy}: catalog DEL (the row as it was)
 - ``gb28181.catalog``  {device_id, items, channels, stored, without_location}: a complete catalog answer
 - ``incidents``        the incident opened for an alarm (``app.domain.events.Topic.INCIDENTS``; see the
                        store's ``insert_incident``)
