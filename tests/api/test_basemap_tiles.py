@@ -21,10 +21,17 @@ def client(demo_db_url):
         yield c
 
 
+_TOKENS: dict[tuple[int, str], dict] = {}
+
+
 def login(client, user: str) -> dict:
-    r = client.post("/api/v1/auth/login", json={"username": user, "password": "sharpeyes-demo"})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    """Once per user and app: the login limiter's burst (10) is smaller than this module's sign-ins."""
+    key = (id(client), user)
+    if key not in _TOKENS:
+        r = client.post("/api/v1/auth/login", json={"username": user, "password": "sharpeyes-demo"})
+        assert r.status_code == 200, r.text
+        _TOKENS[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    return _TOKENS[key]
 
 
 def test_base_layers_are_listed(client):

@@ -57,7 +57,9 @@ def test_add_see_registered_delete(base, browser, upper):  # noqa: F811
 
     row = f"[data-testid=platform-{upper.sip_id}]"
     page.wait_for_selector(f"{row} [data-testid=platform-state] >> text=已注册", timeout=60_000)
-    assert LOWER in upper.lowers and upper.keepalives.get(LOWER, 0) >= 1
+    assert LOWER in upper.lowers
+    # The state says registered at the REGISTER's 200; the first keepalive follows within its 1 s period.
+    wait_for(lambda: upper.keepalives.get(LOWER, 0) >= 1, timeout=30, what="a keepalive from the registered link")
     assert "东区" in page.inner_text(row) and upper.password not in page.content()
     page.screenshot(path=str(SHOTS / "platforms.png"))
 
