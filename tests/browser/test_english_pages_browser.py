@@ -10,9 +10,8 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.browser.test_wall_browser import CHROMIUM_ARGS, SHOTS
+from tests.browser.test_wall_browser import SHOTS, chromium  # noqa: F401 (chromium: a fixture)
 from tests.frontend_build import ensure_built
 from tests.live_servers import ApiProcess, token
 
@@ -61,14 +60,6 @@ def server(demo_db_url):
         proc.stop()
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _strings(value, out: set[str]) -> None:
     if isinstance(value, str):
         out.add(value)
@@ -109,7 +100,7 @@ def ui_chinese(texts: list[str], data: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("path,user,ready", PAGES, ids=[p[0] for p in PAGES])
-def test_page_in_english_has_no_chinese_of_its_own(server, chromium, path, user, ready):
+def test_page_in_english_has_no_chinese_of_its_own(server, chromium, path, user, ready):  # noqa: F811
     ctx = chromium.new_context(viewport={"width": 1920, "height": 1080}, locale="en-GB")
     ctx.add_init_script("localStorage.setItem('se.lang', 'en')")
     try:
