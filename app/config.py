@@ -91,8 +91,22 @@ class Settings(BaseSettings):
     viid_image_dir: Path | None = None
     # Records (and their images) older than viid_retention_days (PassTime/ShotTime) are deleted by the ingest's
     # hourly sweep, viid_retention_batch rows per transaction (app/services/viid_retention.py).
+    # Per kind, viid_<kind>_retention_days overrides it (unset: viid_retention_days); face images go after
+    # viid_face_image_retention_days (default 30) when that is shorter, the face record staying.
     viid_retention_days: int = Field(default=90, ge=1)
+    viid_motor_vehicle_retention_days: int | None = Field(default=None, ge=1)
+    viid_nonmotor_retention_days: int | None = Field(default=None, ge=1)
+    viid_person_retention_days: int | None = Field(default=None, ge=1)
+    viid_face_retention_days: int | None = Field(default=None, ge=1)
+    viid_face_image_retention_days: int = Field(default=30, ge=1)
     viid_retention_batch: int = Field(default=1000, ge=1, le=100_000)
+
+    @property
+    def viid_retention_by_kind(self) -> dict[str, int]:
+        """The retention overrides set, by record kind (app/services/viid_retention.py KINDS)."""
+        given = {"vehicle": self.viid_motor_vehicle_retention_days, "nonmotor": self.viid_nonmotor_retention_days,
+                 "person": self.viid_person_retention_days, "face": self.viid_face_retention_days}
+        return {k: d for k, d in given.items() if d is not None}
 
     @property
     def viid_image_root(self) -> Path:

@@ -162,12 +162,14 @@ class IngestRuntime:
     async def viid_retention(self) -> ViidSweep:
         s = self.settings
         run = await viid_sweep(self.engine, ImageStore(s.viid_image_root), s.viid_retention_days,
-                               s.viid_retention_batch)
+                               s.viid_retention_batch, kinds=s.viid_retention_by_kind,
+                               face_image_days=s.viid_face_image_retention_days)
         self.viid_swept = run
-        if run.vehicles or run.objects or run.held:
+        if run.vehicles or run.objects or run.held or run.face_images:
             log.info("view-library retention (before %s): %d passes, %d other records, %d image files deleted "
-                     "in %d batches; %d expired passes kept for open alarms", run.cutoff.isoformat(),
-                     run.vehicles, run.objects, run.images, run.batches, run.held)
+                     "in %d batches; %d expired passes kept for open alarms; %d faces' images removed",
+                     run.cutoff.isoformat(), run.vehicles, run.objects, run.images, run.batches, run.held,
+                     run.face_images)
         return run
 
 

@@ -1,5 +1,9 @@
 """Retention of the view library (issue #21): records older than the retention and their image files go.
 
+Each kind has its own retention (app/config.py: ``viid_retention_days`` for records, overridden per kind),
+and face images may go earlier than their face record (``viid_face_image_retention_days``, default 30): the
+record stays, searchable, without its pictures.
+
 Records age by their own time (``pass_time``; ``shot_time``, else ``received_at``, for faces, persons and
 non-motor vehicles). They are deleted in batches, one short transaction each, so a backlog never holds a long
 lock; the batch's image files are deleted only after its rows' deletion committed, and only those that no
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +48,16 @@ DELETE FROM viid_object WHERE id IN (
   LIMIT :n FOR UPDATE SKIP LOCKED)
 RETURNING images""")
 
+# faces past the image retention: their image list emptied (the record stays), the old list returned
+_FACE_IMAGES = text("""
+WITH s AS (
+  SELECT r.id, r.images FROM viid_object r
+  WHERE r.kind = 'face' AND r.images <> '[]'::jsonb
+    AND (r.shot_time < :cutoff OR (r.shot_time IS NULL AND r.received_at < :cutoff))
+  LIMIT :n FOR UPDATE SKIP LOCKED)
+UPDATE viid_object o SET images = '[]'::jsonb FROM s WHERE o.id = s.id
+RETURNING s.images""")
+
 _STILL_NAMED = text("""
 SELECT k FROM unnest(CAST(:keys AS text[])) AS k
 WHERE EXISTS (SELECT 1 FROM viid_motor_vehicle WHERE images @> jsonb_build_array(jsonb_build_object('key', k)))
@@ -51,6 +66,7 @@ WHERE EXISTS (SELECT 1 FROM viid_motor_vehicle WHERE images @> jsonb_build_array
 _HELD_COUNT = text(f"SELECT count(*) FROM viid_motor_vehicle r WHERE r.pass_time < :cutoff AND {_HELD}")
 
 OBJECT_KINDS = tuple(c for c in CATEGORIES if c != "vehicle")
+KINDS = CATEGORIES  # vehicle (motor-vehicle passes), face, person, nonmotor
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,8 @@ class ViidSweep:
     images: int  # image files deleted
     batches: int  # transactions that deleted rows
     held: int  # expired passes kept for an open alarm
+    face_images: int = 0  # faces whose images went (the record kept: its image retention is shorter)
+    kept_days: dict[str, int] | None = None  # the retention in days applied to each kind
 
 
 def _keys(rows: list) -> set[str]:
@@ -105,17 +123,30 @@ async def _drain(engine: AsyncEngine, store: ImageStore, stmt, params: dict, bat
 
 
 async def sweep(engine: AsyncEngine, store: ImageStore, retention_days: int, batch: int = 1000,
-                *, now: datetime | None = None) -> ViidSweep:
-    """Delete what is older than ``retention_days``, ``batch`` rows per transaction, until none is left."""
-    if retention_days < 1 or batch < 1:
-        raise ValueError("retention_days and batch must be ≥ 1")
+                *, now: datetime | None = None, kinds: Mapping[str, int] | None = None,
+                face_image_days: int | None = None) -> ViidSweep:
+    """Delete what is older than its retention, ``batch`` rows per transaction, until none is left.
+
+    ``retention_days`` covers every kind not in ``kinds`` (``vehicle``, ``face``, ``person``, ``nonmotor`` →
+    days); face images older than ``face_image_days`` go before their record when that is shorter."""
+    days = {k: (kinds or {}).get(k, retention_days) for k in KINDS}
+    if set(kinds or {}) - set(KINDS):
+        raise ValueError(f"unknown kinds: {sorted(set(kinds or {}) - set(KINDS))}")
+    if min(days.values()) < 1 or batch < 1 or (face_image_days is not None and face_image_days < 1):
+        raise ValueError("retention days and batch must be ≥ 1")
     at = now or datetime.now(UTC)
     cutoff = at - timedelta(days=retention_days)
-    vehicles, files, batches = await _drain(engine, store, _VEHICLES, {"cutoff": cutoff}, batch)
+    cut = {k: at - timedelta(days=d) for k, d in days.items()}
+    vehicles, files, batches = await _drain(engine, store, _VEHICLES, {"cutoff": cut["vehicle"]}, batch)
     objects = 0
     for kind in OBJECT_KINDS:
-        n, f, b = await _drain(engine, store, _OBJECTS, {"cutoff": cutoff, "kind": kind}, batch)
+        n, f, b = await _drain(engine, store, _OBJECTS, {"cutoff": cut[kind], "kind": kind}, batch)
         objects, files, batches = objects + n, files + f, batches + b
+    faces = 0
+    if face_image_days is not None and face_image_days < days["face"]:
+        faces, f, b = await _drain(engine, store, _FACE_IMAGES, {"cutoff": at - timedelta(days=face_image_days)},
+                                   batch)
+        files, batches = files + f, batches + b
     async with engine.connect() as conn:
-        held = int((await conn.execute(_HELD_COUNT, {"cutoff": cutoff})).scalar_one())
-    return ViidSweep(at, cutoff, vehicles, objects, files, batches, held)
+        held = int((await conn.execute(_HELD_COUNT, {"cutoff": cut["vehicle"]})).scalar_one())
+    return ViidSweep(at, cutoff, vehicles, objects, files, batches, held, faces, days)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
@@ -161,3 +162,55 @@ async def test_health_shows_the_last_sweep(db_url: str, tmp_path) -> None:
             shown = (await client.get("/api/v1/health")).json()["process"]["viid_retention"]
     assert shown["held"] == run.held and shown["vehicles"] == run.vehicles == 0
     assert datetime.fromisoformat(shown["cutoff"]) == run.cutoff
+
+
+async def test_each_kind_has_its_retention_and_face_images_go_before_the_face(engine, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SHARPEYES_VIID_FACE_RETENTION_DAYS", "20")
+    monkeypatch.setenv("SHARPEYES_VIID_NONMOTOR_RETENTION_DAYS", "45")
+    s = Settings(viid_image_dir=tmp_path, viid_retention_days=90, viid_motor_vehicle_retention_days=50,
+                 viid_face_image_retention_days=5, viid_retention_batch=2)
+    assert s.viid_retention_by_kind == {"vehicle": 50, "face": 20, "nonmotor": 45}
+    rt, w = IngestRuntime(engine, s), World(engine, ImageStore(tmp_path))
+    ago = {d: NOW - timedelta(days=d) for d in (3, 10, 25, 40, 60)}
+    v60, v40, v60_held = w.image(ago[60]), w.image(ago[40]), w.image(ago[60])
+    await w.vehicle("kind-v60", ago[60], v60)  # past the vehicles' 50 days
+    await w.vehicle("kind-v40", ago[40], v40)
+    await w.vehicle("kind-v60-alarm", ago[60], v60_held)
+    await w.alarm("kind-v60-alarm", "dispatched")  # held by its open incident
+    f25, f10, f3 = w.image(ago[25], "face"), w.image(ago[10], "face"), w.image(ago[3], "face")
+    f10_shared = w.image(ago[10], "face", b"face also named by a pass")
+    await w.vehicle("kind-v10", ago[10], f10_shared)
+    await w.sighting("face", "kind-f25", ago[25], ago[25], f25)  # past the faces' 20 days: record and file go
+    await w.sighting("face", "kind-f10", ago[10], ago[10], f10, f10_shared)  # past 5 days: its images go
+    await w.sighting("face", "kind-f3", ago[3], ago[3], f3)
+    p60, n60, n40 = w.image(ago[60], "person"), w.image(ago[60], "nonmotor"), w.image(ago[40], "nonmotor")
+    await w.sighting("person", "kind-p60", ago[60], ago[60], p60)  # persons: the records' 90 days
+    await w.sighting("nonmotor", "kind-n60", ago[60], ago[60], n60)  # past the non-motor's 45 days
+    await w.sighting("nonmotor", "kind-n40", ago[40], ago[40], n40)
+
+    run = await rt.viid_retention()
+
+    assert run.kept_days == {"vehicle": 50, "face": 20, "person": 90, "nonmotor": 45}
+    assert run.cutoff == run.at - timedelta(days=90) and run.held >= 1 and run.face_images >= 1
+    mine = {r for r in await w.records() if r.split(":")[-1].startswith("kind-")}
+    assert mine == {"kind-v40", "kind-v60-alarm", "kind-v10", "face:kind-f10", "face:kind-f3", "person:kind-p60",
+                    "nonmotor:kind-n40"}
+    assert not any(w.exists(i) for i in (v60, f25, f10, n60))
+    assert all(w.exists(i) for i in (v40, v60_held, f10_shared, f3, p60, n40))
+    async with engine.connect() as conn:
+        images = dict((await conn.execute(text(
+            "SELECT record_id, jsonb_array_length(images) FROM viid_object WHERE record_id LIKE 'kind-f%'"))).all())
+    assert images == {"kind-f10": 0, "kind-f3": 1}
+
+    again = await rt.viid_retention()
+    assert (again.face_images, again.images) == (0, 0)
+
+
+def test_retention_settings_are_checked() -> None:
+    import pydantic
+
+    for bad in ({"viid_face_retention_days": 0}, {"viid_face_image_retention_days": 0},
+                {"viid_motor_vehicle_retention_days": -1}):
+        with pytest.raises(pydantic.ValidationError):
+            Settings(**bad)
+    assert Settings().viid_face_image_retention_days == 30 and Settings().viid_retention_by_kind == {}

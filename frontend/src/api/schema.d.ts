@@ -1740,6 +1740,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/missing-person/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Missing Person Search
+         * @description The streets a person on foot could have reached since last seen, the in-scope cameras seeing them by
+         *     earliest possible arrival, each with its recordings (its device asked) and person/face records in the
+         *     window. Audited (``missing_person_search``) with the reason.
+         */
+        post: operations["missing_person_search"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3168,6 +3190,97 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /** MissingPersonCamera */
+        MissingPersonCamera: {
+            /** Camera Id */
+            camera_id: number;
+            /** Gb Id */
+            gb_id: string | null;
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /** Status */
+            status: string;
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /** Arrival M */
+            arrival_m: number;
+            /** Start */
+            start: string;
+            /** End */
+            end: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "answered" | "no_answer" | "not_recording_device";
+            /** Reason */
+            reason?: string | null;
+            /** Complete */
+            complete?: boolean | null;
+            /** Segments */
+            segments: components["schemas"]["Span"][];
+            /** Recorded S */
+            recorded_s: number;
+            /** Records */
+            records: components["schemas"]["PersonRecord"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /** MissingPersonIn */
+        MissingPersonIn: {
+            /** Lon */
+            lon: number;
+            /** Lat */
+            lat: number;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /** Until */
+            until?: string | null;
+            /**
+             * Speed Ms
+             * @default 1.4
+             */
+            speed_ms?: number;
+            /**
+             * Max Radius M
+             * @default 5000
+             */
+            max_radius_m?: number;
+            /** Reason */
+            reason: string;
+            /** Incident Id */
+            incident_id?: number | null;
+        };
+        /** MissingPersonOut */
+        MissingPersonOut: {
+            /** Point */
+            point: number[];
+            /** Snapped M */
+            snapped_m: number;
+            /** Last Seen */
+            last_seen: string;
+            /** Until */
+            until: string;
+            /** Speed Ms */
+            speed_ms: number;
+            /** Reach M */
+            reach_m: number;
+            /** Area */
+            area: {
+                [key: string]: unknown;
+            } | null;
+            /** Cameras */
+            cameras: components["schemas"]["MissingPersonCamera"][];
+        } & {
+            [key: string]: unknown;
+        };
         /** MyAssignment */
         MyAssignment: {
             unit: components["schemas"]["MyUnit"] | null;
@@ -3303,6 +3416,32 @@ export interface components {
             decided_by: string | null;
             /** Decided At */
             decided_at: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** PersonRecord */
+        PersonRecord: {
+            /** Id */
+            id: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "face" | "person";
+            /** Record Id */
+            record_id: string;
+            /** Device Id */
+            device_id: string | null;
+            /** Tollgate Id */
+            tollgate_id: string | null;
+            /** Division Code */
+            division_code: string | null;
+            /** Shot Time */
+            shot_time: string;
+            /** Images */
+            images: {
+                [key: string]: unknown;
+            }[];
         } & {
             [key: string]: unknown;
         };
@@ -4664,6 +4803,15 @@ export interface components {
             batches: number;
             /** Held */
             held: number;
+            /**
+             * Face Images
+             * @default 0
+             */
+            face_images?: number;
+            /** Kept Days */
+            kept_days?: {
+                [key: string]: number;
+            } | null;
         } & {
             [key: string]: unknown;
         };
@@ -17514,6 +17662,120 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WatchlistEntry"];
+                };
+            };
+            /** @description bad request (e.g. a device report that cannot be decoded) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not permitted */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description not found (or not visible to you) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description conflicts with existing data */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description request too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description account locked */
+            423: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description rate limited */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description temporarily unavailable (e.g. storage down; retry) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    missing_person_search: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MissingPersonIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MissingPersonOut"];
                 };
             };
             /** @description bad request (e.g. a device report that cannot be decoded) */
