@@ -32,6 +32,7 @@ from app.api.routes import (
     key_areas,
     kpi,
     media_internal,
+    missing_person,
     mobile_track,
     planning,
     platforms,
@@ -106,7 +107,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
               divisions.router, users.router, access_requests.router, audit.router, incidents.router,
               dispatch.router, units.router, callup.router, planning.router, tracks.router, kpi.router,
               admission.router, devices.router, recordings.router, channels.router, mobile_track.router,
-              platforms.router, viid.router, viid_images.router, watchlists.router):
+              platforms.router, viid.router, viid_images.router, watchlists.router, missing_person.router):
         include_flat(app, r)
     app.add_middleware(TileFastPath)  # innermost: warm tiles before FastAPI's dependencies (and after the headers)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
