@@ -30,6 +30,7 @@ GATE = "99010100001210000031"
 NEXT_GATE = "99010100001210000032"  # 600 m on by road: where to intercept
 CAR = "wl-browser-car-31"  # a patrol car's phone, waiting at the next checkpoint
 PLATE = "京W93157"
+PLATE2 = "京W93158"  # priority 1, black, two subdistricts
 WAIT_MS = 60_000
 
 
@@ -108,6 +109,22 @@ def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoin
     text = page.inner_text(row)
     assert "被盗车辆" in text and "990101" in text and "wl_nw" in text
     assert page.input_value(f"{form} input[name=plate]") == ""
+    # Priority 1, a colour and two divisions (the area is a multiple select): stored so, and listed by name.
+    page.fill(f"{form} input[name=plate]", PLATE2)
+    page.fill(f"{form} input[name=reason]", "套牌嫌疑")
+    page.select_option(f"{form} select[name=vehicle_color]", "J")
+    page.select_option(f"{form} select[name=priority]", "1")
+    page.select_option(f"{form} select[name=area]", ["990101001", "990101002"])
+    page.click("[data-testid=wl-add]")
+    row2 = f"[data-testid=wl-entry][data-plate='{PLATE2}']"
+    page.wait_for_selector(row2, timeout=WAIT_MS)
+    stored = [e for e in api(base, "wl_nw", "GET", "/api/v1/watchlists", params={"limit": 200}).json()["items"]
+              if e["plate"] == PLATE2]
+    assert [(e["priority"], e["vehicle_color"], e["area"]) for e in stored] == [(1, "J", ["990101001", "990101002"])]
+    assert page.get_attribute(f"{row2} [data-testid=wl-priority]", "data-priority") == "1"
+    text = page.inner_text(row2)
+    assert "一级" in text and "黑" in text and "北区第1街道 (990101001)" in text and "北区第2街道 (990101002)" in text
+    page.screenshot(path=str(SHOTS / "watchlists-entries.png"))
 
     # A free patrol car waits at the next checkpoint (its fix fresh when the alarm comes).
     r = httpx.get(base + "/ingest/osmand", params={"id": CAR, "lat": 60.17105, "lon": 24.95055,
@@ -164,6 +181,8 @@ def test_watchlist_alarm_on_page_and_wall_in_scope_only(base, browser, checkpoin
     page.click("[data-testid=lang]")
     assert "Watchlists" in page.inner_text(".page-title")
     assert "Recent alarms" in page.inner_text("[data-testid=wl-alarm-list]")
+    assert "P1" in page.inner_text(row2) and "Black" in page.inner_text(row2)
+    assert "North-West Subdistrict 2 (990101002)" in page.inner_text(row2)
     page.click(f"{row} [data-testid=wl-remove]")
     page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
     assert page.inner_text("[data-testid=wl-flash]") == f"{PLATE} is no longer watched"

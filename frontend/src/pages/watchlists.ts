@@ -18,6 +18,10 @@ interface Div { code: string; name: string; name_en: string | null }
 const POLL_MS = 5000;
 const present = (...xs: Array<HTMLElement | null>): HTMLElement[] => xs.filter((x): x is HTMLElement => x !== null);
 const VALIDITY_H = [24, 72, 168, 720];
+const COLOURS = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "Z"]; // GA/T 1400 VehicleColor (GA 24.8)
+const colourName = (c: string | null): string => (c ? tOr(`wl.color.${c}`, c) : t("wl.color.any"));
+const priorityName = (p: number): string => tOr(`incident.p${p}`, String(p));
+interface Draft { plate: string; reason: string; area: string[]; hours: number; priority: number; colour: string }
 
 /** Prefix shared by a division and its descendants (app/domain/division_code.subtree_prefix). */
 function subtree(code: string): string {
@@ -82,12 +86,14 @@ export function mount(root: HTMLElement): void {
     drawFlash();
   }
 
-  async function add(plate: string, reason: string, area: string, hours: number): Promise<boolean> {
-    if (!plate) { say(() => t("wl.need_plate"), "error"); return false; }
-    if (!reason) { say(() => t("wl.need_reason"), "error"); return false; }
-    const until = new Date(Date.now() + hours * 3600_000).toISOString();
+  async function add(d: Draft): Promise<boolean> {
+    if (!d.plate) { say(() => t("wl.need_plate"), "error"); return false; }
+    if (!d.reason) { say(() => t("wl.need_reason"), "error"); return false; }
+    if (!d.area.length) { say(() => t("wl.need_area"), "error"); return false; }
+    const until = new Date(Date.now() + d.hours * 3600_000).toISOString();
     try {
-      const e = await ok(api.POST("/api/v1/watchlists", { body: { plate, reason, area: [area], valid_until: until } }));
+      const e = await ok(api.POST("/api/v1/watchlists", { body: { plate: d.plate, reason: d.reason, area: d.area,
+        valid_until: until, priority: d.priority, vehicle_color: d.colour || null } }));
       say(() => tf("wl.added", { plate: e.plate }), "ok");
       await loadEntries();
       return true;
@@ -113,14 +119,17 @@ export function mount(root: HTMLElement): void {
     flashEl.dataset.kind = flash?.kind ?? "";
   }
 
-  // The area's options arrive after the form is built: filled in place (what was typed stays).
+  // The area (several divisions of the caller's grants) is a multiple select; its options arrive after the
+  // form is built: filled in place (what was chosen stays).
   let areaSel: HTMLSelectElement | null = null;
+  const chosen = (s: HTMLSelectElement): string[] => Array.from(s.selectedOptions, (o) => o.value);
   function fillArea(): void {
     if (!areaSel) return;
     const codes = divisions.length ? divisions.map((d) => d.code) : mine;
-    const keep = areaSel.value || mine.find((c) => codes.includes(c)) || codes[0] || "";
-    areaSel.replaceChildren(...codes.map((c) => h("option", { value: c }, divName(c))));
-    areaSel.value = keep;
+    const kept = chosen(areaSel).filter((c) => codes.includes(c));
+    const keep = new Set(kept.length ? kept : [mine.find((c) => codes.includes(c)) || codes[0] || ""]);
+    areaSel.replaceChildren(...codes.map((c) => h("option", { value: c, selected: keep.has(c) }, divName(c))));
+    for (const o of Array.from(areaSel.options)) o.selected = keep.has(o.value);
     areaSel.dataset.ready = String(codes.length > 0);
   }
 
@@ -129,17 +138,26 @@ export function mount(root: HTMLElement): void {
     formLang = currentLang();
     const plate = input("plate", { maxlength: 16, autocomplete: "off", placeholder: t("wl.plate_hint"), "data-testid": "wl-plate" });
     const reason = input("reason", { maxlength: 2000, autocomplete: "off", placeholder: t("wl.reason_hint"), "data-testid": "wl-reason" });
+    const before = areaSel ? chosen(areaSel) : [];
     areaSel = select("area", []);
     const area = areaSel;
+    Object.assign(area, { multiple: true, size: 5, title: t("wl.area_hint") });
+    area.dataset.testid = "wl-area";
+    area.replaceChildren(...before.map((c) => h("option", { value: c, selected: true }, c)));
     fillArea();
+    const priority = select("priority", [1, 2, 3, 4].map((n): [string, string] => [String(n), priorityName(n)]), "2");
+    const colour = select("vehicle_color", [["", t("wl.color.any")], ...COLOURS.map((c): [string, string] =>
+      [c, `${colourName(c)} (${c})`])], "");
     const hours = select("hours", VALIDITY_H.map((n): [string, string] =>
       [String(n), n < 72 ? tf("wl.valid_h", { n }) : tf("wl.valid_d", { n: n / 24 })]), "24");
     const form = h("form", { class: "wl-form", "data-testid": "wl-form" },
-      field("wl.plate", plate), field("wl.reason", reason), field("wl.area", area), field("wl.valid", hours),
+      field("wl.plate", plate), field("wl.reason", reason), field("wl.color", colour), field("wl.priority", priority),
+      field("wl.area", area), field("wl.valid", hours),
       h("div", { class: "form-actions" }, h("button", { class: "primary", type: "submit", "data-testid": "wl-add" }, t("wl.submit"))));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      void add(plate.value.trim(), reason.value.trim(), area.value, Number(hours.value)).then((done) => {
+      void add({ plate: plate.value.trim(), reason: reason.value.trim(), area: chosen(area), hours: Number(hours.value),
+        priority: Number(priority.value), colour: colour.value }).then((done) => {
         if (done) { plate.value = ""; reason.value = ""; }
       });
     });
@@ -150,7 +168,7 @@ export function mount(root: HTMLElement): void {
     const sig = JSON.stringify([entries, total, entriesError, loaded]);
     if (sig === sigEntries && !force) return;
     sigEntries = sig;
-    const cols: Key[] = ["wl.col.plate", "wl.col.reason", "wl.col.area", "wl.col.created", "wl.col.until", "wl.col.owner"];
+    const cols: Key[] = ["wl.col.plate", "wl.col.priority", "wl.col.color", "wl.col.reason", "wl.col.area", "wl.col.created", "wl.col.until", "wl.col.owner"];
     parts.entries.replaceChildren(...present(
       h("h2", {}, t("wl.entries"), h("span", { class: "count", "data-testid": "wl-total", "data-total": total },
         tf("wl.count", { n: total }))),
@@ -159,8 +177,11 @@ export function mount(root: HTMLElement): void {
         h("thead", {}, h("tr", {}, ...cols.map((k) => h("th", {}, t(k))), h("th", {}))),
         h("tbody", {}, ...entries.map((e) => h("tr", { "data-testid": "wl-entry", "data-id": e.id, "data-plate": e.plate },
           h("td", { class: "wl-plate" }, e.plate),
+          h("td", { "data-testid": "wl-priority", "data-priority": e.priority }, h("span", { class: `wl-prio wl-p${e.priority}` },
+            priorityName(e.priority))),
+          h("td", { "data-testid": "wl-color", "data-color": e.vehicle_color ?? "" }, e.vehicle_color ? colourName(e.vehicle_color) : "—"),
           h("td", {}, e.reason),
-          h("td", {}, e.area.map(divName).join(", ")),
+          h("td", { "data-testid": "wl-area-names" }, e.area.map(divName).join(", ")),
           h("td", { class: "mono" }, fmtTime(e.created_at)),
           h("td", { class: "mono" }, fmtTime(e.valid_until)),
           h("td", {}, e.owner_name ?? "—"),
