@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -61,6 +62,49 @@ class ViidTollgate(Base):
     __table_args__ = (
         Index("ix_viid_tollgate_division", "division_code", postgresql_ops={"division_code": "text_pattern_ops"}),
     )
+
+
+class ViidApe(Base):
+    """A capture device as it describes itself (``APEObject``, /VIID/APEs); ``division_code``: the loaded
+    division it stands in (its position) inside the describing device's own, else that device's division.
+    Its credentials (``UserId``, ``Password``) are never kept; its other scalar fields are ``attributes``."""
+
+    __tablename__ = "viid_ape"
+    ape_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str | None] = mapped_column(String(100))
+    ip_addr: Mapped[str | None] = mapped_column(String(64))
+    port: Mapped[int | None] = mapped_column(Integer)
+    location = geom("POINT", nullable=True)
+    place_code: Mapped[str | None] = mapped_column(String(12))
+    place: Mapped[str | None] = mapped_column(String(200))
+    org_code: Mapped[str | None] = mapped_column(String(32))
+    division_code: Mapped[str | None] = mapped_column(ForeignKey("division.code", ondelete="SET NULL"))
+    is_online: Mapped[bool | None] = mapped_column(Boolean)
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default="{}")
+    device_id: Mapped[str] = mapped_column(CHAR(20))  # who described it last
+    updated_at: Mapped[datetime] = now_col()
+    __table_args__ = (
+        Index("ix_viid_ape_division", "division_code", postgresql_ops={"division_code": "text_pattern_ops"}),
+    )
+
+
+class ViidLane(Base):
+    """A lane of a checkpoint (``LaneObject``, /VIID/Lanes): a pass names it by ``LaneNo``."""
+
+    __tablename__ = "viid_lane"
+    tollgate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lane_id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    lane_no: Mapped[int | None] = mapped_column(SmallInteger)
+    name: Mapped[str | None] = mapped_column(String(200))
+    direction: Mapped[str | None] = mapped_column(String(8))
+    description: Mapped[str | None] = mapped_column(String(200))
+    max_speed: Mapped[int | None] = mapped_column(SmallInteger)
+    city_pass: Mapped[str | None] = mapped_column(String(8))
+    ape_id: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(CHAR(20))
+    updated_at: Mapped[datetime] = now_col()
+    __table_args__ = (Index("ix_viid_lane_no", "tollgate_id", "lane_no"),)
 
 
 class ViidMotorVehicle(Base):

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.domain.admission import SipCredential
 from app.ingest.viid import auth
+from app.ingest.viid import catalog as cat
 from app.ingest.viid import messages as m
 from app.ingest.viid import records as rec
-from app.services import viid_store
+from app.services import viid_catalog, viid_store
 from app.services.admission import CREDENTIALS_TOPIC, GbCredentials
 from app.services.viid_images import ImageStore
 
@@ -37,9 +38,12 @@ log = logging.getLogger("app.viid")
 Answer = tuple[int, dict, dict[str, str]]  # HTTP status, body, extra headers
 
 # upload path → (list object, item, id field, image category)
+CATALOG = ("Tollgates", "APEs", "Lanes")  # descriptions, not records: no images, upserted one by one
 UPLOADS = {
     "MotorVehicles": ("MotorVehicleListObject", "MotorVehicleObject", "MotorVehicleID", "vehicle"),
     "Tollgates": ("TollgateListObject", "TollgateObject", "TollgateID", None),
+    "APEs": ("APEListObject", "APEObject", "ApeID", None),
+    "Lanes": ("LaneListObject", "LaneObject", "LaneId", None),
     **{path: (*rec.SIGHTINGS[kind][:3], kind) for path, kind in
        (("Faces", "face"), ("Persons", "person"), ("NonMotorVehicles", "nonmotor"))},
 }
@@ -157,10 +161,11 @@ class Receiver:
             try:
                 parsed.append((i, self._parse(what, obj)))
             except rec.Refused as exc:
-                statuses[i] = m.status(url, exc.code, exc.reason, now, self.tz, rec.record_id(obj, id_name))
+                ident = cat.lane_key(obj) if what == "Lanes" else rec.record_id(obj, id_name)
+                statuses[i] = m.status(url, exc.code, exc.reason, now, self.tz, ident)
         if parsed:
-            if what == "Tollgates":
-                await self._tollgates(url, device, live, parsed, statuses, now)
+            if what in CATALOG:
+                await self._catalog(what, url, device, live, parsed, statuses, now)
             else:
                 try:
                     with_images = await self._store_images(category, parsed, now)
@@ -185,6 +190,10 @@ class Receiver:
             return rec.motor_vehicle(obj, self.tz)
         if what == "Tollgates":
             return rec.tollgate(obj)
+        if what == "APEs":
+            return cat.ape(obj)
+        if what == "Lanes":
+            return cat.lane(obj)
         return rec.sighting(UPLOADS[what][3], obj, self.tz)
 
     async def _store_images(self, category: str, parsed: list, now: datetime) -> list:
@@ -194,11 +203,16 @@ class Receiver:
         return [(r, viid_store.image_refs([next(keys) if img.data else None for img in r.images], list(r.images)))
                 for _, r in parsed]
 
-    async def _tollgates(self, url: str, device: str, live: viid_store.Session, parsed: list, statuses: list,
-                         now: datetime) -> None:
+    async def _catalog(self, what: str, url: str, device: str, live: viid_store.Session, parsed: list,
+                       statuses: list, now: datetime) -> None:
         async with self.engine.begin() as conn:
-            for i, t in parsed:
-                ok = await viid_store.put_tollgate(conn, t, device, live.division)
-                statuses[i] = (m.status(url, m.OK, "OK", now, self.tz, t.tollgate_id) if ok else
-                               m.status(url, m.INVALID_OPERATION, "tollgate described by another device", now,
-                                        self.tz, t.tollgate_id))
+            for i, o in parsed:
+                if what == "Tollgates":
+                    ok, ident = await viid_store.put_tollgate(conn, o, device, live.division), o.tollgate_id
+                elif what == "APEs":
+                    ok, ident = await viid_catalog.put_ape(conn, o, device, live.division), o.ape_id
+                else:
+                    ok, ident = await viid_catalog.put_lane(conn, o, device), o.record_id
+                statuses[i] = (m.status(url, m.OK, "OK", now, self.tz, ident) if ok else
+                               m.status(url, m.INVALID_OPERATION, f"{what[:-1].lower()} described by another "
+                                        "device", now, self.tz, ident))

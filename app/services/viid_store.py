@@ -87,13 +87,17 @@ WHERE viid_tollgate.device_id = EXCLUDED.device_id
 RETURNING tollgate_id""")
 
 
+def canonical_place(pc: str | None) -> str | None:
+    """A ``PlaceCode`` as a division code, or None when it is not one."""
+    try:
+        return division_code.canonical(pc) if pc else None
+    except InvalidInput:
+        return None
+
+
 async def put_tollgate(conn: AsyncConnection, t: Tollgate, by: str, division: str | None) -> bool:
     """Stored (new, or described again by the device that described it); False: another device's."""
-    pc = t.place_code
-    try:
-        pc = division_code.canonical(pc) if pc else None
-    except InvalidInput:
-        pc = None
+    pc = canonical_place(t.place_code)
     row = (await conn.execute(_TOLLGATE, {
         "id": t.tollgate_id, "name": t.name, "lon": t.lon, "lat": t.lat, "pc": pc, "place": t.place,
         "devp": _prefix(division), "dev": division, "cat": t.category, "usage": t.usage, "lanes": t.lane_count,

@@ -37,6 +37,10 @@ class PlatePass(Public):
     tollgate_id: str | None
     tollgate_name: str | None
     division_code: str | None
+    lane_name: str | None = None  # the checkpoint's lane of this LaneNo (/VIID/Lanes), when described
+    lane_direction: str | None = None
+    lane_max_speed: int | None = None  # km/h
+    device_name: str | None = None  # the capture device's name (/VIID/APEs), when described
     images: list[PassImage]
 
 

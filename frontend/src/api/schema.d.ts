@@ -3613,6 +3613,14 @@ export interface components {
             tollgate_name: string | null;
             /** Division Code */
             division_code: string | null;
+            /** Lane Name */
+            lane_name?: string | null;
+            /** Lane Direction */
+            lane_direction?: string | null;
+            /** Lane Max Speed */
+            lane_max_speed?: number | null;
+            /** Device Name */
+            device_name?: string | null;
             /** Images */
             images: components["schemas"]["PassImage"][];
         } & {
@@ -4639,6 +4647,14 @@ export interface components {
             tollgate_name: string | null;
             /** Division Code */
             division_code: string | null;
+            /** Lane Name */
+            lane_name?: string | null;
+            /** Lane Direction */
+            lane_direction?: string | null;
+            /** Lane Max Speed */
+            lane_max_speed?: number | null;
+            /** Device Name */
+            device_name?: string | null;
             /** Images */
             images: components["schemas"]["PassImage"][];
             /**
