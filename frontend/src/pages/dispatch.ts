@@ -17,6 +17,7 @@ import { VideoWall } from "../ui/videowall";
 import { EvidencePanel } from "./dispatch/evidence";
 import { incidentForm } from "./dispatch/form";
 import { consoleLayers } from "./dispatch/layers";
+import { MissingPersonPanel } from "./dispatch/missing_person";
 import type { SeeCam } from "./dispatch/model";
 import { DispatchState, type Part } from "./dispatch/state";
 import { camerasView, detailView, listView, unitsView } from "./dispatch/views";
@@ -32,9 +33,11 @@ export function mount(root: HTMLElement): void {
   let reasonDefault = "";
   const defaultReason = (id: number) => (reasonDefault = `${t("dx.reason_default")} #${id}`);
   const evidence = new EvidencePanel(); // gathered on demand: asking the devices is audited
+  const missing = new MissingPersonPanel(() => map.render()); // searched on demand: audited with its reason
   const s: DispatchState = new DispatchState((...parts: Part[]) => redraw(parts), (id, lon, lat, fly) => {
     reasonIn.value = defaultReason(id);
     evidence.setIncident(id);
+    missing.setIncident(id, lon, lat);
     if (fly) map.flyTo(lon, lat, 17);
   });
   const select = (id: number, fly = false) => void s.select(id, fly).catch((e) => fail(e));
@@ -73,11 +76,13 @@ export function mount(root: HTMLElement): void {
 
   // ---- the map: click to pick, incidents and targets selectable, own layers ----------------------
   map.onClick = (info: PickingInfo) => {
+    if (missing.picking && info.coordinate) { missing.pick(info.coordinate[0], info.coordinate[1]); return; }
     if (info.layer?.id === "incidents" && info.object) { select((info.object as Incident).id); return; }
     if (info.layer?.id === "targets" && info.object) { void predictFor((info.object as Target).id); return; }
     if (info.coordinate) form.setDraft(info.coordinate[0], info.coordinate[1]);
   };
   map.extraLayers.push(() => consoleLayers(s, form.draft, replay));
+  map.extraLayers.push(() => missing.layers());
 
   // ---- prediction cone of a selected target ------------------------------------------------------
   const predEl = h("div", { class: "dx-pred", "data-testid": "prediction" });
@@ -126,9 +131,10 @@ export function mount(root: HTMLElement): void {
   const layout = () => {
     left.replaceChildren(section("dx.new", form.el), section("dx.incidents", list.el));
     right.replaceChildren(section("dx.detail", detail.el), section("dx.cameras", cams.el), section("dx.units", units.el),
-      section("rec.evidence", evidence.el));
+      section("rec.evidence", evidence.el), section("mp.title", missing.el));
     redraw(["list", "detail", "cams", "units"]);
     evidence.draw();
+    missing.draw();
     replay.draw();
   };
   root.append(ui, flashEl);
