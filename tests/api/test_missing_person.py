@@ -135,3 +135,19 @@ async def test_bad_input_is_422(client):
     for b in bad:
         r = await client.post(API, headers=adm, json=b)
         assert r.status_code == 422, (b, r.status_code, r.text)
+
+
+async def test_devices_that_cannot_answer_are_listed_as_such(client, db):
+    adm = await login(client, "admin")
+    cams = (await client.post(API, headers=adm, json=body(10))).json()["cameras"]
+    offline, unregistered = cams[1]["camera_id"], cams[2]["camera_id"]
+    async with db.begin() as conn:  # two GB/T 28181 channels: one offline, one whose device never registered
+        await conn.execute(text("UPDATE camera SET source = 'gb28181', status = 'offline' WHERE id = :i"),
+                           {"i": offline})
+        await conn.execute(text("UPDATE camera SET source = 'gb28181' WHERE id = :i"), {"i": unregistered})
+    r = await client.post(API, headers=adm, json=body(10))
+    assert r.status_code == 200, r.text
+    got = {c["camera_id"]: c for c in r.json()["cameras"]}
+    assert got[offline]["state"] == "no_answer" and "offline" in got[offline]["reason"]
+    assert got[unregistered]["state"] == "no_answer" and got[unregistered]["reason"]
+    assert got[cams[0]["camera_id"]]["state"] == "not_recording_device"
