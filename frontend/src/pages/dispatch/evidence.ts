@@ -11,6 +11,25 @@ import { fmtDuration, recordedIn, RecordingsPlayer, timeAt, timelineTrack, type 
 
 type Evidence = Schemas["Evidence"];
 type EvidenceCamera = Schemas["EvidenceCamera"];
+/** What a camera's device answered about its recordings in a window (the evidence list, the missing-person list). */
+type Answered = Pick<EvidenceCamera, "camera_id" | "name" | "state" | "segments" | "complete" | "reason">;
+
+/** A camera's recordings in ``win``: its mini timeline (a click plays from there in ``player``), or why its
+ * device gave none. */
+export function recordingsDetail(c: Answered, win: Range, player: RecordingsPlayer): HTMLElement {
+  if (c.state === "answered") {
+    const track = timelineTrack(c.segments, win, { mini: true });
+    track.addEventListener("click", (ev) => {
+      const at = timeAt(track, (ev as MouseEvent).clientX, win);
+      void player.show({ id: c.camera_id, name: c.name }, win, { segments: c.segments, complete: c.complete ?? true })
+        .then(() => player.playAt(at));
+    });
+    return h("div", { class: "rec-ev-tl" }, track,
+      h("span", { class: "muted" }, c.segments.length ? fmtDuration(recordedIn(c.segments, win)) : t("rec.ev.nothing")));
+  }
+  if (c.state === "no_answer") return h("div", { class: "rec-ev-why" }, c.reason ?? "");
+  return h("div", { class: "rec-ev-why muted" }, t("rec.ev.not_gb"));
+}
 
 export class EvidencePanel {
   readonly el = h("div", { class: "rec-evidence", "data-testid": "evidence" });
@@ -78,22 +97,7 @@ export class EvidencePanel {
 
   private row(c: EvidenceCamera): HTMLElement {
     const win = this.window()!;
-    let detail: HTMLElement;
-    if (c.state === "answered") {
-      const track = timelineTrack(c.segments, win, { mini: true });
-      // a click on a bar plays from there in the player above, over the evidence window
-      track.addEventListener("click", (ev) => {
-        const at = timeAt(track, (ev as MouseEvent).clientX, win);
-        void this.player.show({ id: c.camera_id, name: c.name }, win, { segments: c.segments, complete: c.complete ?? true })
-          .then(() => this.player.playAt(at));
-      });
-      detail = h("div", { class: "rec-ev-tl" }, track,
-        h("span", { class: "muted" }, c.segments.length ? fmtDuration(recordedIn(c.segments, win)) : t("rec.ev.nothing")));
-    } else if (c.state === "no_answer") {
-      detail = h("div", { class: "rec-ev-why" }, c.reason ?? "");
-    } else {
-      detail = h("div", { class: "rec-ev-why muted" }, t("rec.ev.not_gb"));
-    }
+    const detail = recordingsDetail(c, win, this.player);
     return h("li", { class: `rec-ev-cam ${c.state}`, "data-camera": c.camera_id, "data-state": c.state },
       h("div", { class: "rec-ev-main" }, h("b", {}, c.name), h("span", { class: "muted" }, fmtDist(c.distance_m)),
         h("span", { class: `pill ev-${c.state}` }, t(`rec.ev.${c.state}`))),

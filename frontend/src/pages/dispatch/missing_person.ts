@@ -10,7 +10,8 @@ import { h } from "../../dom";
 import { errorText } from "../../errors";
 import { t } from "../../i18n";
 import { fmtDist, fmtTime } from "../../ui/dx";
-import { fmtDuration, recordedIn, RecordingsPlayer, timeAt, timelineTrack, type Range } from "../../ui/recordings";
+import { RecordingsPlayer, type Range } from "../../ui/recordings";
+import { recordingsDetail } from "./evidence";
 
 type Out = Schemas["MissingPersonOut"];
 type Cam = Schemas["MissingPersonCamera"];
@@ -126,21 +127,7 @@ export class MissingPersonPanel {
 
   private row(c: Cam): HTMLElement {
     const win: Range = { start: new Date(c.start), end: new Date(c.end) };
-    let detail: HTMLElement;
-    if (c.state === "answered") {
-      const track = timelineTrack(c.segments, win, { mini: true });
-      track.addEventListener("click", (ev) => {
-        const at = timeAt(track, (ev as MouseEvent).clientX, win);
-        void this.player.show({ id: c.camera_id, name: c.name }, win, { segments: c.segments, complete: c.complete ?? true })
-          .then(() => this.player.playAt(at));
-      });
-      detail = h("div", { class: "rec-ev-tl" }, track,
-        h("span", { class: "muted" }, c.segments.length ? fmtDuration(recordedIn(c.segments, win)) : t("rec.ev.nothing")));
-    } else if (c.state === "no_answer") {
-      detail = h("div", { class: "rec-ev-why" }, c.reason ?? "");
-    } else {
-      detail = h("div", { class: "rec-ev-why muted" }, t("rec.ev.not_gb"));
-    }
+    const detail = recordingsDetail(c, win, this.player);
     return h("li", { class: `rec-ev-cam ${c.state}`, "data-camera": c.camera_id, "data-state": c.state },
       h("div", { class: "rec-ev-main" }, h("b", {}, c.name),
         h("span", { class: "muted", "data-testid": "mp-arrival" }, `${fmtDist(c.arrival_m)} · ${t("mp.from")} ${fmtTime(c.start, true)}`),
