@@ -23,7 +23,7 @@ from app.domain.errors import DomainError, InvalidInput
 from app.realtime.rpc import DeviceCalls
 from app.services import recordings
 from app.services.callup import GB28181
-from app.services.viid_search import _images
+from app.services.viid_search import image_refs
 
 SNAP_M = 300.0  # farther from any street than this, the last-seen point is not on the walking graph
 MAX_CAMERAS = 40
@@ -155,7 +155,7 @@ async def _attach_records(conn: AsyncConnection, scope: Scope, cameras: list[dic
         by_cam[r["cid"]]["records"].append({
             "id": r["id"], "kind": r["kind"], "record_id": r["record_id"], "device_id": r["device_id"],
             "tollgate_id": r["tollgate_id"], "division_code": r["division_code"],
-            "shot_time": r["shot_time"].isoformat(), "images": _images(r["images"])})
+            "shot_time": r["shot_time"].isoformat(), "images": image_refs(r["images"])})
 
 
 async def ask_recordings(calls: DeviceCalls, cameras: list[dict], until: datetime) -> None:

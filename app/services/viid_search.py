@@ -24,7 +24,7 @@ def _geometry(value) -> dict | None:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _images(value) -> list[dict]:
+def image_refs(value) -> list[dict]:
     refs = orjson.loads(value) if isinstance(value, str | bytes) else (value or [])
     return [{k: r.get(k) for k in _IMAGE_KEYS} for r in refs if isinstance(r, dict)]
 
@@ -56,6 +56,6 @@ async def search(conn: AsyncConnection, scope: Scope, plate: str, since: datetim
         "direction": r["direction"], "speed_kmh": r["speed_kmh"], "device_id": r["device_id"],
         "tollgate_id": r["tollgate_id"], "tollgate_name": r["tollgate_name"], "division_code": r["division_code"],
         "lane_name": r["lane_name"], "lane_direction": r["lane_direction"], "lane_max_speed": r["lane_max_speed"],
-        "device_name": r["device_name"], "images": _images(r["images"])}} for r in rows]
+        "device_name": r["device_name"], "images": image_refs(r["images"])}} for r in rows]
     total = rows[0]["total"] if rows else 0
     return {"type": "FeatureCollection", "total": total, "limit": limit, "offset": offset, "features": features}

@@ -5,25 +5,10 @@ artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.browser.test_dispatch_browser import SPOT, browser, open_console  # noqa: F401 (the Chromium fixture)
+from tests.browser.test_english_pages_browser import server  # noqa: F401 (one API process, no simulated cars)
 from tests.browser.test_wall_browser import SHOTS
-from tests.frontend_build import ensure_built
-from tests.live_servers import ApiProcess
 from tests.map_waits import wait_map_at_view
-
-
-@pytest.fixture(scope="module")
-def server(demo_db_url):
-    ensure_built()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    proc = ApiProcess(demo_db_url)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def test_missing_person_search_on_the_map(server, browser):  # noqa: F811
